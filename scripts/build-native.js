@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Builds the project's native code with node-gyp: our fuse-native binding (native/fuse) and the
+// syscall addon (native/sys). Node's headers are taken from the system (Debian's libnode-dev or the
+// image's /usr/include/node) when present, so the build never downloads anything.
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+const gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] });
+const args = ['rebuild'];
+for (const dir of ['/usr', '/usr/local']) {
+  if (fs.existsSync(path.join(dir, 'include/node/node_api.h'))) { args.push(`--nodedir=${dir}`); break; }
+}
+const only = process.argv.slice(2);
+for (const name of ['fuse', 'sys']) {
+  if (only.length && !only.includes(name)) continue;
+  const cwd = path.join(root, 'native', name);
+  if (!fs.existsSync(path.join(cwd, 'binding.gyp'))) continue;
+  const r = spawnSync(process.execPath, [gyp, ...args], { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) {
+    console.error(`build-native: node-gyp failed in native/${name}`);
+    process.exit(1);
+  }
+}
