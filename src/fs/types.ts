@@ -1,0 +1,28 @@
+// The contract between the filesystem layer (src/fs) and the node daemon (src/daemon) that hosts it.
+
+export interface MountOptions {
+  /** Absolute path of the backing directory. */
+  backing: string;
+  /** Absolute path of the (empty) directory to mount on. */
+  mountpoint: string;
+  /** Name of the node daemon serving the mount (shown as fsname). */
+  node: string;
+}
+
+export interface MountInfo {
+  backing: string;
+  mountpoint: string;
+  node: string;
+  /** Unix ms when the mount became ready. */
+  mountedAt: number;
+  /** Device number of the FUSE superblock as st_dev, once known. */
+  dev: number | null;
+}
+
+export interface MountedFs {
+  readonly info: MountInfo;
+  /** Unmounts cleanly; rejects with an errno-coded Error (EBUSY) when the mount is in use. */
+  unmount(opts?: { lazy?: boolean }): Promise<void>;
+  /** Resolves when the kernel mount is gone, whoever unmounted it (us, `umount`, `fusermount -u`). */
+  readonly closed: Promise<void>;
+}
