@@ -1,0 +1,926 @@
+// fuse-native's JavaScript API (new Fuse(mnt, ops, opts); mount/unmount; path-based ops answering
+// through a callback with negative errnos), rebuilt on the raw low-level binding.
+//
+// Fixed and extended against fuse-native 2.2.6 (see ../shared/reference/fuse.md §1.6):
+//  - the caller's uid/gid/pid/umask are `this` in every handler (RequestContext);
+//  - 64-bit inode numbers, device numbers and statfs fields; nanosecond timestamps;
+//  - utimens(path, atime, mtime) gets both times as {sec, nsec}, nsec may be UTIME_NOW/UTIME_OMIT;
+//    a change of one time only (touch -a / touch -m) reaches the handler;
+//  - fgetattr(path, fd) is called for fstat on an open file (not getattr(path));
+//  - create(path, mode, flags, cb) gets the open flags; rename(src, dest, flags, cb) the
+//    RENAME_* flags;
+//  - open/create may answer cb(0, fd, { directIo, keepCache, nonSeekable }) per open;
+//  - new ops getlk, setlk, flock (when absent the kernel keeps locks local to the mount),
+//    fallocate, lseek (SEEK_DATA/SEEK_HOLE);
+//  - invalidate(path) / invalidateData(path) drop the kernel's caches for one file;
+//  - no operation is ever timed out by the binding;
+//  - 128 KiB reads and writes (max_write), requests served on the Node event loop.
+// One node per backing inode (hard links share it), so nlink and attributes stay right.
+//
+// Buffer lifetime: `buf` in write() is a view of the receive buffer and is valid during the
+// synchronous part of the handler only; a handler that answers later must copy it first.
+// `buf` in read() belongs to the handler until it calls cb.
+import * as os from 'os';
+import { nativeFuse, NativeFuse, OPEN, Req, Session, ST } from './binding';
+
+export const UTIME_NOW = (1 << 30) - 1;
+export const UTIME_OMIT = (1 << 30) - 2;
+
+export interface Timespec { sec: number; nsec: number }
+
+export interface RequestContext {
+  uid: number;
+  gid: number;
+  pid: number;
+  umask: number;
+  /** Supplementary groups of the caller (read from /proc on demand). */
+  groups(): number[];
+  /** True once the kernel asked to interrupt this request (the caller got a signal). */
+  interrupted(): boolean;
+}
+
+export interface StatObject {
+  mode: number; uid?: number; gid?: number; size?: number | bigint; dev?: number | bigint;
+  nlink?: number; ino?: number | bigint; rdev?: number | bigint; blksize?: number;
+  blocks?: number | bigint; atime?: TimeLike; mtime?: TimeLike; ctime?: TimeLike;
+}
+export type TimeLike = Date | number | bigint | Timespec;
+/** A stat: our BigUint64Array(16) layout (ST) or a fuse-native style object. */
+export type StatLike = BigUint64Array | StatObject;
+
+export interface StatfsObject {
+  bsize: number; frsize?: number; blocks: number | bigint; bfree: number | bigint; bavail: number | bigint;
+  files: number | bigint; ffree: number | bigint; favail?: number | bigint; fsid?: number | bigint;
+  flag?: number; namemax: number;
+}
+
+/** A directory listing: names, and optionally inode numbers and DT_* types (same order). */
+export interface DirStats { inos: Float64Array | number[]; types: Uint8Array | number[] }
+
+export type Cb = (err: number | Error | null | undefined) => void;
+export type CbV<T> = (err: number | Error | null | undefined, value?: T) => void;
+export interface OpenOptions { directIo?: boolean; keepCache?: boolean; nonSeekable?: boolean; noFlush?: boolean; cacheReaddir?: boolean }
+export type OpenCb = (err: number | Error | null | undefined, fd?: number, opts?: OpenOptions) => void;
+export interface LockDesc { type: number; start: number; len: number; pid: number }
+
+export interface FuseOps {
+  init?(this: void, cb: Cb): void;
+  access?(this: RequestContext, path: string, mode: number, cb: Cb): void;
+  statfs?(this: RequestContext, path: string, cb: CbV<StatfsObject | BigUint64Array>): void;
+  getattr?(this: RequestContext, path: string, cb: CbV<StatLike>): void;
+  fgetattr?(this: RequestContext, path: string, fd: number, cb: CbV<StatLike>): void;
+  flush?(this: RequestContext, path: string, fd: number, cb: Cb): void;
+  fsync?(this: RequestContext, path: string, datasync: boolean, fd: number, cb: Cb): void;
+  fsyncdir?(this: RequestContext, path: string, datasync: boolean, fd: number, cb: Cb): void;
+  readdir?(this: RequestContext, path: string, cb: (err: number | Error | null | undefined, names?: string[], stats?: DirStats | StatLike[]) => void): void;
+  truncate?(this: RequestContext, path: string, size: number, cb: Cb): void;
+  ftruncate?(this: RequestContext, path: string, fd: number, size: number, cb: Cb): void;
+  readlink?(this: RequestContext, path: string, cb: CbV<string>): void;
+  chown?(this: RequestContext, path: string, uid: number, gid: number, cb: Cb): void;
+  chmod?(this: RequestContext, path: string, mode: number, cb: Cb): void;
+  mknod?(this: RequestContext, path: string, mode: number, dev: number, cb: Cb): void;
+  setxattr?(this: RequestContext, path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void;
+  getxattr?(this: RequestContext, path: string, name: string, position: number, cb: CbV<Buffer>): void;
+  listxattr?(this: RequestContext, path: string, cb: CbV<string[]>): void;
+  removexattr?(this: RequestContext, path: string, name: string, cb: Cb): void;
+  open?(this: RequestContext, path: string, flags: number, cb: OpenCb): void;
+  opendir?(this: RequestContext, path: string, flags: number, cb: CbV<number>): void;
+  read?(this: RequestContext, path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
+  write?(this: RequestContext, path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
+  release?(this: RequestContext, path: string, fd: number, cb: Cb): void;
+  releasedir?(this: RequestContext, path: string, fd: number, cb: Cb): void;
+  create?(this: RequestContext, path: string, mode: number, flags: number, cb: OpenCb): void;
+  utimens?(this: RequestContext, path: string, atime: Timespec, mtime: Timespec, cb: Cb): void;
+  unlink?(this: RequestContext, path: string, cb: Cb): void;
+  rename?(this: RequestContext, src: string, dest: string, flags: number, cb: Cb): void;
+  link?(this: RequestContext, src: string, dest: string, cb: Cb): void;
+  symlink?(this: RequestContext, target: string, path: string, cb: Cb): void;
+  mkdir?(this: RequestContext, path: string, mode: number, cb: Cb): void;
+  rmdir?(this: RequestContext, path: string, cb: Cb): void;
+  getlk?(this: RequestContext, path: string, fd: number, owner: number, lock: LockDesc, cb: CbV<LockDesc>): void;
+  setlk?(this: RequestContext, path: string, fd: number, owner: number, lock: LockDesc, sleep: boolean, cb: Cb): void;
+  flock?(this: RequestContext, path: string, fd: number, owner: number, op: number, cb: Cb): void;
+  fallocate?(this: RequestContext, path: string, fd: number, mode: number, offset: number, length: number, cb: Cb): void;
+  lseek?(this: RequestContext, path: string, fd: number, offset: number, whence: number, cb: CbV<number>): void;
+}
+
+export interface FuseOptions {
+  /** Name shown in /proc/mounts (first column). */
+  fsname?: string;
+  /** Type suffix: the type is fuse.<subtype>. */
+  subtype?: string;
+  allowOther?: boolean;
+  defaultPermissions?: boolean;
+  readOnly?: boolean;
+  /** Seconds the kernel may cache attributes / names / negative lookups. */
+  attrTimeout?: number;
+  entryTimeout?: number;
+  negativeTimeout?: number;
+  /** Largest read and write request, bytes (default 128 KiB). */
+  maxWrite?: number;
+  maxRead?: number;
+  maxReadahead?: number;
+  /** Kernel drops cached pages when it sees mtime or size change (default true). */
+  autoInvalData?: boolean;
+  /** Extra raw mount options ("name" or "name=value"). */
+  options?: string[];
+  /** Called once the kernel connection is gone, whoever unmounted. */
+  onClosed?: () => void;
+}
+
+const E = os.constants.errno;
+const ROOT_ID = 1;
+
+/** Turns whatever a handler reported into a positive errno. */
+export function toErrno(err: unknown): number {
+  if (typeof err === 'number') return err < 0 ? -err : err || E.EIO;
+  if (err && typeof err === 'object') {
+    const e = err as { errno?: unknown; code?: unknown };
+    if (typeof e.errno === 'number' && e.errno !== 0) return Math.abs(e.errno);
+    if (typeof e.code === 'string' && (E as Record<string, number>)[e.code]) return (E as Record<string, number>)[e.code];
+  }
+  return E.EIO;
+}
+
+class Node {
+  pathEpoch = -1;
+  cachedPath = '';
+  nlookup = 0;
+  /** Children looked up by the kernel, by name (directories only). */
+  kids: Map<string, Node> | null = null;
+  /** Other known names of a hard-linked file (the primary is parent/name). */
+  aliases: Array<{ parent: Node; name: string }> | null = null;
+  /** All names are gone (unlinked while the kernel still holds it). */
+  unlinked = false;
+  /** Open file handles, so that attributes of an open file come from the file itself. */
+  fhs: number[] | null = null;
+  constructor(readonly id: number, public key: number | string, public parent: Node | null, public name: string) {}
+}
+
+interface DirHandle { fh: number; names: string[] | null; inos: Float64Array; types: Uint8Array }
+
+const S_IFMT = 0o170000;
+
+function timeParts(t: TimeLike | undefined): [bigint, bigint] {
+  if (t === undefined) return [0n, 0n];
+  if (t instanceof Date) t = t.getTime();
+  if (typeof t === 'number') {
+    const ms = Math.floor(t);
+    const sec = Math.floor(ms / 1000);
+    return [BigInt.asUintN(64, BigInt(sec)), BigInt((ms - sec * 1000) * 1e6 + Math.round((t - ms) * 1e6))];
+  }
+  if (typeof t === 'bigint') {
+    let sec = t / 1000000000n;
+    let ns = t % 1000000000n;
+    if (ns < 0n) { ns += 1000000000n; sec -= 1n; }
+    return [BigInt.asUintN(64, sec), ns];
+  }
+  return [BigInt.asUintN(64, BigInt(t.sec)), BigInt(t.nsec)];
+}
+
+function big(v: number | bigint | undefined): bigint {
+  if (v === undefined) return 0n;
+  return typeof v === 'bigint' ? BigInt.asUintN(64, v) : BigInt.asUintN(64, BigInt(Math.trunc(v)));
+}
+
+export class Fuse {
+  static readonly UTIME_NOW = UTIME_NOW;
+  static readonly UTIME_OMIT = UTIME_OMIT;
+
+  readonly mnt: string;
+  readonly ops: FuseOps;
+  readonly opts: FuseOptions;
+  private native: NativeFuse;
+  private session: Session | null = null;
+  private recv: Buffer | null = null;
+  private nodes = new Map<number, Node>();
+  private byIno = new Map<number | string, Node>();
+  private nextId = ROOT_ID + 1;
+  private epoch = 0;
+  private root: Node;
+  private dirs = new Map<number, DirHandle>();
+  private nextDir = 1;
+  private readBufs: Buffer[] = [];
+  private readonly ctxBuf = new Float64Array(4);
+  private readonly statScratch = new BigUint64Array(ST.FIELDS);
+  private readonly attrTimeout: number;
+  private readonly entryTimeout: number;
+  private readonly negativeTimeout: number;
+  private readyCb: ((err: Error | null) => void) | null = null;
+  private closedFired = false;
+  mounted = false;
+
+  constructor(mnt: string, ops: FuseOps, opts: FuseOptions = {}) {
+    this.mnt = mnt;
+    this.ops = ops;
+    this.opts = opts;
+    this.native = nativeFuse();
+    this.attrTimeout = opts.attrTimeout ?? 1;
+    this.entryTimeout = opts.entryTimeout ?? 1;
+    this.negativeTimeout = opts.negativeTimeout ?? 0;
+    this.root = new Node(ROOT_ID, -1, null, '');
+    this.root.nlookup = 1;
+    this.nodes.set(ROOT_ID, this.root);
+  }
+
+  // ------------------------------------------------------------------ mount / unmount
+
+  mount(cb: (err: Error | null) => void): void {
+    const o = this.opts;
+    const mo: string[] = [];
+    mo.push(`fsname=${o.fsname ?? 'fuse-native'}`);
+    if (o.subtype) mo.push(`subtype=${o.subtype}`);
+    if (o.allowOther) mo.push('allow_other');
+    if (o.defaultPermissions) mo.push('default_permissions');
+    if (o.readOnly) mo.push('ro');
+    const maxRead = o.maxRead ?? o.maxWrite ?? 131072;
+    mo.push(`max_read=${maxRead}`);
+    for (const x of o.options ?? []) mo.push(x);
+    for (const x of mo) {
+      if (/[,\\]/.test(x.replace(/^fsname=/, ''))) return cb(new Error(`mount option may not contain ',' or '\\': ${x}`));
+    }
+    const CAP = this.native.CAP;
+    let wantSet = CAP.ASYNC_READ | CAP.ATOMIC_O_TRUNC | CAP.EXPORT_SUPPORT | CAP.PARALLEL_DIROPS;
+    let wantClear = CAP.WRITEBACK_CACHE | CAP.POSIX_ACL | CAP.DONT_MASK;
+    if (o.autoInvalData === false) wantClear |= CAP.AUTO_INVAL_DATA; else wantSet |= CAP.AUTO_INVAL_DATA;
+    if (this.ops.getlk && this.ops.setlk) wantSet |= CAP.POSIX_LOCKS;
+    if (this.ops.flock) wantSet |= CAP.FLOCK_LOCKS;
+    this.readyCb = cb;
+    let r: { handle: Session; recv: Buffer };
+    try {
+      r = this.native.mount(this.mnt, ['-o', mo.join(',')], {
+        wantSet, wantClear,
+        maxWrite: o.maxWrite ?? 131072,
+        maxRead,
+        maxReadahead: o.maxReadahead ?? 131072,
+      }, this.rawOps());
+    } catch (e) {
+      this.readyCb = null;
+      return cb(e as Error);
+    }
+    this.session = r.handle;
+    this.recv = r.recv;
+  }
+
+  /** Unmounts (EBUSY while in use unless lazy); cb runs once the session is gone. */
+  unmount(cb: (err: Error | null) => void, lazy = false): void {
+    if (!this.session) return cb(null);
+    this.native.umount(this.mnt, lazy ? 2 /* MNT_DETACH */ : 0).then(() => {
+      // The kernel connection closes right after; closed() will tear the session down.
+      this.teardown();
+      cb(null);
+    }, (e: Error) => cb(e));
+  }
+
+  static unmount(mnt: string, cb: (err: Error | null) => void): void {
+    nativeFuse().umount(mnt, 2).then(() => cb(null), (e: Error) => cb(e));
+  }
+
+  private teardown(): void {
+    if (!this.session) return;
+    const s = this.session;
+    this.session = null;
+    this.mounted = false;
+    this.native.destroy(s);
+    if (!this.closedFired) {
+      this.closedFired = true;
+      this.opts.onClosed?.();
+    }
+  }
+
+  /** Keep (true) or do not keep (false) the Node process alive for this mount. */
+  ref(on: boolean): void {
+    if (this.session) this.native.ref(this.session, on);
+  }
+
+  // ------------------------------------------------------------------ cache invalidation
+
+  private nodeByPath(p: string): Node | null {
+    let n: Node | undefined = this.root;
+    for (const part of p.split('/')) {
+      if (!part) continue;
+      n = n.kids?.get(part);
+      if (!n) return null;
+    }
+    return n;
+  }
+
+  /** Drops the kernel's cached attributes and data pages of a path (no-op if not cached). */
+  invalidate(path: string): void {
+    const n = this.nodeByPath(path);
+    if (n && this.session) this.native.invalInode(this.session, n.id, 0, 0);
+  }
+
+  /** Same, by backing inode number. */
+  invalidateIno(ino: bigint | number): void {
+    const n = this.byIno.get(this.inoKey(typeof ino === 'bigint' ? ino : BigInt(ino)));
+    if (n && this.session) this.native.invalInode(this.session, n.id, 0, 0);
+  }
+
+  /** Drops the kernel's cached name lookup of a path. */
+  invalidateEntry(path: string): void {
+    const i = path.lastIndexOf('/');
+    const parent = this.nodeByPath(path.slice(0, i) || '/');
+    if (parent && this.session) this.native.invalEntry(this.session, parent.id, path.slice(i + 1));
+  }
+
+  // ------------------------------------------------------------------ node table
+
+  private inoKey(ino: bigint): number | string {
+    return ino <= 0x1fffffffffffffn ? Number(ino) : ino.toString();
+  }
+
+  private pathOf(n: Node): string {
+    if (n === this.root) return '/';
+    if (n.pathEpoch === this.epoch) return n.cachedPath;
+    const parent = n.parent as Node;
+    const pp = parent === this.root ? '' : this.pathOf(parent);
+    n.cachedPath = pp + '/' + n.name;
+    n.pathEpoch = this.epoch;
+    return n.cachedPath;
+  }
+
+  private childPath(parent: Node, name: string): string {
+    return parent === this.root ? '/' + name : this.pathOf(parent) + '/' + name;
+  }
+
+  private attach(n: Node, parent: Node, name: string): void {
+    (parent.kids ??= new Map()).set(name, n);
+  }
+
+  /** Registers a looked-up entry; hard links of one inode share one node. */
+  private remember(parent: Node, name: string, st: BigUint64Array): Node {
+    const key = this.inoKey(st[ST.INO]);
+    let n = this.byIno.get(key);
+    if (n && n !== this.root) {
+      if (n.parent !== parent || n.name !== name) {
+        // Another name of the same file: keep the old one as an alias, use the new one.
+        const old = n.parent as Node;
+        if (old.kids?.get(n.name) === n) (n.aliases ??= []).push({ parent: old, name: n.name });
+        if (n.aliases) n.aliases = n.aliases.filter((a) => !(a.parent === parent && a.name === name));
+        n.parent = parent;
+        n.name = name;
+        n.unlinked = false;
+        this.renamed(n);
+      }
+    } else {
+      n = new Node(this.nextId++, key, parent, name);
+      this.nodes.set(n.id, n);
+      this.byIno.set(key, n);
+    }
+    const prev = parent.kids?.get(name);
+    if (prev && prev !== n) this.dropName(parent, name);
+    this.attach(n, parent, name);
+    n.nlookup++;
+    return n;
+  }
+
+  /** The primary name of a node changed: its path, and its descendants' if a directory, are stale. */
+  private renamed(n: Node): void {
+    n.pathEpoch = -1;
+    if (n.kids && n.kids.size) this.epoch++;
+  }
+
+  /** A name went away (unlink, rmdir, rename over it). */
+  private dropName(parent: Node, name: string): void {
+    const n = parent.kids?.get(name);
+    if (!n) return;
+    parent.kids!.delete(name);
+    if (n.parent === parent && n.name === name) {
+      const next = n.aliases?.pop();
+      if (next) { n.parent = next.parent; n.name = next.name; this.renamed(n); }
+      else {
+        n.unlinked = true;
+        if (this.byIno.get(n.key) === n) this.byIno.delete(n.key); // the inode number may be reused
+      }
+    } else if (n.aliases) {
+      n.aliases = n.aliases.filter((a) => !(a.parent === parent && a.name === name));
+    }
+  }
+
+  private moved(parent: Node, name: string, newParent: Node, newName: string): void {
+    const n = parent.kids?.get(name);
+    if (!n) return;
+    parent.kids!.delete(name);
+    if (n.parent === parent && n.name === name) { n.parent = newParent; n.name = newName; this.renamed(n); }
+    else if (n.aliases) {
+      for (const a of n.aliases) if (a.parent === parent && a.name === name) { a.parent = newParent; a.name = newName; }
+    }
+    this.attach(n, newParent, newName);
+  }
+
+  private forgetNode(n: Node): void {
+    this.nodes.delete(n.id);
+    if (this.byIno.get(n.key) === n) this.byIno.delete(n.key);
+    if (n.parent?.kids?.get(n.name) === n) n.parent.kids.delete(n.name);
+    for (const a of n.aliases ?? []) if (a.parent.kids?.get(a.name) === n) a.parent.kids.delete(a.name);
+  }
+
+  private node(req: Req, id: number): Node | null {
+    const n = this.nodes.get(id);
+    if (!n) this.native.replyErr(req, E.ESTALE);
+    return n ?? null;
+  }
+
+  // ------------------------------------------------------------------ conversions
+
+  private toStat(st: StatLike): BigUint64Array {
+    if (st instanceof BigUint64Array) return st;
+    const a = this.statScratch;
+    a[ST.DEV] = big(st.dev); a[ST.INO] = big(st.ino); a[ST.MODE] = big(st.mode);
+    a[ST.NLINK] = big(st.nlink ?? 1); a[ST.UID] = big(st.uid); a[ST.GID] = big(st.gid);
+    a[ST.RDEV] = big(st.rdev); a[ST.SIZE] = big(st.size); a[ST.BLKSIZE] = big(st.blksize ?? 4096);
+    a[ST.BLOCKS] = big(st.blocks);
+    [a[ST.ATIME], a[ST.ATIME_NS]] = timeParts(st.atime);
+    [a[ST.MTIME], a[ST.MTIME_NS]] = timeParts(st.mtime);
+    [a[ST.CTIME], a[ST.CTIME_NS]] = timeParts(st.ctime);
+    return a;
+  }
+
+  private toStatfs(s: StatfsObject | BigUint64Array): BigUint64Array {
+    if (s instanceof BigUint64Array) return s;
+    return BigUint64Array.from([s.bsize, s.frsize ?? s.bsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree,
+      s.favail ?? s.ffree, s.fsid ?? 0, s.flag ?? 0, s.namemax].map((v) => big(v)));
+  }
+
+  private ctx(req: Req): RequestContext {
+    const native = this.native;
+    native.context(req, this.ctxBuf);
+    const c = this.ctxBuf;
+    return {
+      uid: c[0], gid: c[1], pid: c[2], umask: c[3],
+      groups: () => native.groups(req),
+      interrupted: () => native.interrupted(req),
+    };
+  }
+
+  private replyErrOr(req: Req, err: unknown): boolean {
+    if (err === null || err === undefined || err === 0) return false;
+    this.native.replyErr(req, toErrno(err));
+    return true;
+  }
+
+  /** Runs a handler; a throw becomes EIO for that request instead of killing the daemon. */
+  private run(req: Req, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      process.emitWarning(`fuse handler failed: ${(e as Error)?.stack ?? e}`);
+      this.native.replyErr(req, E.EIO);
+    }
+  }
+
+  /** Replies an entry for `parent/name` after a successful create-like op. */
+  private replyNewEntry(req: Req, ctx: RequestContext, parent: Node, name: string): void {
+    const path = this.childPath(parent, name);
+    if (!this.ops.getattr) { this.native.replyErr(req, E.ENOSYS); return; }
+    this.ops.getattr.call(ctx, path, (err, st) => {
+      if (this.replyErrOr(req, err)) return;
+      const a = this.toStat(st as StatLike);
+      const n = this.remember(parent, name, a);
+      this.native.replyEntry(req, n.id, 0, a, this.attrTimeout, this.entryTimeout);
+    });
+  }
+
+  private readBuf(size: number): Buffer {
+    const b = this.readBufs.pop();
+    if (b && b.length >= size) return b;
+    return Buffer.allocUnsafeSlow(Math.max(size, 131072));
+  }
+
+  // ------------------------------------------------------------------ raw ops
+
+  private rawOps(): Record<string, unknown> {
+    const n = this.native;
+    const ops = this.ops;
+    const self = this;
+    const r: Record<string, unknown> = {
+      init() {
+        self.mounted = true;
+        const done = (err: unknown) => {
+          const cb = self.readyCb;
+          self.readyCb = null;
+          cb?.(err ? new Error(`init failed: errno ${toErrno(err)}`) : null);
+        };
+        if (ops.init) { try { ops.init.call(undefined, done); } catch (e) { done(e); } } else setImmediate(() => done(null));
+      },
+      closed() {
+        self.mounted = false;
+        if (!self.closedFired) {
+          self.closedFired = true;
+          self.opts.onClosed?.();
+        }
+        setImmediate(() => self.teardown());
+      },
+      lookup(req: Req, parentId: number, name: string) {
+        const parent = self.node(req, parentId);
+        if (!parent) return;
+        if (!ops.getattr) return n.replyErr(req, E.ENOSYS);
+        const path = self.childPath(parent, name);
+        self.run(req, () => ops.getattr!.call(self.ctx(req), path, (err, st) => {
+          if (err) {
+            const e = toErrno(err);
+            if (e === E.ENOENT && self.negativeTimeout > 0) {
+              n.replyEntry(req, 0, 0, self.statScratch.fill(0n), 0, self.negativeTimeout);
+            } else n.replyErr(req, e);
+            return;
+          }
+          const a = self.toStat(st as StatLike);
+          const node = self.remember(parent, name, a);
+          n.replyEntry(req, node.id, 0, a, self.attrTimeout, self.entryTimeout);
+        }));
+      },
+      forget(id: number, count: number) {
+        const node = self.nodes.get(id);
+        if (!node || node === self.root) return;
+        node.nlookup -= count;
+        if (node.nlookup <= 0) self.forgetNode(node);
+      },
+      getattr(req: Req, id: number, fh: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        const path = self.pathOf(node);
+        const done = (err: unknown, st?: StatLike) => {
+          if (self.replyErrOr(req, err)) return;
+          const a = self.toStat(st as StatLike);
+          if (node === self.root) self.root.key = self.inoKey(a[ST.INO]);
+          n.replyAttr(req, a, self.attrTimeout);
+        };
+        if (fh < 0 && node.fhs?.length) fh = node.fhs[0];
+        if (fh < 0 && node.unlinked) return void n.replyErr(req, E.ENOENT);
+        self.run(req, () => {
+          if (fh >= 0 && ops.fgetattr) ops.fgetattr.call(self.ctx(req), path, fh, done);
+          else if (ops.getattr) ops.getattr.call(self.ctx(req), path, done);
+          else n.replyErr(req, E.ENOSYS);
+        });
+      },
+      setattr(req: Req, id: number, toSet: number, fh: number, mode: number, uid: number, gid: number, size: number,
+        atime: number, atimeNs: number, mtime: number, mtimeNs: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        const path = self.pathOf(node);
+        if (fh < 0 && node.fhs?.length) fh = node.fhs[0];
+        if (node.unlinked && (fh < 0 || (toSet & ~8) !== 0)) return void n.replyErr(req, E.ENOENT);
+        const ctx = self.ctx(req);
+        const steps: Array<(cb: Cb) => void> = [];
+        const need = (op: keyof FuseOps) => { if (!ops[op]) throw Object.assign(new Error(op), { errno: E.ENOSYS }); };
+        try {
+          if (toSet & 1) { need('chmod'); steps.push((cb) => ops.chmod!.call(ctx, path, mode, cb)); }
+          if (toSet & 6) {
+            need('chown');
+            const u = toSet & 2 ? uid : -1;
+            const g = toSet & 4 ? gid : -1;
+            steps.push((cb) => ops.chown!.call(ctx, path, u, g, cb));
+          }
+          if (toSet & 8) {
+            if (fh >= 0 && ops.ftruncate) steps.push((cb) => ops.ftruncate!.call(ctx, path, fh, size, cb));
+            else { need('truncate'); steps.push((cb) => ops.truncate!.call(ctx, path, size, cb)); }
+          }
+          if (toSet & (16 | 32 | 128 | 256)) {
+            need('utimens');
+            const at: Timespec = toSet & 128 ? { sec: 0, nsec: UTIME_NOW } : toSet & 16 ? { sec: atime, nsec: atimeNs } : { sec: 0, nsec: UTIME_OMIT };
+            const mt: Timespec = toSet & 256 ? { sec: 0, nsec: UTIME_NOW } : toSet & 32 ? { sec: mtime, nsec: mtimeNs } : { sec: 0, nsec: UTIME_OMIT };
+            steps.push((cb) => ops.utimens!.call(ctx, path, at, mt, cb));
+          }
+        } catch (e) { return void self.replyErrOr(req, e); }
+        let i = 0;
+        const next = (err: unknown) => {
+          if (self.replyErrOr(req, err)) return;
+          if (i < steps.length) { self.run(req, () => steps[i++](next)); return; }
+          const done = (e2: unknown, st?: StatLike) => {
+            if (self.replyErrOr(req, e2)) return;
+            n.replyAttr(req, self.toStat(st as StatLike), self.attrTimeout);
+          };
+          self.run(req, () => {
+            if (fh >= 0 && ops.fgetattr) ops.fgetattr.call(ctx, path, fh, done);
+            else ops.getattr!.call(ctx, path, done);
+          });
+        };
+        next(null);
+      },
+      readlink(req: Req, id: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        if (!ops.readlink) return n.replyErr(req, E.ENOSYS);
+        self.run(req, () => ops.readlink!.call(self.ctx(req), self.pathOf(node), (err, target) => {
+          if (self.replyErrOr(req, err)) return;
+          n.replyReadlink(req, target ?? '');
+        }));
+      },
+      mknod(req: Req, pid: number, name: string, mode: number, rdev: number) {
+        const parent = self.node(req, pid);
+        if (!parent) return;
+        if (!ops.mknod) return n.replyErr(req, E.ENOSYS);
+        const ctx = self.ctx(req);
+        self.run(req, () => ops.mknod!.call(ctx, self.childPath(parent, name), mode, rdev, (err) => {
+          if (self.replyErrOr(req, err)) return;
+          self.replyNewEntry(req, ctx, parent, name);
+        }));
+      },
+      mkdir(req: Req, pid: number, name: string, mode: number) {
+        const parent = self.node(req, pid);
+        if (!parent) return;
+        if (!ops.mkdir) return n.replyErr(req, E.ENOSYS);
+        const ctx = self.ctx(req);
+        self.run(req, () => ops.mkdir!.call(ctx, self.childPath(parent, name), mode, (err) => {
+          if (self.replyErrOr(req, err)) return;
+          self.replyNewEntry(req, ctx, parent, name);
+        }));
+      },
+      unlink(req: Req, pid: number, name: string) {
+        const parent = self.node(req, pid);
+        if (!parent) return;
+        if (!ops.unlink) return n.replyErr(req, E.ENOSYS);
+        self.run(req, () => ops.unlink!.call(self.ctx(req), self.childPath(parent, name), (err) => {
+          if (self.replyErrOr(req, err)) return;
+          self.dropName(parent, name);
+          n.replyErr(req, 0);
+        }));
+      },
+      rmdir(req: Req, pid: number, name: string) {
+        const parent = self.node(req, pid);
+        if (!parent) return;
+        if (!ops.rmdir) return n.replyErr(req, E.ENOSYS);
+        self.run(req, () => ops.rmdir!.call(self.ctx(req), self.childPath(parent, name), (err) => {
+          if (self.replyErrOr(req, err)) return;
+          self.dropName(parent, name);
+          n.replyErr(req, 0);
+        }));
+      },
+      symlink(req: Req, target: string, pid: number, name: string) {
+        const parent = self.node(req, pid);
+        if (!parent) return;
+        if (!ops.symlink) return n.replyErr(req, E.ENOSYS);
+        const ctx = self.ctx(req);
+        self.run(req, () => ops.symlink!.call(ctx, target, self.childPath(parent, name), (err) => {
+          if (self.replyErrOr(req, err)) return;
+          self.replyNewEntry(req, ctx, parent, name);
+        }));
+      },
+      rename(req: Req, pid: number, name: string, npid: number, newName: string, flags: number) {
+        const parent = self.node(req, pid);
+        if (!parent) return;
+        const np = self.node(req, npid);
+        if (!np) return;
+        if (!ops.rename) return n.replyErr(req, E.ENOSYS);
+        self.run(req, () => ops.rename!.call(self.ctx(req), self.childPath(parent, name), self.childPath(np, newName), flags, (err) => {
+          if (self.replyErrOr(req, err)) return;
+          if (flags & 2 /* RENAME_EXCHANGE */) {
+            const a = parent.kids?.get(name);
+            const b = np.kids?.get(newName);
+            if (a) self.moved(parent, name, np, newName);
+            else np.kids?.delete(newName);
+            if (b) { if (b.parent === np && b.name === newName) { b.parent = parent; b.name = name; self.renamed(b); } self.attach(b, parent, name); }
+          } else {
+            self.dropName(np, newName);
+            self.moved(parent, name, np, newName);
+          }
+          n.replyErr(req, 0);
+        }));
+      },
+      link(req: Req, id: number, npid: number, newName: string) {
+        const node = self.node(req, id);
+        if (!node) return;
+        const np = self.node(req, npid);
+        if (!np) return;
+        if (!ops.link) return n.replyErr(req, E.ENOSYS);
+        const ctx = self.ctx(req);
+        self.run(req, () => ops.link!.call(ctx, self.pathOf(node), self.childPath(np, newName), (err) => {
+          if (self.replyErrOr(req, err)) return;
+          self.replyNewEntry(req, ctx, np, newName);
+        }));
+      },
+      open(req: Req, id: number, flags: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        if (!ops.open) return n.replyOpen(req, 0, 0);
+        self.run(req, () => ops.open!.call(self.ctx(req), self.pathOf(node), flags, (err, fd, o) => {
+          if (self.replyErrOr(req, err)) return;
+          (node.fhs ??= []).push(fd ?? 0);
+          n.replyOpen(req, fd ?? 0, openBits(o));
+        }));
+      },
+      read(req: Req, id: number, fh: number, size: number, off: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        if (!ops.read) return n.replyErr(req, E.ENOSYS);
+        const buf = self.readBuf(size);
+        self.run(req, () => ops.read!.call(self.ctx(req), self.pathOf(node), fh, buf, size, off, (bytes) => {
+          if (bytes < 0) n.replyErr(req, -bytes);
+          else n.replyBuf(req, buf, Math.min(bytes, size));
+          if (self.readBufs.length < 64) self.readBufs.push(buf);
+        }));
+      },
+      write(req: Req, id: number, fh: number, bufOff: number, size: number, off: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        if (!ops.write) return n.replyErr(req, E.ENOSYS);
+        const buf = (self.recv as Buffer).subarray(bufOff, bufOff + size);
+        self.run(req, () => ops.write!.call(self.ctx(req), self.pathOf(node), fh, buf, size, off, (bytes) => {
+          if (bytes < 0) n.replyErr(req, -bytes);
+          else n.replyWrite(req, bytes);
+        }));
+      },
+      flush(req: Req, id: number, fh: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        if (!ops.flush) return n.replyErr(req, 0);
+        self.run(req, () => ops.flush!.call(self.ctx(req), self.pathOf(node), fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      release(req: Req, id: number, fh: number) {
+        const node = self.nodes.get(id);
+        if (node?.fhs) {
+          const i = node.fhs.indexOf(fh);
+          if (i >= 0) node.fhs.splice(i, 1);
+        }
+        if (!ops.release) return n.replyErr(req, 0);
+        self.run(req, () => ops.release!.call(self.ctx(req), node ? self.pathOf(node) : '', fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      fsync(req: Req, id: number, fh: number, datasync: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        if (!ops.fsync) return n.replyErr(req, 0);
+        self.run(req, () => ops.fsync!.call(self.ctx(req), self.pathOf(node), !!datasync, fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      opendir(req: Req, id: number, flags: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        const made = (fd: number) => {
+          const h = self.nextDir++;
+          self.dirs.set(h, { fh: fd, names: null, inos: new Float64Array(0), types: new Uint8Array(0) });
+          n.replyOpen(req, h, 0);
+        };
+        if (!ops.opendir) return made(0);
+        self.run(req, () => ops.opendir!.call(self.ctx(req), self.pathOf(node), flags, (err, fd) => {
+          if (self.replyErrOr(req, err)) return;
+          made(fd ?? 0);
+        }));
+      },
+      readdir(req: Req, id: number, fh: number, size: number, off: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        const d = self.dirs.get(fh);
+        if (!d) return n.replyErr(req, E.EBADF);
+        if (d.names && off > 0) { n.replyReaddir(req, size, d.names, d.inos, d.types, off); return; }
+        if (!ops.readdir) return n.replyErr(req, E.ENOSYS);
+        self.run(req, () => ops.readdir!.call(self.ctx(req), self.pathOf(node), (err, names, stats) => {
+          if (self.replyErrOr(req, err)) return;
+          const list = names ?? [];
+          const count = list.length + 2;
+          const inos = new Float64Array(count);
+          const types = new Uint8Array(count);
+          const all = ['.', '..', ...list];
+          types[0] = types[1] = 4; // DT_DIR
+          inos[0] = inos[1] = 0xffffffff;
+          if (stats && !Array.isArray(stats)) {
+            for (let i = 0; i < list.length; i++) { inos[i + 2] = Number(stats.inos[i]) || 0xffffffff; types[i + 2] = Number(stats.types[i]) || 0; }
+          } else if (Array.isArray(stats)) {
+            for (let i = 0; i < list.length; i++) {
+              const a = stats[i] ? self.toStat(stats[i]) : null;
+              inos[i + 2] = a ? Number(a[ST.INO]) || 0xffffffff : 0xffffffff;
+              types[i + 2] = a ? (Number(a[ST.MODE]) & S_IFMT) >> 12 : 0;
+            }
+          } else inos.fill(0xffffffff);
+          d.names = all; d.inos = inos; d.types = types;
+          n.replyReaddir(req, size, all, inos, types, off);
+        }));
+      },
+      releasedir(req: Req, id: number, fh: number) {
+        const d = self.dirs.get(fh);
+        self.dirs.delete(fh);
+        const node = self.nodes.get(id);
+        if (!d || !ops.releasedir) return n.replyErr(req, 0);
+        self.run(req, () => ops.releasedir!.call(self.ctx(req), node ? self.pathOf(node) : '', d.fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      fsyncdir(req: Req, id: number, fh: number, datasync: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        const d = self.dirs.get(fh);
+        if (!ops.fsyncdir) return n.replyErr(req, 0);
+        self.run(req, () => ops.fsyncdir!.call(self.ctx(req), self.pathOf(node), !!datasync, d ? d.fh : 0, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      statfs(req: Req, id: number) {
+        const node = self.nodes.get(id) ?? self.root;
+        if (!ops.statfs) return n.replyStatfs(req, new BigUint64Array(11));
+        self.run(req, () => ops.statfs!.call(self.ctx(req), self.pathOf(node), (err, st) => {
+          if (self.replyErrOr(req, err)) return;
+          n.replyStatfs(req, self.toStatfs(st as StatfsObject));
+        }));
+      },
+      setxattr(req: Req, id: number, name: string, value: Buffer, flags: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.setxattr!.call(self.ctx(req), self.pathOf(node), name, value, 0, flags, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      getxattr(req: Req, id: number, name: string, size: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.getxattr!.call(self.ctx(req), self.pathOf(node), name, 0, (err, value) => {
+          if (self.replyErrOr(req, err)) return;
+          const v = value ?? Buffer.alloc(0);
+          if (size === 0) n.replyXattr(req, v.length);
+          else if (v.length > size) n.replyErr(req, E.ERANGE);
+          else n.replyBuf(req, v, v.length);
+        }));
+      },
+      listxattr(req: Req, id: number, size: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.listxattr!.call(self.ctx(req), self.pathOf(node), (err, names) => {
+          if (self.replyErrOr(req, err)) return;
+          const v = Buffer.from((names ?? []).map((x) => x + '\0').join(''));
+          if (size === 0) n.replyXattr(req, v.length);
+          else if (v.length > size) n.replyErr(req, E.ERANGE);
+          else n.replyBuf(req, v, v.length);
+        }));
+      },
+      removexattr(req: Req, id: number, name: string) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.removexattr!.call(self.ctx(req), self.pathOf(node), name, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      access(req: Req, id: number, mask: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.access!.call(self.ctx(req), self.pathOf(node), mask, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      create(req: Req, pid: number, name: string, mode: number, flags: number) {
+        const parent = self.node(req, pid);
+        if (!parent) return;
+        if (!ops.create) return n.replyErr(req, E.ENOSYS);
+        const ctx = self.ctx(req);
+        const path = self.childPath(parent, name);
+        self.run(req, () => ops.create!.call(ctx, path, mode, flags, (err, fd, o) => {
+          if (self.replyErrOr(req, err)) return;
+          const fh = fd ?? 0;
+          const got = (e2: unknown, st?: StatLike) => {
+            if (e2) {
+              // The file exists but cannot be described: close it again and fail.
+              ops.release?.call(ctx, path, fh, () => undefined);
+              return void n.replyErr(req, toErrno(e2));
+            }
+            const a = self.toStat(st as StatLike);
+            const node = self.remember(parent, name, a);
+            (node.fhs ??= []).push(fh);
+            n.replyCreate(req, node.id, 0, a, self.attrTimeout, self.entryTimeout, fh, openBits(o));
+          };
+          self.run(req, () => {
+            if (ops.fgetattr) ops.fgetattr.call(ctx, path, fh, got);
+            else ops.getattr!.call(ctx, path, got);
+          });
+        }));
+      },
+      getlk(req: Req, id: number, fh: number, owner: number, type: number, start: number, len: number, pid: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.getlk!.call(self.ctx(req), self.pathOf(node), fh, owner, { type, start, len, pid }, (err, l) => {
+          if (self.replyErrOr(req, err)) return;
+          const x = l ?? { type: 2 /* F_UNLCK */, start: 0, len: 0, pid: 0 };
+          n.replyLock(req, x.type, x.start, x.len, x.pid);
+        }));
+      },
+      setlk(req: Req, id: number, fh: number, owner: number, type: number, start: number, len: number, pid: number, sleep: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.setlk!.call(self.ctx(req), self.pathOf(node), fh, owner, { type, start, len, pid }, !!sleep, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      flock(req: Req, id: number, fh: number, owner: number, op: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.flock!.call(self.ctx(req), self.pathOf(node), fh, owner, op, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      fallocate(req: Req, id: number, fh: number, mode: number, offset: number, length: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.fallocate!.call(self.ctx(req), self.pathOf(node), fh, mode, offset, length, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+      },
+      lseek(req: Req, id: number, fh: number, off: number, whence: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        self.run(req, () => ops.lseek!.call(self.ctx(req), self.pathOf(node), fh, off, whence, (err, res) => {
+          if (self.replyErrOr(req, err)) return;
+          n.replyLseek(req, res ?? 0);
+        }));
+      },
+    };
+    // Ops the filesystem does not implement stay unset, so the binding leaves them to the kernel.
+    const optional: Array<[string, keyof FuseOps | Array<keyof FuseOps>]> = [
+      ['setxattr', 'setxattr'], ['getxattr', 'getxattr'], ['listxattr', 'listxattr'], ['removexattr', 'removexattr'],
+      ['access', 'access'], ['getlk', ['getlk', 'setlk']], ['setlk', ['getlk', 'setlk']], ['flock', 'flock'],
+      ['fallocate', 'fallocate'], ['lseek', 'lseek'],
+    ];
+    for (const [raw, need] of optional) {
+      const list = Array.isArray(need) ? need : [need];
+      if (!list.every((k) => typeof ops[k] === 'function')) delete r[raw];
+    }
+    return r;
+  }
+}
+
+function openBits(o: OpenOptions | undefined): number {
+  if (!o) return 0;
+  return (o.directIo ? OPEN.DIRECT_IO : 0) | (o.keepCache ? OPEN.KEEP_CACHE : 0) | (o.nonSeekable ? OPEN.NONSEEKABLE : 0) |
+    (o.cacheReaddir ? OPEN.CACHE_READDIR : 0) | (o.noFlush ? OPEN.NOFLUSH : 0);
+}
+
+export default Fuse;
