@@ -1,0 +1,1636 @@
+/*
+ * dmapifs_sys: synchronous Linux syscalls that Node's fs module lacks, for the dmapifs FUSE daemon.
+ *
+ * Conventions (the daemon calls these on its hot path, where exceptions are slow):
+ *   - every function is synchronous and runs on the calling JS thread;
+ *   - a failing syscall is reported by RETURNING a negative errno number (-ENOENT ...), never by
+ *     throwing; JavaScript exceptions are thrown only for wrong arguments (a TypeError for a wrong
+ *     type, a RangeError for an out-of-range or non-integral number, a buffer window out of bounds);
+ *   - paths are strings (UTF-8) or Buffers/Uint8Arrays (raw bytes); a path of PATH_MAX bytes or
+ *     more returns -ENAMETOOLONG, an embedded NUL byte throws (as Node's fs does);
+ *   - 64-bit inputs (offsets, lengths, device numbers) are JS numbers (exact up to 2^53) or
+ *     BigInts; 64-bit results are numbers;
+ *   - stat/statvfs results are written into a caller-provided BigUint64Array (or BigInt64Array),
+ *     so a stat call allocates nothing. Times are stored as raw 64-bit patterns: a negative
+ *     tv_sec (before 1970) appears in a BigUint64Array as its two's complement, to be read back
+ *     with BigInt.asIntN(64, v).
+ *   - file descriptors opened here are always close-on-exec (O_CLOEXEC is added), like libuv does.
+ *
+ * Plain N-API C (node_api.h, NAPI_VERSION 8): builds for Node 18 and later without node-addon-api.
+ */
+#include <node_api.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/fsuid.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* ---- ABI constants that older headers may lack (values are the kernel's, stable) ---- */
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_renameat2
+#define SYS_renameat2 316 /* x86_64; every other arch has it in its headers since 3.15 */
+#endif
+
+struct dm_open_how { /* struct open_how, linux/openat2.h */
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+#define DM_RESOLVE_NO_XDEV 0x01
+#define DM_RESOLVE_NO_MAGICLINKS 0x02
+#define DM_RESOLVE_NO_SYMLINKS 0x04
+#define DM_RESOLVE_BENEATH 0x08
+#define DM_RESOLVE_IN_ROOT 0x10
+#define DM_RESOLVE_CACHED 0x20
+
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+#ifndef FALLOC_FL_COLLAPSE_RANGE
+#define FALLOC_FL_COLLAPSE_RANGE 0x08
+#endif
+#ifndef FALLOC_FL_ZERO_RANGE
+#define FALLOC_FL_ZERO_RANGE 0x10
+#endif
+#ifndef FALLOC_FL_INSERT_RANGE
+#define FALLOC_FL_INSERT_RANGE 0x20
+#endif
+#ifndef FALLOC_FL_UNSHARE_RANGE
+#define FALLOC_FL_UNSHARE_RANGE 0x40
+#endif
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+
+#ifndef F_OFD_GETLK
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#define F_OFD_SETLKW 38
+#endif
+
+#ifndef SEEK_DATA
+#define SEEK_DATA 3
+#define SEEK_HOLE 4
+#endif
+
+#ifndef O_PATH
+#define O_PATH 010000000
+#endif
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#ifndef AT_NO_AUTOMOUNT
+#define AT_NO_AUTOMOUNT 0x800
+#endif
+
+#ifndef UMOUNT_NOFOLLOW
+#define UMOUNT_NOFOLLOW 0x8
+#endif
+
+/* linux/fs.h: not included because it clashes with <sys/mount.h> on some glibc versions. */
+#define DM_FS_IOC_GETVERSION _IOR('v', 1, long)
+
+/*
+ * Path buffers: a path of PATH_MAX (4096) bytes or more is ENAMETOOLONG. The slack past PATH_MAX
+ * makes truncation by napi_get_value_string_utf8 (which stops at a character boundary) visible
+ * as a length >= PATH_MAX, so one conversion call suffices.
+ */
+#define PATH_LIMIT 4096
+#define PATH_BUF (PATH_LIMIT + 8)
+#define STAT_FIELDS 16
+#define STATVFS_FIELDS 11
+
+/* ---- argument helpers ---- */
+
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    if (!(x)) return NULL;                                                                         \
+  } while (0)
+
+#define ARGS(n)                                                                                    \
+  size_t argc = (n);                                                                               \
+  napi_value argv[(n) > 0 ? (n) : 1];                                                              \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL
+
+static bool throw_type(napi_env env, const char *name, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "The \"%s\" argument must be %s", name, what);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return false;
+}
+
+static bool throw_range(napi_env env, const char *name, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "The value of \"%s\" is out of range. It must be %s", name, what);
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+  return false;
+}
+
+static bool is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  return t == napi_undefined || t == napi_null;
+}
+
+/* An integer argument: a number (integral, within [lo, hi]) or a BigInt (within [lo, hi]). */
+static bool arg_i64(napi_env env, napi_value v, const char *name, int64_t lo, int64_t hi,
+                    int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  int64_t i;
+  if (t == napi_number) {
+    double d;
+    if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+      return throw_range(env, name, "an integer within the 64-bit range");
+    i = (int64_t)d;
+    if ((double)i != d) return throw_range(env, name, "an integer");
+  } else if (t == napi_bigint) {
+    bool lossless;
+    if (napi_get_value_bigint_int64(env, v, &i, &lossless) != napi_ok) return false;
+    if (!lossless) return throw_range(env, name, "within the signed 64-bit range");
+  } else {
+    return throw_type(env, name, "of type number or bigint");
+  }
+  if (i < lo || i > hi) {
+    char what[96];
+    snprintf(what, sizeof what, ">= %lld and <= %lld", (long long)lo, (long long)hi);
+    return throw_range(env, name, what);
+  }
+  *out = i;
+  return true;
+}
+
+/* An unsigned 64-bit argument (inode numbers, resolve flags): number or BigInt. */
+static bool arg_u64(napi_env env, napi_value v, const char *name, uint64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_bigint) {
+    bool lossless;
+    if (napi_get_value_bigint_uint64(env, v, out, &lossless) != napi_ok) return false;
+    if (!lossless) return throw_range(env, name, "within the unsigned 64-bit range");
+    return true;
+  }
+  if (t != napi_number) return throw_type(env, name, "of type number or bigint");
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= 0 && d < 18446744073709551616.0))
+    return throw_range(env, name, "a non-negative integer within the 64-bit range");
+  uint64_t u = (uint64_t)d;
+  if ((double)u != d) return throw_range(env, name, "an integer");
+  *out = u;
+  return true;
+}
+
+static bool arg_int(napi_env env, napi_value v, const char *name, int *out) {
+  int64_t i;
+  TRY(arg_i64(env, v, name, INT32_MIN, INT32_MAX, &i));
+  *out = (int)i;
+  return true;
+}
+
+/* Flags and modes: accepts the int32 and uint32 range, keeps the bit pattern. */
+static bool arg_bits(napi_env env, napi_value v, const char *name, unsigned *out) {
+  int64_t i;
+  TRY(arg_i64(env, v, name, INT32_MIN, UINT32_MAX, &i));
+  *out = (unsigned)(uint32_t)i;
+  return true;
+}
+
+/* uid/gid: 0 .. 2^32-1, and -1 meaning "unchanged". */
+static bool arg_id(napi_env env, napi_value v, const char *name, uint32_t *out) {
+  int64_t i;
+  TRY(arg_i64(env, v, name, -1, UINT32_MAX, &i));
+  *out = (uint32_t)i;
+  return true;
+}
+
+static bool arg_fd(napi_env env, napi_value v, int *out) { return arg_int(env, v, "fd", out); }
+static bool arg_dirfd(napi_env env, napi_value v, int *out) {
+  return arg_int(env, v, "dirfd", out);
+}
+
+/* Byte view of a TypedArray / Buffer / DataView. */
+static bool arg_bytes(napi_env env, napi_value v, const char *name, uint8_t **data, size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok) return false;
+  if (is) {
+    napi_typedarray_type type;
+    size_t length;
+    void *p;
+    if (napi_get_typedarray_info(env, v, &type, &length, &p, NULL, NULL) != napi_ok) return false;
+    size_t el = 1;
+    switch (type) {
+      case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: el = 1; break;
+      case napi_int16_array: case napi_uint16_array: el = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: el = 4; break;
+      default: el = 8; break;
+    }
+    *data = p;
+    *len = length * el;
+    return true;
+  }
+  if (napi_is_dataview(env, v, &is) != napi_ok) return false;
+  if (is) {
+    void *p;
+    if (napi_get_dataview_info(env, v, len, &p, NULL, NULL) != napi_ok) return false;
+    *data = p;
+    return true;
+  }
+  return throw_type(env, name, "an instance of Buffer, TypedArray or DataView");
+}
+
+/* The caller-provided 64-bit result array (BigUint64Array or BigInt64Array) of >= n elements. */
+static bool arg_u64_array(napi_env env, napi_value v, const char *name, size_t n, uint64_t **out) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok) return false;
+  if (!is) return throw_type(env, name, "a BigUint64Array");
+  napi_typedarray_type type;
+  size_t length;
+  void *p;
+  if (napi_get_typedarray_info(env, v, &type, &length, &p, NULL, NULL) != napi_ok) return false;
+  if (type != napi_biguint64_array && type != napi_bigint64_array)
+    return throw_type(env, name, "a BigUint64Array");
+  if (length < n) {
+    char what[64];
+    snprintf(what, sizeof what, "a BigUint64Array of at least %zu elements", n);
+    return throw_range(env, name, what);
+  }
+  *out = p;
+  return true;
+}
+
+/*
+ * A path (or xattr name) argument into buf[PATH_BUF]. Returns false when it threw. *pending is set
+ * to -ENAMETOOLONG when the path is too long (the call then returns that without a syscall, after
+ * every argument has been checked). With nullable, null/undefined yields *out = NULL.
+ */
+static bool arg_path_x(napi_env env, napi_value v, const char *name, char *buf, bool nullable,
+                       const char **out, int *pending) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (nullable && (t == napi_undefined || t == napi_null)) {
+    *out = NULL;
+    return true;
+  }
+  *out = buf;
+  if (t == napi_string) {
+    size_t len;
+    if (napi_get_value_string_utf8(env, v, buf, PATH_BUF, &len) != napi_ok) return false;
+    if (len >= PATH_LIMIT) {
+      if (!*pending) *pending = -ENAMETOOLONG;
+      buf[0] = 0;
+      return true;
+    }
+    if (strlen(buf) != len) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "The argument '%s' must be a string without null bytes", name);
+      napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+      return false;
+    }
+    return true;
+  }
+  uint8_t *data;
+  size_t len;
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok) return false;
+  if (!is) return throw_type(env, name, nullable ? "a string, Buffer or null" : "a string or Buffer");
+  TRY(arg_bytes(env, v, name, &data, &len));
+  if (memchr(data, 0, len)) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "The argument '%s' must be a Buffer without null bytes", name);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+    return false;
+  }
+  if (len >= PATH_LIMIT) {
+    if (!*pending) *pending = -ENAMETOOLONG;
+    buf[0] = 0;
+    return true;
+  }
+  memcpy(buf, data, len);
+  buf[len] = 0;
+  return true;
+}
+
+#define PATH_ARG(var, idx, name)                                                                   \
+  char var##_buf[PATH_BUF];                                                                        \
+  const char *var;                                                                                 \
+  TRY(arg_path_x(env, argv[idx], name, var##_buf, false, &var, &pending))
+
+#define PATH_ARG_OPT(var, idx, name)                                                               \
+  char var##_buf[PATH_BUF];                                                                        \
+  const char *var;                                                                                 \
+  TRY(arg_path_x(env, argv[idx], name, var##_buf, true, &var, &pending))
+
+#define CHECK_PENDING()                                                                            \
+  do {                                                                                             \
+    if (pending) return ret_int(env, pending);                                                     \
+  } while (0)
+
+/* ---- result helpers ---- */
+
+static napi_value ret_int(napi_env env, int64_t v) {
+  napi_value r;
+  if (v >= INT32_MIN && v <= INT32_MAX) napi_create_int32(env, (int32_t)v, &r);
+  else napi_create_int64(env, v, &r);
+  return r;
+}
+
+static napi_value ret_sys(napi_env env, long r) { return ret_int(env, r < 0 ? -errno : r); }
+
+static napi_value ret_u32(napi_env env, uint32_t v) {
+  napi_value r;
+  napi_create_uint32(env, v, &r);
+  return r;
+}
+
+/* Retry a call that returns -1/errno on EINTR. */
+#define RETRY(expr)                                                                                \
+  ({                                                                                               \
+    long _r;                                                                                       \
+    do _r = (long)(expr);                                                                          \
+    while (_r == -1 && errno == EINTR);                                                            \
+    _r;                                                                                            \
+  })
+
+/* ---- stat ---- */
+
+static void fill_stat(uint64_t *o, const struct stat *st) {
+  o[0] = (uint64_t)st->st_dev;
+  o[1] = (uint64_t)st->st_ino;
+  o[2] = (uint64_t)st->st_mode;
+  o[3] = (uint64_t)st->st_nlink;
+  o[4] = (uint64_t)st->st_uid;
+  o[5] = (uint64_t)st->st_gid;
+  o[6] = (uint64_t)st->st_rdev;
+  o[7] = (uint64_t)(int64_t)st->st_size;
+  o[8] = (uint64_t)(int64_t)st->st_blksize;
+  o[9] = (uint64_t)(int64_t)st->st_blocks;
+  o[10] = (uint64_t)(int64_t)st->st_atim.tv_sec;
+  o[11] = (uint64_t)(int64_t)st->st_atim.tv_nsec;
+  o[12] = (uint64_t)(int64_t)st->st_mtim.tv_sec;
+  o[13] = (uint64_t)(int64_t)st->st_mtim.tv_nsec;
+  o[14] = (uint64_t)(int64_t)st->st_ctim.tv_sec;
+  o[15] = (uint64_t)(int64_t)st->st_ctim.tv_nsec;
+}
+
+/* lstat(path, out) */
+static napi_value js_lstat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0;
+  PATH_ARG(path, 0, "path");
+  uint64_t *out;
+  TRY(arg_u64_array(env, argv[1], "out", STAT_FIELDS, &out));
+  CHECK_PENDING();
+  struct stat st;
+  if (lstat(path, &st) < 0) return ret_int(env, -errno);
+  fill_stat(out, &st);
+  return ret_int(env, 0);
+}
+
+/* fstat(fd, out) */
+static napi_value js_fstat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  uint64_t *out;
+  TRY(arg_u64_array(env, argv[1], "out", STAT_FIELDS, &out));
+  struct stat st;
+  if (fstat(fd, &st) < 0) return ret_int(env, -errno);
+  fill_stat(out, &st);
+  return ret_int(env, 0);
+}
+
+/* fstatat(dirfd, path, flags, out) */
+static napi_value js_fstatat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int pending = 0, dirfd;
+  unsigned flags;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  TRY(arg_bits(env, argv[2], "flags", &flags));
+  uint64_t *out;
+  TRY(arg_u64_array(env, argv[3], "out", STAT_FIELDS, &out));
+  CHECK_PENDING();
+  struct stat st;
+  if (fstatat(dirfd, path, &st, (int)flags) < 0) return ret_int(env, -errno);
+  fill_stat(out, &st);
+  return ret_int(env, 0);
+}
+
+/* statvfs(path, out) */
+static napi_value js_statvfs(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0;
+  PATH_ARG(path, 0, "path");
+  uint64_t *o;
+  TRY(arg_u64_array(env, argv[1], "out", STATVFS_FIELDS, &o));
+  CHECK_PENDING();
+  struct statvfs s;
+  if (RETRY(statvfs(path, &s)) < 0) return ret_int(env, -errno);
+  o[0] = s.f_bsize;
+  o[1] = s.f_frsize;
+  o[2] = s.f_blocks;
+  o[3] = s.f_bfree;
+  o[4] = s.f_bavail;
+  o[5] = s.f_files;
+  o[6] = s.f_ffree;
+  o[7] = s.f_favail;
+  o[8] = s.f_fsid;
+  o[9] = s.f_flag;
+  o[10] = s.f_namemax;
+  return ret_int(env, 0);
+}
+
+/* ---- open / close ---- */
+
+/* open(path, flags, mode) -> fd | -errno */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int pending = 0;
+  unsigned flags, mode = 0;
+  PATH_ARG(path, 0, "path");
+  TRY(arg_bits(env, argv[1], "flags", &flags));
+  if (!is_nullish(env, argv[2])) TRY(arg_bits(env, argv[2], "mode", &mode));
+  CHECK_PENDING();
+  return ret_sys(env, RETRY(open(path, (int)flags | O_CLOEXEC, (mode_t)mode)));
+}
+
+/* openat(dirfd, path, flags, mode) -> fd | -errno */
+static napi_value js_openat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int pending = 0, dirfd;
+  unsigned flags, mode = 0;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  TRY(arg_bits(env, argv[2], "flags", &flags));
+  if (!is_nullish(env, argv[3])) TRY(arg_bits(env, argv[3], "mode", &mode));
+  CHECK_PENDING();
+  return ret_sys(env, RETRY(openat(dirfd, path, (int)flags | O_CLOEXEC, (mode_t)mode)));
+}
+
+/*
+ * openat2(dirfd, path, flags, mode, resolve) -> fd | -errno. The kernel rejects a non-zero mode
+ * without O_CREAT/O_TMPFILE; the mode is dropped in that case so callers can pass one always.
+ */
+static napi_value js_openat2(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int pending = 0, dirfd;
+  unsigned flags, mode = 0;
+  uint64_t resolve = 0;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  TRY(arg_bits(env, argv[2], "flags", &flags));
+  if (!is_nullish(env, argv[3])) TRY(arg_bits(env, argv[3], "mode", &mode));
+  if (!is_nullish(env, argv[4])) TRY(arg_u64(env, argv[4], "resolve", &resolve));
+  CHECK_PENDING();
+  struct dm_open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)(flags | O_CLOEXEC);
+  how.mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0;
+  how.resolve = resolve;
+  return ret_sys(env, RETRY(syscall(SYS_openat2, dirfd, path, &how, sizeof how)));
+}
+
+/* close(fd) -> 0 | -errno. EINTR is reported as 0: on Linux the fd is closed regardless. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  if (close(fd) < 0 && errno != EINTR) return ret_int(env, -errno);
+  return ret_int(env, 0);
+}
+
+/* ---- pread / pwrite ---- */
+
+/* (fd, buffer, offset, length, position): position null/undefined/-1 = current file position. */
+static napi_value do_rw(napi_env env, napi_callback_info info, bool is_write) {
+  ARGS(5);
+  int fd;
+  uint8_t *data;
+  size_t blen;
+  int64_t off = 0, len, pos = -1;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_bytes(env, argv[1], "buffer", &data, &blen));
+  if (!is_nullish(env, argv[2])) TRY(arg_i64(env, argv[2], "offset", 0, (int64_t)blen, &off));
+  if (is_nullish(env, argv[3])) len = (int64_t)blen - off;
+  else TRY(arg_i64(env, argv[3], "length", 0, (int64_t)blen - off, &len));
+  if (!is_nullish(env, argv[4])) TRY(arg_i64(env, argv[4], "position", -1, INT64_MAX, &pos));
+  long r;
+  if (is_write) r = pos < 0 ? RETRY(write(fd, data + off, (size_t)len))
+                         : RETRY(pwrite(fd, data + off, (size_t)len, (off_t)pos));
+  else r = pos < 0 ? RETRY(read(fd, data + off, (size_t)len))
+                   : RETRY(pread(fd, data + off, (size_t)len, (off_t)pos));
+  return ret_sys(env, r);
+}
+
+static napi_value js_pread(napi_env env, napi_callback_info info) { return do_rw(env, info, false); }
+static napi_value js_pwrite(napi_env env, napi_callback_info info) { return do_rw(env, info, true); }
+
+/* ---- fallocate / lseek / truncate / sync ---- */
+
+/* fallocate(fd, mode, offset, length) */
+static napi_value js_fallocate(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int fd;
+  unsigned mode;
+  int64_t off, len;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_bits(env, argv[1], "mode", &mode));
+  TRY(arg_i64(env, argv[2], "offset", INT64_MIN, INT64_MAX, &off));
+  TRY(arg_i64(env, argv[3], "length", INT64_MIN, INT64_MAX, &len));
+  return ret_sys(env, RETRY(fallocate(fd, (int)mode, (off_t)off, (off_t)len)));
+}
+
+/* punchHole(fd, offset, length): deallocate, keep the size; reads return zeros. */
+static napi_value js_punch_hole(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd;
+  int64_t off, len;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_i64(env, argv[1], "offset", INT64_MIN, INT64_MAX, &off));
+  TRY(arg_i64(env, argv[2], "length", INT64_MIN, INT64_MAX, &len));
+  return ret_sys(env, RETRY(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                                      (off_t)len)));
+}
+
+/* lseek(fd, offset, whence) -> offset | -errno (SEEK_DATA/SEEK_HOLE: -ENXIO at or past EOF) */
+static napi_value js_lseek(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd, whence;
+  int64_t off;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_i64(env, argv[1], "offset", INT64_MIN, INT64_MAX, &off));
+  TRY(arg_int(env, argv[2], "whence", &whence));
+  off_t r = lseek(fd, (off_t)off, whence);
+  return ret_int(env, r < 0 ? -errno : (int64_t)r);
+}
+
+static napi_value js_ftruncate(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd;
+  int64_t len;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_i64(env, argv[1], "length", INT64_MIN, INT64_MAX, &len));
+  return ret_sys(env, RETRY(ftruncate(fd, (off_t)len)));
+}
+
+static napi_value js_truncate(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0;
+  int64_t len;
+  PATH_ARG(path, 0, "path");
+  TRY(arg_i64(env, argv[1], "length", INT64_MIN, INT64_MAX, &len));
+  CHECK_PENDING();
+  return ret_sys(env, RETRY(truncate(path, (off_t)len)));
+}
+
+static napi_value js_fsync(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  return ret_sys(env, RETRY(fsync(fd)));
+}
+
+static napi_value js_fdatasync(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  return ret_sys(env, RETRY(fdatasync(fd)));
+}
+
+/* ---- xattrs ---- */
+
+typedef struct {
+  const char *path; /* NULL: use fd */
+  int fd;
+} xtarget;
+
+static ssize_t x_get(const xtarget *t, const char *name, void *buf, size_t size) {
+  return t->path ? lgetxattr(t->path, name, buf, size) : fgetxattr(t->fd, name, buf, size);
+}
+
+static ssize_t x_list(const xtarget *t, char *buf, size_t size) {
+  return t->path ? llistxattr(t->path, buf, size) : flistxattr(t->fd, buf, size);
+}
+
+#define XATTR_STACK 8192
+#define XATTR_TRIES 16
+
+/*
+ * Reads a whole xattr value or name list, whatever its size: first into a stack buffer (one
+ * syscall for the common small value), then probe the size and retry while a concurrent writer
+ * makes it grow (ERANGE). On success returns the length, *out points to stack or *heap.
+ */
+static ssize_t x_read_all(const xtarget *t, const char *name, char *stack, char **heap) {
+  *heap = NULL;
+  ssize_t n = name ? x_get(t, name, stack, XATTR_STACK) : x_list(t, stack, XATTR_STACK);
+  if (n >= 0) return n;
+  if (errno != ERANGE) return -errno;
+  for (int i = 0; i < XATTR_TRIES; i++) {
+    ssize_t sz = name ? x_get(t, name, NULL, 0) : x_list(t, NULL, 0);
+    if (sz < 0) return -errno;
+    char *buf = malloc(sz > 0 ? (size_t)sz : 1);
+    if (!buf) return -ENOMEM;
+    n = name ? x_get(t, name, buf, (size_t)sz) : x_list(t, buf, (size_t)sz);
+    if (n >= 0) {
+      *heap = buf;
+      return n;
+    }
+    int e = errno;
+    free(buf);
+    if (e != ERANGE) return -e;
+  }
+  return -ERANGE;
+}
+
+static napi_value do_getxattr(napi_env env, const xtarget *t, const char *name) {
+  char stack[XATTR_STACK], *heap;
+  ssize_t n = x_read_all(t, name, stack, &heap);
+  if (n < 0) return ret_int(env, n);
+  napi_value r;
+  napi_status s = napi_create_buffer_copy(env, (size_t)n, heap ? heap : stack, NULL, &r);
+  free(heap);
+  return s == napi_ok ? r : NULL;
+}
+
+static napi_value do_listxattr(napi_env env, const xtarget *t) {
+  char stack[XATTR_STACK], *heap;
+  ssize_t n = x_read_all(t, NULL, stack, &heap);
+  if (n < 0) return ret_int(env, n);
+  const char *p = heap ? heap : stack, *end = p + n;
+  napi_value arr = NULL;
+  if (napi_create_array(env, &arr) != napi_ok) goto out;
+  uint32_t i = 0;
+  while (p < end) {
+    const char *z = memchr(p, 0, (size_t)(end - p));
+    size_t len = z ? (size_t)(z - p) : (size_t)(end - p);
+    if (len) {
+      napi_value s;
+      if (napi_create_string_utf8(env, p, len, &s) != napi_ok ||
+          napi_set_element(env, arr, i++, s) != napi_ok) {
+        arr = NULL;
+        goto out;
+      }
+    }
+    p += len + 1;
+  }
+out:
+  free(heap);
+  return arr;
+}
+
+/* lgetxattr(path, name) -> Buffer | -errno */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0;
+  PATH_ARG(path, 0, "path");
+  PATH_ARG(name, 1, "name");
+  CHECK_PENDING();
+  xtarget t = {path, -1};
+  return do_getxattr(env, &t, name);
+}
+
+/* fgetxattr(fd, name) -> Buffer | -errno */
+static napi_value js_fgetxattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0, fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  PATH_ARG(name, 1, "name");
+  CHECK_PENDING();
+  xtarget t = {NULL, fd};
+  return do_getxattr(env, &t, name);
+}
+
+/* The value of a set: Buffer/TypedArray/DataView or a string (UTF-8). */
+static bool arg_value(napi_env env, napi_value v, uint8_t **data, size_t *len, char **heap) {
+  napi_valuetype t;
+  *heap = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_string) {
+    size_t n;
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return false;
+    char *b = malloc(n + 1);
+    if (!b) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return false;
+    }
+    if (napi_get_value_string_utf8(env, v, b, n + 1, &n) != napi_ok) {
+      free(b);
+      return false;
+    }
+    *heap = b;
+    *data = (uint8_t *)b;
+    *len = n;
+    return true;
+  }
+  return arg_bytes(env, v, "value", data, len);
+}
+
+/* lsetxattr(path, name, value, flags) / fsetxattr(fd, name, value, flags) -> 0 | -errno */
+static napi_value do_setxattr(napi_env env, napi_callback_info info, bool byfd) {
+  ARGS(4);
+  int pending = 0, fd = -1;
+  unsigned flags = 0;
+  char path_buf[PATH_BUF];
+  const char *path = NULL;
+  if (byfd) TRY(arg_fd(env, argv[0], &fd));
+  else TRY(arg_path_x(env, argv[0], "path", path_buf, false, &path, &pending));
+  PATH_ARG(name, 1, "name");
+  uint8_t *data;
+  size_t len;
+  char *heap;
+  TRY(arg_value(env, argv[2], &data, &len, &heap));
+  if (!is_nullish(env, argv[3]) && !arg_bits(env, argv[3], "flags", &flags)) {
+    free(heap);
+    return NULL;
+  }
+  int r;
+  if (pending) r = pending;
+  else if (byfd) r = fsetxattr(fd, name, data, len, (int)flags) < 0 ? -errno : 0;
+  else r = lsetxattr(path, name, data, len, (int)flags) < 0 ? -errno : 0;
+  free(heap);
+  return ret_int(env, r);
+}
+
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  return do_setxattr(env, info, false);
+}
+static napi_value js_fsetxattr(napi_env env, napi_callback_info info) {
+  return do_setxattr(env, info, true);
+}
+
+/* llistxattr(path) -> string[] | -errno */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int pending = 0;
+  PATH_ARG(path, 0, "path");
+  CHECK_PENDING();
+  xtarget t = {path, -1};
+  return do_listxattr(env, &t);
+}
+
+static napi_value js_flistxattr(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  xtarget t = {NULL, fd};
+  return do_listxattr(env, &t);
+}
+
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0;
+  PATH_ARG(path, 0, "path");
+  PATH_ARG(name, 1, "name");
+  CHECK_PENDING();
+  return ret_sys(env, lremovexattr(path, name));
+}
+
+static napi_value js_fremovexattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0, fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  PATH_ARG(name, 1, "name");
+  CHECK_PENDING();
+  return ret_sys(env, fremovexattr(fd, name));
+}
+
+/* ---- sockets, generation ---- */
+
+static bool set_u32_prop(napi_env env, napi_value obj, const char *key, uint32_t v) {
+  napi_value n;
+  return napi_create_uint32(env, v, &n) == napi_ok &&
+         napi_set_named_property(env, obj, key, n) == napi_ok;
+}
+
+static bool set_i64_prop(napi_env env, napi_value obj, const char *key, int64_t v) {
+  napi_value n;
+  return napi_create_int64(env, v, &n) == napi_ok &&
+         napi_set_named_property(env, obj, key, n) == napi_ok;
+}
+
+/* peerCred(fd) -> {pid, uid, gid} | -errno (SO_PEERCRED: credentials at connect()/socketpair()) */
+static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  struct ucred uc;
+  socklen_t len = sizeof uc;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0) return ret_int(env, -errno);
+  napi_value obj;
+  TRY(napi_create_object(env, &obj) == napi_ok);
+  TRY(set_i64_prop(env, obj, "pid", uc.pid));
+  TRY(set_u32_prop(env, obj, "uid", uc.uid));
+  TRY(set_u32_prop(env, obj, "gid", uc.gid));
+  return obj;
+}
+
+/*
+ * getVersion(fd) -> generation (unsigned 32-bit, so never negative) | -errno.
+ * FS_IOC_GETVERSION is declared with a long but every filesystem (ext2/3/4, xfs, btrfs, f2fs)
+ * stores an int: read a zeroed long and keep the int the kernel wrote.
+ */
+static napi_value js_get_version(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  union {
+    long l;
+    unsigned int i;
+  } v;
+  v.l = 0;
+  if (ioctl(fd, DM_FS_IOC_GETVERSION, &v) < 0) return ret_int(env, -errno);
+  return ret_u32(env, v.i);
+}
+
+/* ---- times ---- */
+
+static bool arg_timespec(napi_env env, napi_value sec, napi_value nsec, const char *nsec_name,
+                         const char *sec_name, struct timespec *ts) {
+  int64_t s = 0, ns;
+  TRY(arg_i64(env, nsec, nsec_name, 0, UTIME_NOW > UTIME_OMIT ? UTIME_NOW : UTIME_OMIT, &ns));
+  if (ns > 999999999 && ns != UTIME_NOW && ns != UTIME_OMIT)
+    return throw_range(env, nsec_name, "0..999999999, UTIME_NOW or UTIME_OMIT");
+  if (ns == UTIME_NOW || ns == UTIME_OMIT) {
+    if (!is_nullish(env, sec)) TRY(arg_i64(env, sec, sec_name, INT64_MIN, INT64_MAX, &s));
+  } else {
+    TRY(arg_i64(env, sec, sec_name, INT64_MIN, INT64_MAX, &s));
+  }
+  ts->tv_sec = (time_t)s;
+  ts->tv_nsec = (long)ns;
+  return true;
+}
+
+/* utimensat(dirfd, path|null, atimeSec, atimeNsec, mtimeSec, mtimeNsec, flags) */
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  int pending = 0, dirfd;
+  unsigned flags = 0;
+  struct timespec ts[2];
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG_OPT(path, 1, "path");
+  TRY(arg_timespec(env, argv[2], argv[3], "atimeNsec", "atimeSec", &ts[0]));
+  TRY(arg_timespec(env, argv[4], argv[5], "mtimeNsec", "mtimeSec", &ts[1]));
+  if (!is_nullish(env, argv[6])) TRY(arg_bits(env, argv[6], "flags", &flags));
+  CHECK_PENDING();
+  if (!path) return ret_sys(env, futimens(dirfd, ts)); /* glibc refuses a NULL path */
+  return ret_sys(env, utimensat(dirfd, path, ts, (int)flags));
+}
+
+/* futimens(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec) */
+static napi_value js_futimens(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int fd;
+  struct timespec ts[2];
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_timespec(env, argv[1], argv[2], "atimeNsec", "atimeSec", &ts[0]));
+  TRY(arg_timespec(env, argv[3], argv[4], "mtimeNsec", "mtimeSec", &ts[1]));
+  return ret_sys(env, futimens(fd, ts));
+}
+
+/* ---- namespace operations ---- */
+
+static bool arg_dev(napi_env env, napi_value v, dev_t *out) {
+  int64_t d;
+  TRY(arg_i64(env, v, "dev", INT64_MIN, INT64_MAX, &d));
+  *out = (dev_t)(uint64_t)d;
+  return true;
+}
+
+/* mknod(path, mode, dev) */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int pending = 0;
+  unsigned mode;
+  dev_t dev = 0;
+  PATH_ARG(path, 0, "path");
+  TRY(arg_bits(env, argv[1], "mode", &mode));
+  if (!is_nullish(env, argv[2])) TRY(arg_dev(env, argv[2], &dev));
+  CHECK_PENDING();
+  return ret_sys(env, mknod(path, (mode_t)mode, dev));
+}
+
+/* mknodat(dirfd, path, mode, dev) */
+static napi_value js_mknodat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int pending = 0, dirfd;
+  unsigned mode;
+  dev_t dev = 0;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  TRY(arg_bits(env, argv[2], "mode", &mode));
+  if (!is_nullish(env, argv[3])) TRY(arg_dev(env, argv[3], &dev));
+  CHECK_PENDING();
+  return ret_sys(env, mknodat(dirfd, path, (mode_t)mode, dev));
+}
+
+/* fchownat(dirfd, path, uid, gid, flags); uid/gid -1 = unchanged */
+static napi_value js_fchownat(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int pending = 0, dirfd;
+  uint32_t uid, gid;
+  unsigned flags = 0;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  TRY(arg_id(env, argv[2], "uid", &uid));
+  TRY(arg_id(env, argv[3], "gid", &gid));
+  if (!is_nullish(env, argv[4])) TRY(arg_bits(env, argv[4], "flags", &flags));
+  CHECK_PENDING();
+  return ret_sys(env, fchownat(dirfd, path, (uid_t)uid, (gid_t)gid, (int)flags));
+}
+
+static napi_value js_fchown(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd;
+  uint32_t uid, gid;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_id(env, argv[1], "uid", &uid));
+  TRY(arg_id(env, argv[2], "gid", &gid));
+  return ret_sys(env, fchown(fd, (uid_t)uid, (gid_t)gid));
+}
+
+static napi_value js_fchmod(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd;
+  unsigned mode;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_bits(env, argv[1], "mode", &mode));
+  return ret_sys(env, fchmod(fd, (mode_t)mode));
+}
+
+/* fchmodat(dirfd, path, mode, flags) */
+static napi_value js_fchmodat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int pending = 0, dirfd;
+  unsigned mode, flags = 0;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  TRY(arg_bits(env, argv[2], "mode", &mode));
+  if (!is_nullish(env, argv[3])) TRY(arg_bits(env, argv[3], "flags", &flags));
+  CHECK_PENDING();
+  return ret_sys(env, fchmodat(dirfd, path, (mode_t)mode, (int)flags));
+}
+
+/* renameat2(olddirfd, oldpath, newdirfd, newpath, flags) */
+static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int pending = 0, olddirfd, newdirfd;
+  unsigned flags = 0;
+  TRY(arg_int(env, argv[0], "olddirfd", &olddirfd));
+  PATH_ARG(oldpath, 1, "oldpath");
+  TRY(arg_int(env, argv[2], "newdirfd", &newdirfd));
+  PATH_ARG(newpath, 3, "newpath");
+  if (!is_nullish(env, argv[4])) TRY(arg_bits(env, argv[4], "flags", &flags));
+  CHECK_PENDING();
+  if (flags == 0) return ret_sys(env, renameat(olddirfd, oldpath, newdirfd, newpath));
+  return ret_sys(env, syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags));
+}
+
+/* linkat(olddirfd, oldpath, newdirfd, newpath, flags) */
+static napi_value js_linkat(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int pending = 0, olddirfd, newdirfd;
+  unsigned flags = 0;
+  TRY(arg_int(env, argv[0], "olddirfd", &olddirfd));
+  PATH_ARG(oldpath, 1, "oldpath");
+  TRY(arg_int(env, argv[2], "newdirfd", &newdirfd));
+  PATH_ARG(newpath, 3, "newpath");
+  if (!is_nullish(env, argv[4])) TRY(arg_bits(env, argv[4], "flags", &flags));
+  CHECK_PENDING();
+  return ret_sys(env, linkat(olddirfd, oldpath, newdirfd, newpath, (int)flags));
+}
+
+/* symlinkat(target, newdirfd, linkpath) */
+static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int pending = 0, newdirfd;
+  PATH_ARG(target, 0, "target");
+  TRY(arg_int(env, argv[1], "newdirfd", &newdirfd));
+  PATH_ARG(linkpath, 2, "linkpath");
+  CHECK_PENDING();
+  return ret_sys(env, symlinkat(target, newdirfd, linkpath));
+}
+
+/* readlinkat(dirfd, path) -> string | -errno */
+static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0, dirfd;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  CHECK_PENDING();
+  char stack[PATH_BUF];
+  char *buf = stack, *heap = NULL;
+  size_t cap = sizeof stack;
+  ssize_t n;
+  for (;;) {
+    n = readlinkat(dirfd, path, buf, cap);
+    if (n < 0) {
+      free(heap);
+      return ret_int(env, -errno);
+    }
+    if ((size_t)n < cap || cap >= (1u << 24)) break;
+    cap *= 4; /* possibly truncated (only on filesystems allowing targets >= PATH_MAX) */
+    free(heap);
+    heap = buf = malloc(cap);
+    if (!heap) return ret_int(env, -ENOMEM);
+  }
+  napi_value s;
+  napi_status st = napi_create_string_utf8(env, buf, (size_t)n, &s);
+  free(heap);
+  return st == napi_ok ? s : NULL;
+}
+
+/* mkdirat(dirfd, path, mode) */
+static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int pending = 0, dirfd;
+  unsigned mode;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  TRY(arg_bits(env, argv[2], "mode", &mode));
+  CHECK_PENDING();
+  return ret_sys(env, mkdirat(dirfd, path, (mode_t)mode));
+}
+
+/* unlinkat(dirfd, path, flags) */
+static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int pending = 0, dirfd;
+  unsigned flags = 0;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  if (!is_nullish(env, argv[2])) TRY(arg_bits(env, argv[2], "flags", &flags));
+  CHECK_PENDING();
+  return ret_sys(env, unlinkat(dirfd, path, (int)flags));
+}
+
+/* access(path, mode) */
+static napi_value js_access(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0;
+  unsigned mode;
+  PATH_ARG(path, 0, "path");
+  TRY(arg_bits(env, argv[1], "mode", &mode));
+  CHECK_PENDING();
+  return ret_sys(env, access(path, (int)mode));
+}
+
+/* faccessat(dirfd, path, mode, flags) */
+static napi_value js_faccessat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int pending = 0, dirfd;
+  unsigned mode, flags = 0;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  PATH_ARG(path, 1, "path");
+  TRY(arg_bits(env, argv[2], "mode", &mode));
+  if (!is_nullish(env, argv[3])) TRY(arg_bits(env, argv[3], "flags", &flags));
+  CHECK_PENDING();
+  return ret_sys(env, faccessat(dirfd, path, (int)mode, (int)flags));
+}
+
+/* ---- credentials ---- */
+
+/*
+ * setfsuid(uid) / setfsgid(gid) -> the previous value. Per THREAD on Linux (the raw syscall, not
+ * propagated to other threads), which is what a daemon acting for a caller wants. Passing -1 only
+ * queries. The kernel reports no error: check by calling again with -1.
+ */
+static napi_value js_setfsuid(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  uint32_t id;
+  TRY(arg_id(env, argv[0], "uid", &id));
+  return ret_u32(env, (uint32_t)syscall(SYS_setfsuid, (uid_t)id));
+}
+
+static napi_value js_setfsgid(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  uint32_t id;
+  TRY(arg_id(env, argv[0], "gid", &id));
+  return ret_u32(env, (uint32_t)syscall(SYS_setfsgid, (gid_t)id));
+}
+
+/* ---- locks ---- */
+
+/* flock(fd, op) -> 0 | -errno. A blocking wait interrupted by a signal returns -EINTR. */
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd, op;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_int(env, argv[1], "op", &op));
+  return ret_sys(env, flock(fd, op));
+}
+
+/*
+ * fcntlLock(fd, cmd, type, whence, start, len)
+ *   cmd F_SETLK/F_SETLKW/F_OFD_SETLK/F_OFD_SETLKW -> 0 | -errno (-EAGAIN/-EACCES on conflict,
+ *   -EINTR when a blocking wait was interrupted, -EDEADLK for a detected deadlock);
+ *   cmd F_GETLK/F_OFD_GETLK -> {type, whence, start, len, pid} | -errno, where type is F_UNLCK if
+ *   nothing conflicts, and pid is -1 for an OFD lock holder.
+ */
+static napi_value js_fcntl_lock(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  int fd, cmd, type, whence;
+  int64_t start, len;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_int(env, argv[1], "cmd", &cmd));
+  TRY(arg_int(env, argv[2], "type", &type));
+  TRY(arg_int(env, argv[3], "whence", &whence));
+  TRY(arg_i64(env, argv[4], "start", INT64_MIN, INT64_MAX, &start));
+  TRY(arg_i64(env, argv[5], "len", INT64_MIN, INT64_MAX, &len));
+  bool get = cmd == F_GETLK || cmd == F_OFD_GETLK;
+  if (!get && cmd != F_SETLK && cmd != F_SETLKW && cmd != F_OFD_SETLK && cmd != F_OFD_SETLKW)
+    return ret_int(env, -EINVAL);
+  struct flock fl;
+  memset(&fl, 0, sizeof fl); /* l_pid must be 0 for the OFD commands */
+  fl.l_type = (short)type;
+  fl.l_whence = (short)whence;
+  fl.l_start = (off_t)start;
+  fl.l_len = (off_t)len;
+  if (fcntl(fd, cmd, &fl) < 0) return ret_int(env, -errno);
+  if (!get) return ret_int(env, 0);
+  napi_value obj;
+  TRY(napi_create_object(env, &obj) == napi_ok);
+  TRY(set_i64_prop(env, obj, "type", fl.l_type));
+  TRY(set_i64_prop(env, obj, "whence", fl.l_whence));
+  TRY(set_i64_prop(env, obj, "start", fl.l_start));
+  TRY(set_i64_prop(env, obj, "len", fl.l_len));
+  TRY(set_i64_prop(env, obj, "pid", fl.l_pid));
+  return obj;
+}
+
+/* ---- mount ---- */
+
+/* mount(source|null, target, fstype|null, flags, data|null) */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int pending = 0;
+  int64_t flags = 0;
+  PATH_ARG_OPT(source, 0, "source");
+  PATH_ARG(target, 1, "target");
+  PATH_ARG_OPT(fstype, 2, "fstype");
+  if (!is_nullish(env, argv[3])) TRY(arg_i64(env, argv[3], "flags", 0, INT64_MAX, &flags));
+  PATH_ARG_OPT(data, 4, "data");
+  CHECK_PENDING();
+  return ret_sys(env, mount(source, target, fstype, (unsigned long)flags, data));
+}
+
+/* umount2(target, flags) */
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int pending = 0;
+  unsigned flags = 0;
+  PATH_ARG(target, 0, "target");
+  if (!is_nullish(env, argv[1])) TRY(arg_bits(env, argv[1], "flags", &flags));
+  CHECK_PENDING();
+  return ret_sys(env, umount2(target, (int)flags));
+}
+
+/* ---- errno ---- */
+
+#define ERRNO_LIST(X)                                                                              \
+  X(EPERM) X(ENOENT) X(ESRCH) X(EINTR) X(EIO) X(ENXIO) X(E2BIG) X(ENOEXEC) X(EBADF) X(ECHILD)      \
+  X(EAGAIN) X(ENOMEM) X(EACCES) X(EFAULT) X(ENOTBLK) X(EBUSY) X(EEXIST) X(EXDEV) X(ENODEV)        \
+  X(ENOTDIR) X(EISDIR) X(EINVAL) X(ENFILE) X(EMFILE) X(ENOTTY) X(ETXTBSY) X(EFBIG) X(ENOSPC)      \
+  X(ESPIPE) X(EROFS) X(EMLINK) X(EPIPE) X(EDOM) X(ERANGE) X(EDEADLK) X(ENAMETOOLONG) X(ENOLCK)    \
+  X(ENOSYS) X(ENOTEMPTY) X(ELOOP) X(ENOMSG) X(EIDRM) X(ENOSTR) X(ENODATA) X(ETIME) X(ENOSR)       \
+  X(ENOLINK) X(EPROTO) X(EMULTIHOP) X(EBADMSG) X(EOVERFLOW) X(EBADFD) X(EILSEQ) X(ERESTART)       \
+  X(EUSERS) X(ENOTSOCK) X(EDESTADDRREQ) X(EMSGSIZE) X(EPROTOTYPE) X(ENOPROTOOPT)                  \
+  X(EPROTONOSUPPORT) X(ESOCKTNOSUPPORT) X(EOPNOTSUPP) X(EPFNOSUPPORT) X(EAFNOSUPPORT)             \
+  X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENETDOWN) X(ENETUNREACH) X(ENETRESET) X(ECONNABORTED)          \
+  X(ECONNRESET) X(ENOBUFS) X(EISCONN) X(ENOTCONN) X(ESHUTDOWN) X(ETOOMANYREFS) X(ETIMEDOUT)      \
+  X(ECONNREFUSED) X(EHOSTDOWN) X(EHOSTUNREACH) X(EALREADY) X(EINPROGRESS) X(ESTALE) X(EUCLEAN)    \
+  X(EREMOTEIO) X(EDQUOT) X(ENOMEDIUM) X(EMEDIUMTYPE) X(ECANCELED) X(ENOKEY) X(EKEYEXPIRED)        \
+  X(EKEYREVOKED) X(EKEYREJECTED) X(EOWNERDEAD) X(ENOTRECOVERABLE) X(ERFKILL) X(EHWPOISON)
+/* Aliases exported as constants but never returned by errnoName. */
+#define ERRNO_ALIASES(X) X(EWOULDBLOCK) X(EDEADLOCK) X(ENOTSUP)
+
+static const struct {
+  int num;
+  const char *name;
+} errno_table[] = {
+#define X(e) {e, #e},
+    ERRNO_LIST(X)
+#undef X
+};
+
+static bool arg_errno(napi_env env, napi_value v, int *out) {
+  int n;
+  TRY(arg_int(env, v, "errno", &n));
+  *out = n < 0 ? -n : n;
+  return true;
+}
+
+/* errnoName(n) -> 'ENOENT' ... (n positive or negative) | undefined when unknown */
+static napi_value js_errno_name(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int n;
+  TRY(arg_errno(env, argv[0], &n));
+  for (size_t i = 0; i < sizeof errno_table / sizeof errno_table[0]; i++) {
+    if (errno_table[i].num == n) {
+      napi_value s;
+      TRY(napi_create_string_utf8(env, errno_table[i].name, NAPI_AUTO_LENGTH, &s) == napi_ok);
+      return s;
+    }
+  }
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* strerror(n) -> the C library's message (n positive or negative) */
+static napi_value js_strerror(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int n;
+  TRY(arg_errno(env, argv[0], &n));
+  char buf[256];
+  const char *m = strerror_r(n, buf, sizeof buf);
+  napi_value s;
+  TRY(napi_create_string_utf8(env, m, NAPI_AUTO_LENGTH, &s) == napi_ok);
+  return s;
+}
+
+/* ---- /proc/<pid>/maps scan ---- */
+
+typedef struct {
+  uint64_t ino;
+  uint32_t maj, min;
+} map_key;
+
+static int key_cmp(const void *a, const void *b) {
+  const map_key *x = a, *y = b;
+  if (x->ino != y->ino) return x->ino < y->ino ? -1 : 1;
+  if (x->maj != y->maj) return x->maj < y->maj ? -1 : 1;
+  if (x->min != y->min) return x->min < y->min ? -1 : 1;
+  return 0;
+}
+
+static bool keys_have(const map_key *keys, size_t n, uint32_t maj, uint32_t min, uint64_t ino) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) { /* first key with key.ino >= ino */
+    size_t mid = lo + (hi - lo) / 2;
+    if (keys[mid].ino < ino) lo = mid + 1;
+    else hi = mid;
+  }
+  for (; lo < n && keys[lo].ino == ino; lo++)
+    if (keys[lo].maj == maj && keys[lo].min == min) return true;
+  return false;
+}
+
+static inline int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* "start-end perms offset MAJ:MIN inode  path": does the line map one of the keys? */
+static bool line_matches(const char *p, const char *e, const map_key *keys, size_t n) {
+  for (int field = 0; field < 3; field++) { /* skip range, perms, offset */
+    p = memchr(p, ' ', (size_t)(e - p));
+    if (!p) return false;
+    p++;
+  }
+  uint32_t maj = 0, min = 0;
+  int h;
+  while (p < e && (h = hexval(*p)) >= 0) maj = (maj << 4) | (uint32_t)h, p++;
+  if (p >= e || *p != ':') return false;
+  p++;
+  while (p < e && (h = hexval(*p)) >= 0) min = (min << 4) | (uint32_t)h, p++;
+  if (p >= e || *p != ' ') return false;
+  p++;
+  uint64_t ino = 0;
+  while (p < e && *p >= '0' && *p <= '9') ino = ino * 10 + (uint64_t)(*p - '0'), p++;
+  if (ino == 0) return false; /* anonymous mapping */
+  return keys_have(keys, n, maj, min, ino);
+}
+
+#define MAPS_BUF 32768
+
+/* 1 when the process maps a key, 0 when not (or it vanished / is unreadable). */
+static int scan_one(int procfd, const char *pid, const map_key *keys, size_t nkeys, char *buf) {
+  char rel[32]; /* pid has at most 16 digits (checked by the caller) */
+  size_t plen = strlen(pid);
+  memcpy(rel, pid, plen);
+  memcpy(rel + plen, "/maps", 6);
+  int fd = openat(procfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return 0;
+  size_t have = 0;
+  bool skipping = false, hit = false;
+  for (;;) {
+    ssize_t n = read(fd, buf + have, MAPS_BUF - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0 && have && !skipping) hit = line_matches(buf, buf + have, keys, nkeys);
+      break;
+    }
+    have += (size_t)n;
+    char *p = buf, *end = buf + have;
+    for (;;) {
+      char *nl = memchr(p, '\n', (size_t)(end - p));
+      if (!nl) break;
+      if (skipping) skipping = false;
+      else if (line_matches(p, nl, keys, nkeys)) {
+        hit = true;
+        goto done;
+      }
+      p = nl + 1;
+    }
+    size_t rest = (size_t)(end - p);
+    if (rest == MAPS_BUF) { /* a line longer than the buffer: its head has the fields we need */
+      if (!skipping && line_matches(p, end, keys, nkeys)) {
+        hit = true;
+        goto done;
+      }
+      skipping = true;
+      have = 0;
+    } else {
+      memmove(buf, p, rest);
+      have = rest;
+    }
+  }
+done:
+  close(fd);
+  return hit;
+}
+
+/* The pids (ascending) of processes mapping any key; -errno if /proc cannot be read. */
+static napi_value scan_maps(napi_env env, map_key *keys, size_t nkeys) {
+  qsort(keys, nkeys, sizeof *keys, key_cmp);
+  napi_value arr;
+  TRY(napi_create_array(env, &arr) == napi_ok);
+  if (nkeys == 0) return arr;
+  DIR *d = opendir("/proc");
+  if (!d) return ret_int(env, -errno);
+  char *buf = malloc(MAPS_BUF);
+  if (!buf) {
+    closedir(d);
+    return ret_int(env, -ENOMEM);
+  }
+  int procfd = dirfd(d);
+  int32_t *pids = NULL;
+  size_t npids = 0, cap = 0;
+  struct dirent *de;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    de = readdir(d);
+    if (!de) {
+      err = errno;
+      break;
+    }
+    const char *s = de->d_name;
+    if (*s < '1' || *s > '9') continue;
+    const char *q = s;
+    while (*q >= '0' && *q <= '9') q++;
+    if (*q || q - s > 16) continue;
+    if (scan_one(procfd, s, keys, nkeys, buf)) {
+      if (npids == cap) {
+        size_t ncap = cap ? cap * 2 : 16;
+        int32_t *np = realloc(pids, ncap * sizeof *np);
+        if (!np) {
+          err = ENOMEM;
+          break;
+        }
+        pids = np;
+        cap = ncap;
+      }
+      pids[npids++] = (int32_t)atoi(s);
+    }
+  }
+  closedir(d);
+  free(buf);
+  if (err) {
+    free(pids);
+    return ret_int(env, -err);
+  }
+  for (size_t i = 0; i < npids; i++) { /* /proc lists in pid order; keep it sorted regardless */
+    for (size_t j = i; j > 0 && pids[j - 1] > pids[j]; j--) {
+      int32_t t = pids[j];
+      pids[j] = pids[j - 1];
+      pids[j - 1] = t;
+    }
+  }
+  for (size_t i = 0; i < npids; i++) {
+    napi_value v;
+    if (napi_create_int32(env, pids[i], &v) != napi_ok ||
+        napi_set_element(env, arr, (uint32_t)i, v) != napi_ok) {
+      free(pids);
+      return NULL;
+    }
+  }
+  free(pids);
+  return arr;
+}
+
+static bool arg_key(napi_env env, napi_value maj, napi_value min, napi_value ino, map_key *k) {
+  int64_t a, b;
+  TRY(arg_i64(env, maj, "devMajor", 0, UINT32_MAX, &a));
+  TRY(arg_i64(env, min, "devMinor", 0, UINT32_MAX, &b));
+  TRY(arg_u64(env, ino, "ino", &k->ino));
+  k->maj = (uint32_t)a;
+  k->min = (uint32_t)b;
+  return true;
+}
+
+/* scanMaps(devMajor, devMinor, ino) -> pid[] | -errno */
+static napi_value js_scan_maps(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  map_key k;
+  TRY(arg_key(env, argv[0], argv[1], argv[2], &k));
+  return scan_maps(env, &k, 1);
+}
+
+/* scanMapsFor([[major, minor, ino], ...]) -> pid[] | -errno */
+static napi_value js_scan_maps_for(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  bool is;
+  TRY(napi_is_array(env, argv[0], &is) == napi_ok);
+  if (!is) return throw_type(env, "list", "an array of [major, minor, ino]"), NULL;
+  uint32_t n;
+  TRY(napi_get_array_length(env, argv[0], &n) == napi_ok);
+  map_key *keys = malloc((n ? n : 1) * sizeof *keys);
+  if (!keys) return ret_int(env, -ENOMEM);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e, f[3];
+    bool ok = napi_get_element(env, argv[0], i, &e) == napi_ok &&
+              napi_is_array(env, e, &is) == napi_ok;
+    uint32_t len = 0;
+    if (ok && is) ok = napi_get_array_length(env, e, &len) == napi_ok;
+    if (ok && (!is || len != 3)) {
+      throw_type(env, "list", "an array of [major, minor, ino] triples");
+      ok = false;
+    }
+    for (uint32_t j = 0; ok && j < 3; j++) ok = napi_get_element(env, e, j, &f[j]) == napi_ok;
+    if (!ok || !arg_key(env, f[0], f[1], f[2], &keys[i])) {
+      free(keys);
+      return NULL;
+    }
+  }
+  napi_value r = scan_maps(env, keys, n);
+  free(keys);
+  return r;
+}
+
+/* ---- module ---- */
+
+static bool set_const(napi_env env, napi_value obj, const char *name, int64_t v) {
+  napi_value n;
+  return napi_create_int64(env, v, &n) == napi_ok &&
+         napi_set_named_property(env, obj, name, n) == napi_ok;
+}
+
+NAPI_MODULE_INIT() {
+  static const struct {
+    const char *name;
+    napi_callback cb;
+  } fns[] = {
+      {"lstat", js_lstat},
+      {"fstat", js_fstat},
+      {"fstatat", js_fstatat},
+      {"statvfs", js_statvfs},
+      {"open", js_open},
+      {"openat", js_openat},
+      {"openat2", js_openat2},
+      {"close", js_close},
+      {"pread", js_pread},
+      {"pwrite", js_pwrite},
+      {"fallocate", js_fallocate},
+      {"punchHole", js_punch_hole},
+      {"lseek", js_lseek},
+      {"ftruncate", js_ftruncate},
+      {"truncate", js_truncate},
+      {"fsync", js_fsync},
+      {"fdatasync", js_fdatasync},
+      {"lgetxattr", js_lgetxattr},
+      {"lsetxattr", js_lsetxattr},
+      {"llistxattr", js_llistxattr},
+      {"lremovexattr", js_lremovexattr},
+      {"fgetxattr", js_fgetxattr},
+      {"fsetxattr", js_fsetxattr},
+      {"flistxattr", js_flistxattr},
+      {"fremovexattr", js_fremovexattr},
+      {"peerCred", js_peer_cred},
+      {"getVersion", js_get_version},
+      {"utimensat", js_utimensat},
+      {"futimens", js_futimens},
+      {"mknod", js_mknod},
+      {"mknodat", js_mknodat},
+      {"fchownat", js_fchownat},
+      {"fchown", js_fchown},
+      {"fchmod", js_fchmod},
+      {"fchmodat", js_fchmodat},
+      {"renameat2", js_renameat2},
+      {"linkat", js_linkat},
+      {"symlinkat", js_symlinkat},
+      {"readlinkat", js_readlinkat},
+      {"mkdirat", js_mkdirat},
+      {"unlinkat", js_unlinkat},
+      {"access", js_access},
+      {"faccessat", js_faccessat},
+      {"setfsuid", js_setfsuid},
+      {"setfsgid", js_setfsgid},
+      {"flock", js_flock},
+      {"fcntlLock", js_fcntl_lock},
+      {"mount", js_mount},
+      {"umount2", js_umount2},
+      {"errnoName", js_errno_name},
+      {"strerror", js_strerror},
+      {"scanMaps", js_scan_maps},
+      {"scanMapsFor", js_scan_maps_for},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
+        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
+      return NULL;
+  }
+
+  static const struct {
+    const char *name;
+    int64_t value;
+  } consts[] = {
+#define C(x) {#x, (int64_t)(x)},
+      C(STAT_FIELDS) C(STATVFS_FIELDS)
+      /* open */
+      C(O_RDONLY) C(O_WRONLY) C(O_RDWR) C(O_ACCMODE) C(O_CREAT) C(O_EXCL) C(O_NOCTTY) C(O_TRUNC)
+      C(O_APPEND) C(O_NONBLOCK) C(O_DSYNC) C(O_SYNC) C(O_DIRECT) C(O_DIRECTORY) C(O_NOFOLLOW)
+      C(O_NOATIME) C(O_CLOEXEC) C(O_PATH) C(O_TMPFILE)
+      {"RESOLVE_NO_XDEV", DM_RESOLVE_NO_XDEV}, {"RESOLVE_NO_MAGICLINKS", DM_RESOLVE_NO_MAGICLINKS},
+      {"RESOLVE_NO_SYMLINKS", DM_RESOLVE_NO_SYMLINKS}, {"RESOLVE_BENEATH", DM_RESOLVE_BENEATH},
+      {"RESOLVE_IN_ROOT", DM_RESOLVE_IN_ROOT}, {"RESOLVE_CACHED", DM_RESOLVE_CACHED},
+      /* *at */
+      C(AT_FDCWD) C(AT_SYMLINK_NOFOLLOW) C(AT_SYMLINK_FOLLOW) C(AT_REMOVEDIR) C(AT_EACCESS)
+      C(AT_EMPTY_PATH) C(AT_NO_AUTOMOUNT)
+      /* access */
+      C(F_OK) C(R_OK) C(W_OK) C(X_OK)
+      /* mode */
+      C(S_IFMT) C(S_IFSOCK) C(S_IFLNK) C(S_IFREG) C(S_IFBLK) C(S_IFDIR) C(S_IFCHR) C(S_IFIFO)
+      C(S_ISUID) C(S_ISGID) C(S_ISVTX)
+      /* seek, fallocate */
+      C(SEEK_SET) C(SEEK_CUR) C(SEEK_END) C(SEEK_DATA) C(SEEK_HOLE)
+      C(FALLOC_FL_KEEP_SIZE) C(FALLOC_FL_PUNCH_HOLE) C(FALLOC_FL_COLLAPSE_RANGE)
+      C(FALLOC_FL_ZERO_RANGE) C(FALLOC_FL_INSERT_RANGE) C(FALLOC_FL_UNSHARE_RANGE)
+      /* xattr */
+      C(XATTR_CREATE) C(XATTR_REPLACE)
+      /* times */
+      C(UTIME_NOW) C(UTIME_OMIT)
+      /* rename */
+      C(RENAME_NOREPLACE) C(RENAME_EXCHANGE) C(RENAME_WHITEOUT)
+      /* locks */
+      C(LOCK_SH) C(LOCK_EX) C(LOCK_UN) C(LOCK_NB)
+      C(F_GETLK) C(F_SETLK) C(F_SETLKW) C(F_OFD_GETLK) C(F_OFD_SETLK) C(F_OFD_SETLKW)
+      C(F_RDLCK) C(F_WRLCK) C(F_UNLCK)
+      /* mount */
+      C(MS_RDONLY) C(MS_NOSUID) C(MS_NODEV) C(MS_NOEXEC) C(MS_SYNCHRONOUS) C(MS_REMOUNT)
+      C(MS_MANDLOCK) C(MS_DIRSYNC) C(MS_NOATIME) C(MS_NODIRATIME) C(MS_BIND) C(MS_MOVE)
+      C(MS_REC) C(MS_SILENT) C(MS_UNBINDABLE) C(MS_PRIVATE) C(MS_SLAVE) C(MS_SHARED)
+      C(MS_RELATIME) C(MS_STRICTATIME) C(MS_LAZYTIME)
+      C(MNT_FORCE) C(MNT_DETACH) C(MNT_EXPIRE) C(UMOUNT_NOFOLLOW)
+#undef C
+  };
+  for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
+    if (!set_const(env, exports, consts[i].name, consts[i].value)) return NULL;
+
+  napi_value errnos;
+  if (napi_create_object(env, &errnos) != napi_ok) return NULL;
+#define X(e) if (!set_const(env, errnos, #e, e)) return NULL;
+  ERRNO_LIST(X)
+  ERRNO_ALIASES(X)
+#undef X
+  if (napi_set_named_property(env, exports, "errno", errnos) != napi_ok) return NULL;
+  return exports;
+}
