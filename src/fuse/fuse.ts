@@ -37,6 +37,8 @@ export interface RequestContext {
   groups(): number[];
   /** True once the kernel asked to interrupt this request (the caller got a signal). */
   interrupted(): boolean;
+  /** create: the open flags (O_EXCL, O_APPEND, O_TRUNC...); rename: the RENAME_* flags. */
+  flags: number;
 }
 
 export interface StatObject {
@@ -64,44 +66,44 @@ export type OpenCb = (err: number | Error | null | undefined, fd?: number, opts?
 export interface LockDesc { type: number; start: number; len: number; pid: number }
 
 export interface FuseOps {
-  init?(this: void, cb: Cb): void;
-  access?(this: RequestContext, path: string, mode: number, cb: Cb): void;
-  statfs?(this: RequestContext, path: string, cb: CbV<StatfsObject | BigUint64Array>): void;
-  getattr?(this: RequestContext, path: string, cb: CbV<StatLike>): void;
-  fgetattr?(this: RequestContext, path: string, fd: number, cb: CbV<StatLike>): void;
-  flush?(this: RequestContext, path: string, fd: number, cb: Cb): void;
-  fsync?(this: RequestContext, path: string, datasync: boolean, fd: number, cb: Cb): void;
-  fsyncdir?(this: RequestContext, path: string, datasync: boolean, fd: number, cb: Cb): void;
-  readdir?(this: RequestContext, path: string, cb: (err: number | Error | null | undefined, names?: string[], stats?: DirStats | StatLike[]) => void): void;
-  truncate?(this: RequestContext, path: string, size: number, cb: Cb): void;
-  ftruncate?(this: RequestContext, path: string, fd: number, size: number, cb: Cb): void;
-  readlink?(this: RequestContext, path: string, cb: CbV<string>): void;
-  chown?(this: RequestContext, path: string, uid: number, gid: number, cb: Cb): void;
-  chmod?(this: RequestContext, path: string, mode: number, cb: Cb): void;
-  mknod?(this: RequestContext, path: string, mode: number, dev: number, cb: Cb): void;
-  setxattr?(this: RequestContext, path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void;
-  getxattr?(this: RequestContext, path: string, name: string, position: number, cb: CbV<Buffer>): void;
-  listxattr?(this: RequestContext, path: string, cb: CbV<string[]>): void;
-  removexattr?(this: RequestContext, path: string, name: string, cb: Cb): void;
-  open?(this: RequestContext, path: string, flags: number, cb: OpenCb): void;
-  opendir?(this: RequestContext, path: string, flags: number, cb: CbV<number>): void;
-  read?(this: RequestContext, path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
-  write?(this: RequestContext, path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
-  release?(this: RequestContext, path: string, fd: number, cb: Cb): void;
-  releasedir?(this: RequestContext, path: string, fd: number, cb: Cb): void;
-  create?(this: RequestContext, path: string, mode: number, flags: number, cb: OpenCb): void;
-  utimens?(this: RequestContext, path: string, atime: Timespec, mtime: Timespec, cb: Cb): void;
-  unlink?(this: RequestContext, path: string, cb: Cb): void;
-  rename?(this: RequestContext, src: string, dest: string, flags: number, cb: Cb): void;
-  link?(this: RequestContext, src: string, dest: string, cb: Cb): void;
-  symlink?(this: RequestContext, target: string, path: string, cb: Cb): void;
-  mkdir?(this: RequestContext, path: string, mode: number, cb: Cb): void;
-  rmdir?(this: RequestContext, path: string, cb: Cb): void;
-  getlk?(this: RequestContext, path: string, fd: number, owner: number, lock: LockDesc, cb: CbV<LockDesc>): void;
-  setlk?(this: RequestContext, path: string, fd: number, owner: number, lock: LockDesc, sleep: boolean, cb: Cb): void;
-  flock?(this: RequestContext, path: string, fd: number, owner: number, op: number, cb: Cb): void;
-  fallocate?(this: RequestContext, path: string, fd: number, mode: number, offset: number, length: number, cb: Cb): void;
-  lseek?(this: RequestContext, path: string, fd: number, offset: number, whence: number, cb: CbV<number>): void;
+  init?(cb: Cb): void;
+  access?(path: string, mode: number, cb: Cb, ctx: RequestContext): void;
+  statfs?(path: string, cb: CbV<StatfsObject | BigUint64Array>, ctx: RequestContext): void;
+  getattr?(path: string, cb: CbV<StatLike>, ctx: RequestContext): void;
+  fgetattr?(path: string, fd: number, cb: CbV<StatLike>, ctx: RequestContext): void;
+  flush?(path: string, fd: number, cb: Cb, ctx: RequestContext): void;
+  fsync?(path: string, datasync: boolean, fd: number, cb: Cb, ctx: RequestContext): void;
+  fsyncdir?(path: string, datasync: boolean, fd: number, cb: Cb, ctx: RequestContext): void;
+  readdir?(path: string, cb: (err: number | Error | null | undefined, names?: string[], stats?: DirStats | StatLike[]) => void, ctx: RequestContext): void;
+  truncate?(path: string, size: number, cb: Cb, ctx: RequestContext): void;
+  ftruncate?(path: string, fd: number, size: number, cb: Cb, ctx: RequestContext): void;
+  readlink?(path: string, cb: CbV<string>, ctx: RequestContext): void;
+  chown?(path: string, uid: number, gid: number, cb: Cb, ctx: RequestContext): void;
+  chmod?(path: string, mode: number, cb: Cb, ctx: RequestContext): void;
+  mknod?(path: string, mode: number, dev: number, cb: Cb, ctx: RequestContext): void;
+  setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: Cb, ctx: RequestContext): void;
+  getxattr?(path: string, name: string, position: number, cb: CbV<Buffer>, ctx: RequestContext): void;
+  listxattr?(path: string, cb: CbV<string[]>, ctx: RequestContext): void;
+  removexattr?(path: string, name: string, cb: Cb, ctx: RequestContext): void;
+  open?(path: string, flags: number, cb: OpenCb, ctx: RequestContext): void;
+  opendir?(path: string, flags: number, cb: CbV<number>, ctx: RequestContext): void;
+  read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, ctx: RequestContext): void;
+  write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, ctx: RequestContext): void;
+  release?(path: string, fd: number, cb: Cb, ctx: RequestContext): void;
+  releasedir?(path: string, fd: number, cb: Cb, ctx: RequestContext): void;
+  create?(path: string, mode: number, cb: OpenCb, ctx: RequestContext): void;
+  utimens?(path: string, atime: Timespec, mtime: Timespec, cb: Cb, ctx: RequestContext): void;
+  unlink?(path: string, cb: Cb, ctx: RequestContext): void;
+  rename?(src: string, dest: string, cb: Cb, ctx: RequestContext): void;
+  link?(src: string, dest: string, cb: Cb, ctx: RequestContext): void;
+  symlink?(target: string, path: string, cb: Cb, ctx: RequestContext): void;
+  mkdir?(path: string, mode: number, cb: Cb, ctx: RequestContext): void;
+  rmdir?(path: string, cb: Cb, ctx: RequestContext): void;
+  getlk?(path: string, fd: number, owner: number, lock: LockDesc, cb: CbV<LockDesc>, ctx: RequestContext): void;
+  setlk?(path: string, fd: number, owner: number, lock: LockDesc, sleep: boolean, cb: Cb, ctx: RequestContext): void;
+  flock?(path: string, fd: number, owner: number, op: number, cb: Cb, ctx: RequestContext): void;
+  fallocate?(path: string, fd: number, mode: number, offset: number, length: number, cb: Cb, ctx: RequestContext): void;
+  lseek?(path: string, fd: number, offset: number, whence: number, cb: CbV<number>, ctx: RequestContext): void;
 }
 
 export interface FuseOptions {
@@ -127,6 +129,9 @@ export interface FuseOptions {
   /** Called once the kernel connection is gone, whoever unmounted. */
   onClosed?: () => void;
 }
+
+/** A handler's arguments without the trailing request context. */
+type HandlerArgs<F> = NonNullable<F> extends (...a: [...infer H, RequestContext]) => void ? H : never;
 
 const E = os.constants.errno;
 const ROOT_ID = 1;
@@ -448,7 +453,7 @@ export class Fuse {
     native.context(req, this.ctxBuf);
     const c = this.ctxBuf;
     return {
-      uid: c[0], gid: c[1], pid: c[2], umask: c[3],
+      uid: c[0], gid: c[1], pid: c[2], umask: c[3], flags: 0,
       groups: () => native.groups(req),
       interrupted: () => native.interrupted(req),
     };
@@ -458,6 +463,11 @@ export class Fuse {
     if (err === null || err === undefined || err === 0) return false;
     this.native.replyErr(req, toErrno(err));
     return true;
+  }
+
+  /** Calls a handler as a method of the ops object, with the request context after the callback. */
+  private invoke<K extends Exclude<keyof FuseOps, 'init'>>(name: K, ctx: RequestContext, ...args: HandlerArgs<FuseOps[K]>): void {
+    (this.ops[name] as unknown as (...a: unknown[]) => void).apply(this.ops, [...args, ctx]);
   }
 
   /** Runs a handler; a throw becomes EIO for that request instead of killing the daemon. */
@@ -474,7 +484,7 @@ export class Fuse {
   private replyNewEntry(req: Req, ctx: RequestContext, parent: Node, name: string): void {
     const path = this.childPath(parent, name);
     if (!this.ops.getattr) { this.native.replyErr(req, E.ENOSYS); return; }
-    this.ops.getattr.call(ctx, path, (err, st) => {
+    this.invoke('getattr', ctx, path, (err, st) => {
       if (this.replyErrOr(req, err)) return;
       const a = this.toStat(st as StatLike);
       const n = this.remember(parent, name, a);
@@ -502,7 +512,7 @@ export class Fuse {
           self.readyCb = null;
           cb?.(err ? new Error(`init failed: errno ${toErrno(err)}`) : null);
         };
-        if (ops.init) { try { ops.init.call(undefined, done); } catch (e) { done(e); } } else setImmediate(() => done(null));
+        if (ops.init) { try { ops.init(done); } catch (e) { done(e); } } else setImmediate(() => done(null));
       },
       closed() {
         self.mounted = false;
@@ -517,7 +527,7 @@ export class Fuse {
         if (!parent) return;
         if (!ops.getattr) return n.replyErr(req, E.ENOSYS);
         const path = self.childPath(parent, name);
-        self.run(req, () => ops.getattr!.call(self.ctx(req), path, (err, st) => {
+        self.run(req, () => self.invoke('getattr', self.ctx(req), path, (err, st) => {
           if (err) {
             const e = toErrno(err);
             if (e === E.ENOENT && self.negativeTimeout > 0) {
@@ -549,8 +559,8 @@ export class Fuse {
         if (fh < 0 && node.fhs?.length) fh = node.fhs[0];
         if (fh < 0 && node.unlinked) return void n.replyErr(req, E.ENOENT);
         self.run(req, () => {
-          if (fh >= 0 && ops.fgetattr) ops.fgetattr.call(self.ctx(req), path, fh, done);
-          else if (ops.getattr) ops.getattr.call(self.ctx(req), path, done);
+          if (fh >= 0 && ops.fgetattr) self.invoke('fgetattr', self.ctx(req), path, fh, done);
+          else if (ops.getattr) self.invoke('getattr', self.ctx(req), path, done);
           else n.replyErr(req, E.ENOSYS);
         });
       },
@@ -565,22 +575,22 @@ export class Fuse {
         const steps: Array<(cb: Cb) => void> = [];
         const need = (op: keyof FuseOps) => { if (!ops[op]) throw Object.assign(new Error(op), { errno: E.ENOSYS }); };
         try {
-          if (toSet & 1) { need('chmod'); steps.push((cb) => ops.chmod!.call(ctx, path, mode, cb)); }
+          if (toSet & 1) { need('chmod'); steps.push((cb) => self.invoke('chmod', ctx, path, mode, cb)); }
           if (toSet & 6) {
             need('chown');
             const u = toSet & 2 ? uid : -1;
             const g = toSet & 4 ? gid : -1;
-            steps.push((cb) => ops.chown!.call(ctx, path, u, g, cb));
+            steps.push((cb) => self.invoke('chown', ctx, path, u, g, cb));
           }
           if (toSet & 8) {
-            if (fh >= 0 && ops.ftruncate) steps.push((cb) => ops.ftruncate!.call(ctx, path, fh, size, cb));
-            else { need('truncate'); steps.push((cb) => ops.truncate!.call(ctx, path, size, cb)); }
+            if (fh >= 0 && ops.ftruncate) steps.push((cb) => self.invoke('ftruncate', ctx, path, fh, size, cb));
+            else { need('truncate'); steps.push((cb) => self.invoke('truncate', ctx, path, size, cb)); }
           }
           if (toSet & (16 | 32 | 128 | 256)) {
             need('utimens');
             const at: Timespec = toSet & 128 ? { sec: 0, nsec: UTIME_NOW } : toSet & 16 ? { sec: atime, nsec: atimeNs } : { sec: 0, nsec: UTIME_OMIT };
             const mt: Timespec = toSet & 256 ? { sec: 0, nsec: UTIME_NOW } : toSet & 32 ? { sec: mtime, nsec: mtimeNs } : { sec: 0, nsec: UTIME_OMIT };
-            steps.push((cb) => ops.utimens!.call(ctx, path, at, mt, cb));
+            steps.push((cb) => self.invoke('utimens', ctx, path, at, mt, cb));
           }
         } catch (e) { return void self.replyErrOr(req, e); }
         let i = 0;
@@ -592,8 +602,8 @@ export class Fuse {
             n.replyAttr(req, self.toStat(st as StatLike), self.attrTimeout);
           };
           self.run(req, () => {
-            if (fh >= 0 && ops.fgetattr) ops.fgetattr.call(ctx, path, fh, done);
-            else ops.getattr!.call(ctx, path, done);
+            if (fh >= 0 && ops.fgetattr) self.invoke('fgetattr', ctx, path, fh, done);
+            else self.invoke('getattr', ctx, path, done);
           });
         };
         next(null);
@@ -602,7 +612,7 @@ export class Fuse {
         const node = self.node(req, id);
         if (!node) return;
         if (!ops.readlink) return n.replyErr(req, E.ENOSYS);
-        self.run(req, () => ops.readlink!.call(self.ctx(req), self.pathOf(node), (err, target) => {
+        self.run(req, () => self.invoke('readlink', self.ctx(req), self.pathOf(node), (err, target) => {
           if (self.replyErrOr(req, err)) return;
           n.replyReadlink(req, target ?? '');
         }));
@@ -612,7 +622,7 @@ export class Fuse {
         if (!parent) return;
         if (!ops.mknod) return n.replyErr(req, E.ENOSYS);
         const ctx = self.ctx(req);
-        self.run(req, () => ops.mknod!.call(ctx, self.childPath(parent, name), mode, rdev, (err) => {
+        self.run(req, () => self.invoke('mknod', ctx, self.childPath(parent, name), mode, rdev, (err) => {
           if (self.replyErrOr(req, err)) return;
           self.replyNewEntry(req, ctx, parent, name);
         }));
@@ -622,7 +632,7 @@ export class Fuse {
         if (!parent) return;
         if (!ops.mkdir) return n.replyErr(req, E.ENOSYS);
         const ctx = self.ctx(req);
-        self.run(req, () => ops.mkdir!.call(ctx, self.childPath(parent, name), mode, (err) => {
+        self.run(req, () => self.invoke('mkdir', ctx, self.childPath(parent, name), mode, (err) => {
           if (self.replyErrOr(req, err)) return;
           self.replyNewEntry(req, ctx, parent, name);
         }));
@@ -631,7 +641,7 @@ export class Fuse {
         const parent = self.node(req, pid);
         if (!parent) return;
         if (!ops.unlink) return n.replyErr(req, E.ENOSYS);
-        self.run(req, () => ops.unlink!.call(self.ctx(req), self.childPath(parent, name), (err) => {
+        self.run(req, () => self.invoke('unlink', self.ctx(req), self.childPath(parent, name), (err) => {
           if (self.replyErrOr(req, err)) return;
           self.dropName(parent, name);
           n.replyErr(req, 0);
@@ -641,7 +651,7 @@ export class Fuse {
         const parent = self.node(req, pid);
         if (!parent) return;
         if (!ops.rmdir) return n.replyErr(req, E.ENOSYS);
-        self.run(req, () => ops.rmdir!.call(self.ctx(req), self.childPath(parent, name), (err) => {
+        self.run(req, () => self.invoke('rmdir', self.ctx(req), self.childPath(parent, name), (err) => {
           if (self.replyErrOr(req, err)) return;
           self.dropName(parent, name);
           n.replyErr(req, 0);
@@ -652,7 +662,7 @@ export class Fuse {
         if (!parent) return;
         if (!ops.symlink) return n.replyErr(req, E.ENOSYS);
         const ctx = self.ctx(req);
-        self.run(req, () => ops.symlink!.call(ctx, target, self.childPath(parent, name), (err) => {
+        self.run(req, () => self.invoke('symlink', ctx, target, self.childPath(parent, name), (err) => {
           if (self.replyErrOr(req, err)) return;
           self.replyNewEntry(req, ctx, parent, name);
         }));
@@ -663,7 +673,9 @@ export class Fuse {
         const np = self.node(req, npid);
         if (!np) return;
         if (!ops.rename) return n.replyErr(req, E.ENOSYS);
-        self.run(req, () => ops.rename!.call(self.ctx(req), self.childPath(parent, name), self.childPath(np, newName), flags, (err) => {
+        const ctx = self.ctx(req);
+        ctx.flags = flags;
+        self.run(req, () => self.invoke('rename', ctx, self.childPath(parent, name), self.childPath(np, newName), (err: unknown) => {
           if (self.replyErrOr(req, err)) return;
           if (flags & 2 /* RENAME_EXCHANGE */) {
             const a = parent.kids?.get(name);
@@ -685,7 +697,7 @@ export class Fuse {
         if (!np) return;
         if (!ops.link) return n.replyErr(req, E.ENOSYS);
         const ctx = self.ctx(req);
-        self.run(req, () => ops.link!.call(ctx, self.pathOf(node), self.childPath(np, newName), (err) => {
+        self.run(req, () => self.invoke('link', ctx, self.pathOf(node), self.childPath(np, newName), (err) => {
           if (self.replyErrOr(req, err)) return;
           self.replyNewEntry(req, ctx, np, newName);
         }));
@@ -694,7 +706,7 @@ export class Fuse {
         const node = self.node(req, id);
         if (!node) return;
         if (!ops.open) return n.replyOpen(req, 0, 0);
-        self.run(req, () => ops.open!.call(self.ctx(req), self.pathOf(node), flags, (err, fd, o) => {
+        self.run(req, () => self.invoke('open', self.ctx(req), self.pathOf(node), flags, (err, fd, o) => {
           if (self.replyErrOr(req, err)) return;
           (node.fhs ??= []).push(fd ?? 0);
           n.replyOpen(req, fd ?? 0, openBits(o));
@@ -705,7 +717,7 @@ export class Fuse {
         if (!node) return;
         if (!ops.read) return n.replyErr(req, E.ENOSYS);
         const buf = self.readBuf(size);
-        self.run(req, () => ops.read!.call(self.ctx(req), self.pathOf(node), fh, buf, size, off, (bytes) => {
+        self.run(req, () => self.invoke('read', self.ctx(req), self.pathOf(node), fh, buf, size, off, (bytes) => {
           if (bytes < 0) n.replyErr(req, -bytes);
           else n.replyBuf(req, buf, Math.min(bytes, size));
           if (self.readBufs.length < 64) self.readBufs.push(buf);
@@ -716,7 +728,7 @@ export class Fuse {
         if (!node) return;
         if (!ops.write) return n.replyErr(req, E.ENOSYS);
         const buf = (self.recv as Buffer).subarray(bufOff, bufOff + size);
-        self.run(req, () => ops.write!.call(self.ctx(req), self.pathOf(node), fh, buf, size, off, (bytes) => {
+        self.run(req, () => self.invoke('write', self.ctx(req), self.pathOf(node), fh, buf, size, off, (bytes) => {
           if (bytes < 0) n.replyErr(req, -bytes);
           else n.replyWrite(req, bytes);
         }));
@@ -725,7 +737,7 @@ export class Fuse {
         const node = self.node(req, id);
         if (!node) return;
         if (!ops.flush) return n.replyErr(req, 0);
-        self.run(req, () => ops.flush!.call(self.ctx(req), self.pathOf(node), fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('flush', self.ctx(req), self.pathOf(node), fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       release(req: Req, id: number, fh: number) {
         const node = self.nodes.get(id);
@@ -734,13 +746,13 @@ export class Fuse {
           if (i >= 0) node.fhs.splice(i, 1);
         }
         if (!ops.release) return n.replyErr(req, 0);
-        self.run(req, () => ops.release!.call(self.ctx(req), node ? self.pathOf(node) : '', fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('release', self.ctx(req), node ? self.pathOf(node) : '', fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       fsync(req: Req, id: number, fh: number, datasync: number) {
         const node = self.node(req, id);
         if (!node) return;
         if (!ops.fsync) return n.replyErr(req, 0);
-        self.run(req, () => ops.fsync!.call(self.ctx(req), self.pathOf(node), !!datasync, fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('fsync', self.ctx(req), self.pathOf(node), !!datasync, fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       opendir(req: Req, id: number, flags: number) {
         const node = self.node(req, id);
@@ -751,7 +763,7 @@ export class Fuse {
           n.replyOpen(req, h, 0);
         };
         if (!ops.opendir) return made(0);
-        self.run(req, () => ops.opendir!.call(self.ctx(req), self.pathOf(node), flags, (err, fd) => {
+        self.run(req, () => self.invoke('opendir', self.ctx(req), self.pathOf(node), flags, (err, fd) => {
           if (self.replyErrOr(req, err)) return;
           made(fd ?? 0);
         }));
@@ -763,7 +775,7 @@ export class Fuse {
         if (!d) return n.replyErr(req, E.EBADF);
         if (d.names && off > 0) { n.replyReaddir(req, size, d.names, d.inos, d.types, off); return; }
         if (!ops.readdir) return n.replyErr(req, E.ENOSYS);
-        self.run(req, () => ops.readdir!.call(self.ctx(req), self.pathOf(node), (err, names, stats) => {
+        self.run(req, () => self.invoke('readdir', self.ctx(req), self.pathOf(node), (err, names, stats) => {
           if (self.replyErrOr(req, err)) return;
           const list = names ?? [];
           const count = list.length + 2;
@@ -790,19 +802,19 @@ export class Fuse {
         self.dirs.delete(fh);
         const node = self.nodes.get(id);
         if (!d || !ops.releasedir) return n.replyErr(req, 0);
-        self.run(req, () => ops.releasedir!.call(self.ctx(req), node ? self.pathOf(node) : '', d.fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('releasedir', self.ctx(req), node ? self.pathOf(node) : '', d.fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       fsyncdir(req: Req, id: number, fh: number, datasync: number) {
         const node = self.node(req, id);
         if (!node) return;
         const d = self.dirs.get(fh);
         if (!ops.fsyncdir) return n.replyErr(req, 0);
-        self.run(req, () => ops.fsyncdir!.call(self.ctx(req), self.pathOf(node), !!datasync, d ? d.fh : 0, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('fsyncdir', self.ctx(req), self.pathOf(node), !!datasync, d ? d.fh : 0, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       statfs(req: Req, id: number) {
         const node = self.nodes.get(id) ?? self.root;
         if (!ops.statfs) return n.replyStatfs(req, new BigUint64Array(11));
-        self.run(req, () => ops.statfs!.call(self.ctx(req), self.pathOf(node), (err, st) => {
+        self.run(req, () => self.invoke('statfs', self.ctx(req), self.pathOf(node), (err, st) => {
           if (self.replyErrOr(req, err)) return;
           n.replyStatfs(req, self.toStatfs(st as StatfsObject));
         }));
@@ -810,12 +822,12 @@ export class Fuse {
       setxattr(req: Req, id: number, name: string, value: Buffer, flags: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.setxattr!.call(self.ctx(req), self.pathOf(node), name, value, 0, flags, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('setxattr', self.ctx(req), self.pathOf(node), name, value, 0, flags, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       getxattr(req: Req, id: number, name: string, size: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.getxattr!.call(self.ctx(req), self.pathOf(node), name, 0, (err, value) => {
+        self.run(req, () => self.invoke('getxattr', self.ctx(req), self.pathOf(node), name, 0, (err, value) => {
           if (self.replyErrOr(req, err)) return;
           const v = value ?? Buffer.alloc(0);
           if (size === 0) n.replyXattr(req, v.length);
@@ -826,7 +838,7 @@ export class Fuse {
       listxattr(req: Req, id: number, size: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.listxattr!.call(self.ctx(req), self.pathOf(node), (err, names) => {
+        self.run(req, () => self.invoke('listxattr', self.ctx(req), self.pathOf(node), (err, names) => {
           if (self.replyErrOr(req, err)) return;
           const v = Buffer.from((names ?? []).map((x) => x + '\0').join(''));
           if (size === 0) n.replyXattr(req, v.length);
@@ -837,12 +849,12 @@ export class Fuse {
       removexattr(req: Req, id: number, name: string) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.removexattr!.call(self.ctx(req), self.pathOf(node), name, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('removexattr', self.ctx(req), self.pathOf(node), name, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       access(req: Req, id: number, mask: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.access!.call(self.ctx(req), self.pathOf(node), mask, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('access', self.ctx(req), self.pathOf(node), mask, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       create(req: Req, pid: number, name: string, mode: number, flags: number) {
         const parent = self.node(req, pid);
@@ -850,13 +862,14 @@ export class Fuse {
         if (!ops.create) return n.replyErr(req, E.ENOSYS);
         const ctx = self.ctx(req);
         const path = self.childPath(parent, name);
-        self.run(req, () => ops.create!.call(ctx, path, mode, flags, (err, fd, o) => {
+        ctx.flags = flags;
+        self.run(req, () => self.invoke('create', ctx, path, mode, (err: unknown, fd?: number, o?: OpenOptions) => {
           if (self.replyErrOr(req, err)) return;
           const fh = fd ?? 0;
           const got = (e2: unknown, st?: StatLike) => {
             if (e2) {
               // The file exists but cannot be described: close it again and fail.
-              ops.release?.call(ctx, path, fh, () => undefined);
+              if (ops.release) self.invoke('release', ctx, path, fh, () => undefined);
               return void n.replyErr(req, toErrno(e2));
             }
             const a = self.toStat(st as StatLike);
@@ -865,15 +878,15 @@ export class Fuse {
             n.replyCreate(req, node.id, 0, a, self.attrTimeout, self.entryTimeout, fh, openBits(o));
           };
           self.run(req, () => {
-            if (ops.fgetattr) ops.fgetattr.call(ctx, path, fh, got);
-            else ops.getattr!.call(ctx, path, got);
+            if (ops.fgetattr) self.invoke('fgetattr', ctx, path, fh, got);
+            else self.invoke('getattr', ctx, path, got);
           });
         }));
       },
       getlk(req: Req, id: number, fh: number, owner: number, type: number, start: number, len: number, pid: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.getlk!.call(self.ctx(req), self.pathOf(node), fh, owner, { type, start, len, pid }, (err, l) => {
+        self.run(req, () => self.invoke('getlk', self.ctx(req), self.pathOf(node), fh, owner, { type, start, len, pid }, (err, l) => {
           if (self.replyErrOr(req, err)) return;
           const x = l ?? { type: 2 /* F_UNLCK */, start: 0, len: 0, pid: 0 };
           n.replyLock(req, x.type, x.start, x.len, x.pid);
@@ -882,22 +895,22 @@ export class Fuse {
       setlk(req: Req, id: number, fh: number, owner: number, type: number, start: number, len: number, pid: number, sleep: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.setlk!.call(self.ctx(req), self.pathOf(node), fh, owner, { type, start, len, pid }, !!sleep, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('setlk', self.ctx(req), self.pathOf(node), fh, owner, { type, start, len, pid }, !!sleep, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       flock(req: Req, id: number, fh: number, owner: number, op: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.flock!.call(self.ctx(req), self.pathOf(node), fh, owner, op, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('flock', self.ctx(req), self.pathOf(node), fh, owner, op, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       fallocate(req: Req, id: number, fh: number, mode: number, offset: number, length: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.fallocate!.call(self.ctx(req), self.pathOf(node), fh, mode, offset, length, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        self.run(req, () => self.invoke('fallocate', self.ctx(req), self.pathOf(node), fh, mode, offset, length, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
       lseek(req: Req, id: number, fh: number, off: number, whence: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => ops.lseek!.call(self.ctx(req), self.pathOf(node), fh, off, whence, (err, res) => {
+        self.run(req, () => self.invoke('lseek', self.ctx(req), self.pathOf(node), fh, off, whence, (err, res) => {
           if (self.replyErrOr(req, err)) return;
           n.replyLseek(req, res ?? 0);
         }));

@@ -1,0 +1,128 @@
+// Mounting one backing directory: checks, the backing view, the reserved area, the FUSE session.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Fuse } from '../fuse/fuse';
+import { nativeFuse } from '../fuse/binding';
+import * as sys from '../native/sys';
+import { Passthrough } from './passthrough';
+import { ReservedArea } from './reserved';
+import type { MountedFs, MountInfo, MountOptions } from './types';
+
+export interface FsMountOptions extends MountOptions {
+  /** Seconds the kernel may cache attributes and names (default 1; 0 = every stat asks us). */
+  attrTimeout?: number;
+  entryTimeout?: number;
+}
+
+/** An Error with an errno-style code and a one-line message. */
+export class MountError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+function isEmptyDir(p: string): boolean {
+  return fs.readdirSync(p).length === 0;
+}
+
+/** Is `p` a mount point (listed in /proc/self/mountinfo)? */
+export function isMountPoint(p: string): boolean {
+  const want = path.resolve(p);
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length > 4 && f[4].replace(/\\040/g, ' ') === want) return true;
+  }
+  return false;
+}
+
+/** Checks the arguments of a mount; throws a MountError with a one-line message. */
+export function checkMountArgs(backing: string, mountpoint: string): void {
+  if (!path.isAbsolute(backing) || !path.isAbsolute(mountpoint)) throw new MountError('EINVAL', 'paths must be absolute');
+  let b: fs.Stats;
+  try { b = fs.statSync(backing); } catch { throw new MountError('ENOENT', `backing directory ${backing} does not exist`); }
+  if (!b.isDirectory()) throw new MountError('ENOTDIR', `backing path ${backing} is not a directory`);
+  let m: fs.Stats;
+  try { m = fs.statSync(mountpoint); } catch { throw new MountError('ENOENT', `mount point ${mountpoint} does not exist`); }
+  if (!m.isDirectory()) throw new MountError('ENOTDIR', `mount point ${mountpoint} is not a directory`);
+  if (isMountPoint(mountpoint)) throw new MountError('EBUSY', `${mountpoint} is already a mount point`);
+  if (!isEmptyDir(mountpoint)) throw new MountError('ENOTEMPTY', `mount point ${mountpoint} is not empty`);
+  const rb = fs.realpathSync(backing);
+  const rm = fs.realpathSync(mountpoint);
+  if (rm === rb || rm.startsWith(rb + '/') || rb.startsWith(rm + '/')) {
+    throw new MountError('EINVAL', `mount point ${mountpoint} and backing directory ${backing} overlap`);
+  }
+  if (!fs.existsSync('/dev/fuse')) throw new MountError('ENODEV', '/dev/fuse is missing (load the fuse module: modprobe fuse)');
+  try { nativeFuse(); } catch (e) { throw new MountError('ELIBACC', (e as Error).message); }
+}
+
+/**
+ * Opens the backing directory as the daemon will serve it: a non-recursive bind mount of it,
+ * detached at once, so that mounts nested inside the backing tree are simply not there (and
+ * the view vanishes with the last descriptor, even after kill -9). Falls back to the directory
+ * itself (nested mounts are then refused by RESOLVE_NO_XDEV) where bind mounts are not allowed.
+ */
+function openView(backing: string): number {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dmapifs-view-'));
+  try {
+    if (sys.mount(backing, tmp, null, sys.MS_BIND, null) === 0) {
+      const fd = sys.open(tmp, sys.O_PATH | sys.O_DIRECTORY, 0);
+      sys.umount2(tmp, sys.MNT_DETACH);
+      if (fd >= 0) return fd;
+    }
+  } finally {
+    fs.rmdirSync(tmp);
+  }
+  const fd = sys.open(backing, sys.O_PATH | sys.O_DIRECTORY, 0);
+  if (fd < 0) throw new MountError('EIO', `cannot open backing directory ${backing}: ${sys.strerror(-fd)}`);
+  return fd;
+}
+
+export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
+  const backing = path.resolve(opts.backing);
+  const mountpoint = path.resolve(opts.mountpoint);
+  checkMountArgs(backing, mountpoint);
+  // Files are created by the daemon and handed to the caller: the kernel already applied the
+  // caller's umask, the daemon's own must not apply a second time.
+  process.umask(0);
+  const reserved = new ReservedArea(backing);
+  reserved.prepare();
+  const rootFd = openView(backing);
+  const ops = new Passthrough({ rootFd, backing, reserved });
+  let closedResolve!: () => void;
+  const closed = new Promise<void>((r) => { closedResolve = r; });
+  const fuse = new Fuse(mountpoint, ops, {
+    fsname: `dmapifs:${opts.node}`,
+    subtype: 'dmapifs',
+    allowOther: true,
+    defaultPermissions: true,
+    attrTimeout: opts.attrTimeout ?? 1,
+    entryTimeout: opts.entryTimeout ?? 1,
+    maxWrite: 131072,
+    onClosed: () => {
+      sys.close(rootFd);
+      closedResolve();
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    fuse.mount((err) => (err ? reject(new MountError('EIO', `mount of ${mountpoint} failed: ${err.message}`)) : resolve()));
+  }).catch((e) => {
+    sys.close(rootFd);
+    throw e;
+  });
+  const info: MountInfo = { backing, mountpoint, node: opts.node, mountedAt: Date.now(), dev: null };
+  // The device number of the new superblock, read off the thread pool (never synchronously:
+  // this thread serves the mount).
+  fs.promises.stat(mountpoint).then((st) => { info.dev = st.dev; }, () => undefined);
+  return {
+    info,
+    closed,
+    unmount: ({ lazy } = {}) => new Promise<void>((resolve, reject) => {
+      fuse.unmount((err) => {
+        if (!err) return resolve();
+        const code = os.constants.errno.EBUSY === (err as { errno?: number }).errno ? 'EBUSY' : 'EIO';
+        reject(new MountError(code, err.message));
+      }, lazy);
+    }),
+  };
+}

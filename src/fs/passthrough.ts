@@ -1,0 +1,433 @@
+// The passthrough: every FUSE operation applied to the backing directory.
+//
+// All system calls are made relative to one directory descriptor of the backing tree (`rootFd`)
+// with the *at() calls, and opens go through openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+// RESOLVE_NO_XDEV): nothing escapes the backing directory, symlinks stored in it are never
+// followed by the daemon, and nested mounts are not crossed. The calls are synchronous on the
+// event loop (they are local and short) except fsync, which may wait on a disk and goes to the
+// libuv pool.
+//
+// Ownership: the daemon runs as root with umask 0; files are created by it and then given to the
+// calling uid/gid (keeping the group of a set-group-ID directory), so the kernel, which already
+// checked permissions (default_permissions), stays the only judge of access.
+import * as fs from 'fs';
+import * as os from 'os';
+import type { Cb, CbV, DirStats, FuseOps, OpenCb, RequestContext, StatfsObject, StatLike, Timespec } from '../fuse/fuse';
+import { UTIME_NOW, UTIME_OMIT } from '../fuse/fuse';
+import * as sys from '../native/sys';
+import { classifyPath, QuotaKind, QUOTA_FILES, RESERVED_DIR, ReservedArea } from './reserved';
+import { QuotaReports } from './quota';
+import { listDir } from './listdir';
+
+const E = os.constants.errno;
+const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_ISGID = 0o2000;
+const S_ISUID = 0o4000;
+/** Private xattr namespace of dmapifs (DMAPI attributes, regions): hidden from the mount. */
+export const PRIVATE_XATTR_PREFIX = 'trusted.dmapifs.';
+/** File handles above this are virtual (quota reports), not descriptors. */
+const VIRTUAL_FH_BASE = 2 ** 40;
+
+function rel(p: string): string {
+  return p.length <= 1 ? '.' : p.slice(1);
+}
+
+function stat(): BigUint64Array {
+  return new BigUint64Array(sys.STAT_FIELDS);
+}
+
+export interface PassthroughOptions {
+  /** Descriptor of the backing directory (the view the daemon serves). */
+  rootFd: number;
+  /** Absolute path of the backing directory (for reports). */
+  backing: string;
+  reserved: ReservedArea;
+}
+
+export class Passthrough implements FuseOps {
+  private readonly rootFd: number;
+  /** Path prefix that names the backing directory through the root descriptor. */
+  private readonly pfx: string;
+  private readonly reserved: ReservedArea;
+  readonly quota: QuotaReports;
+  private readonly virtual = new Map<number, Buffer>();
+  private nextVirtual = VIRTUAL_FH_BASE;
+  private readonly myUid = process.geteuid?.() ?? 0;
+
+  constructor(o: PassthroughOptions) {
+    this.rootFd = o.rootFd;
+    this.pfx = `/proc/self/fd/${o.rootFd}`;
+    this.reserved = o.reserved;
+    this.quota = new QuotaReports(o.backing);
+  }
+
+  private full(p: string): string {
+    return p.length <= 1 ? this.pfx : this.pfx + p;
+  }
+
+  /** The backing file of a path that must not be reserved: 0, or the errno to fail with. */
+  private guard(p: string, forChange: boolean): number {
+    const r = classifyPath(p);
+    if (!r) return 0;
+    if (r.kind === 'area') return forChange ? -E.EPERM : -E.ENOENT;
+    return forChange ? -E.EPERM : 0;
+  }
+
+  private changed(): void {
+    this.quota.changed();
+  }
+
+  /** Gives a new file to the caller (see the header). */
+  private own(ctx: RequestContext, relPath: string, parentRel: string, mode: number, isDir: boolean): number {
+    if (ctx.uid === this.myUid && ctx.gid === 0) return 0;
+    const pst = stat();
+    const r = sys.fstatat(this.rootFd, parentRel, sys.AT_SYMLINK_NOFOLLOW, pst);
+    const inheritGroup = r === 0 && (Number(pst[sys.STAT_MODE]) & S_ISGID) !== 0;
+    const gid = inheritGroup ? -1 : ctx.gid;
+    const res = sys.fchownat(this.rootFd, relPath, ctx.uid, gid, sys.AT_SYMLINK_NOFOLLOW);
+    if (res < 0) return res;
+    // chown clears set-user/group-ID bits of regular files; the creator asked for them.
+    if (!isDir && (mode & (S_ISUID | S_ISGID))) sys.fchmodat(this.rootFd, relPath, mode & 0o7777, 0);
+    return 0;
+  }
+
+  private parentRel(p: string): string {
+    const i = p.lastIndexOf('/');
+    return i <= 0 ? '.' : p.slice(1, i);
+  }
+
+  private async quotaStat(which: QuotaKind, cb: CbV<StatLike>): Promise<void> {
+    const st = stat();
+    const r = sys.fstatat(this.rootFd, `${RESERVED_DIR}/quota/${which}.quota`, sys.AT_SYMLINK_NOFOLLOW, st);
+    if (r < 0) return cb(r);
+    const { text, mtime } = await this.quota.report(which);
+    const sec = BigInt(Math.floor(mtime / 1000));
+    const ns = BigInt((mtime % 1000) * 1e6);
+    st[sys.STAT_MODE] = BigInt(S_IFREG | 0o444);
+    st[sys.STAT_UID] = 0n;
+    st[sys.STAT_GID] = 0n;
+    st[sys.STAT_NLINK] = 1n;
+    st[sys.STAT_SIZE] = BigInt(text.length);
+    st[sys.STAT_BLOCKS] = BigInt(Math.ceil(text.length / 512));
+    st[sys.STAT_MTIME_SEC] = st[sys.STAT_CTIME_SEC] = sec;
+    st[sys.STAT_MTIME_NSEC] = st[sys.STAT_CTIME_NSEC] = ns;
+    cb(0, st);
+  }
+
+  // ---------------------------------------------------------------- attributes
+
+  getattr(p: string, cb: CbV<StatLike>): void {
+    const r = classifyPath(p);
+    if (r) {
+      if (r.kind === 'area') return cb(-E.ENOENT);
+      this.quotaStat(r.which, cb).catch((e) => cb(e));
+      return;
+    }
+    const st = stat();
+    const res = sys.fstatat(this.rootFd, rel(p), sys.AT_SYMLINK_NOFOLLOW, st);
+    cb(res, st);
+  }
+
+  fgetattr(p: string, fd: number, cb: CbV<StatLike>): void {
+    if (fd >= VIRTUAL_FH_BASE) return this.getattr(p, cb);
+    const st = stat();
+    const res = sys.fstat(fd, st);
+    cb(res, st);
+  }
+
+  access(p: string, mode: number, cb: Cb): void {
+    const g = this.guard(p, (mode & 2) !== 0);
+    if (g) return cb(g);
+    cb(sys.faccessat(this.rootFd, rel(p), mode, sys.AT_EACCESS));
+  }
+
+  statfs(p: string, cb: CbV<StatfsObject | BigUint64Array>): void {
+    const st = new BigUint64Array(sys.STATVFS_FIELDS);
+    const r = sys.statvfs(this.pfx, st);
+    cb(r, st);
+  }
+
+  chmod(p: string, mode: number, cb: Cb): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const r = sys.fchmodat(this.rootFd, rel(p), mode, 0);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  chown(p: string, uid: number, gid: number, cb: Cb): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const r = sys.fchownat(this.rootFd, rel(p), uid, gid, sys.AT_SYMLINK_NOFOLLOW);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  utimens(p: string, atime: Timespec, mtime: Timespec, cb: Cb): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const a = atime.nsec === UTIME_NOW || atime.nsec === UTIME_OMIT ? null : atime.sec;
+    const m = mtime.nsec === UTIME_NOW || mtime.nsec === UTIME_OMIT ? null : mtime.sec;
+    cb(sys.utimensat(this.rootFd, rel(p), a, atime.nsec, m, mtime.nsec, sys.AT_SYMLINK_NOFOLLOW));
+  }
+
+  truncate(p: string, size: number, cb: Cb): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const fd = sys.openat2(this.rootFd, rel(p), sys.O_WRONLY | sys.O_NONBLOCK, 0, RESOLVE);
+    if (fd < 0) return cb(fd);
+    const r = sys.ftruncate(fd, size);
+    sys.close(fd);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  ftruncate(p: string, fd: number, size: number, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    const r = sys.ftruncate(fd, size);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  readlink(p: string, cb: CbV<string>): void {
+    const r = sys.readlinkat(this.rootFd, rel(p));
+    if (typeof r === 'number') return cb(r);
+    cb(0, r);
+  }
+
+  // ---------------------------------------------------------------- xattrs
+
+  setxattr(p: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
+    const r = sys.lsetxattr(this.full(p), name, value, flags);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  getxattr(p: string, name: string, position: number, cb: CbV<Buffer>): void {
+    const g = this.guard(p, false);
+    if (g) return cb(g);
+    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
+    const r = sys.lgetxattr(this.full(p), name);
+    if (typeof r === 'number') return cb(r);
+    cb(0, r);
+  }
+
+  listxattr(p: string, cb: CbV<string[]>): void {
+    const g = this.guard(p, false);
+    if (g) return cb(g);
+    const r = sys.llistxattr(this.full(p));
+    if (typeof r === 'number') return cb(r);
+    cb(0, r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX)));
+  }
+
+  removexattr(p: string, name: string, cb: Cb): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
+    const r = sys.lremovexattr(this.full(p), name);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  // ---------------------------------------------------------------- namespace
+
+  readdir(p: string, cb: (err: number | Error | null, names?: string[], stats?: DirStats) => void): void {
+    const g = this.guard(p, false);
+    if (g) return cb(g);
+    const r = listDir(this.full(p));
+    if (typeof r === 'number') return cb(r);
+    let { names, inos, types } = r;
+    if (p === '/') {
+      // The reserved area is never listed; the quota reports always are.
+      const keep: number[] = [];
+      for (let i = 0; i < names.length; i++) {
+        if (names[i] !== RESERVED_DIR && !(QUOTA_FILES as readonly string[]).includes(names[i])) keep.push(i);
+      }
+      const extra = QUOTA_FILES.map((q) => this.reserved.quotaIno.get(q.replace('.quota', '') as QuotaKind) ?? 0n);
+      names = [...keep.map((i) => names[i]), ...QUOTA_FILES];
+      inos = Float64Array.from([...keep.map((i) => inos[i]), ...extra.map(Number)]);
+      types = Uint8Array.from([...keep.map((i) => types[i]), 8, 8, 8]);
+    }
+    cb(null, names, { inos, types });
+  }
+
+  mknod(p: string, mode: number, dev: number, cb: Cb, ctx: RequestContext): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const r = sys.mknodat(this.rootFd, rel(p), mode, dev);
+    if (r < 0) return cb(r);
+    this.changed();
+    cb(this.own(ctx, rel(p), this.parentRel(p), mode, false));
+  }
+
+  mkdir(p: string, mode: number, cb: Cb, ctx: RequestContext): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const r = sys.mkdirat(this.rootFd, rel(p), mode);
+    if (r < 0) return cb(r);
+    this.changed();
+    cb(this.own(ctx, rel(p), this.parentRel(p), mode | S_IFDIR, true));
+  }
+
+  symlink(target: string, p: string, cb: Cb, ctx: RequestContext): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const r = sys.symlinkat(target, this.rootFd, rel(p));
+    if (r < 0) return cb(r);
+    this.changed();
+    cb(this.own(ctx, rel(p), this.parentRel(p), 0o777, false));
+  }
+
+  unlink(p: string, cb: Cb): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const r = sys.unlinkat(this.rootFd, rel(p), 0);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  rmdir(p: string, cb: Cb): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g);
+    const r = sys.unlinkat(this.rootFd, rel(p), sys.AT_REMOVEDIR);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  rename(src: string, dest: string, cb: Cb, ctx: RequestContext): void {
+    const flags = ctx.flags;
+    const g = this.guard(src, true) || this.guard(dest, true);
+    if (g) return cb(g);
+    const r = sys.renameat2(this.rootFd, rel(src), this.rootFd, rel(dest), flags);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  link(src: string, dest: string, cb: Cb): void {
+    const g = this.guard(src, true) || this.guard(dest, true);
+    if (g) return cb(g);
+    const r = sys.linkat(this.rootFd, rel(src), this.rootFd, rel(dest), 0);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  // ---------------------------------------------------------------- files
+
+  private openFlags(flags: number): number {
+    // O_DIRECT is the kernel's business on the FUSE side (the backing may refuse it); creation
+    // flags are handled by create().
+    return (flags & ~(sys.O_DIRECT | sys.O_CREAT | sys.O_EXCL | sys.O_NOCTTY)) | sys.O_NOFOLLOW;
+  }
+
+  open(p: string, flags: number, cb: OpenCb): void {
+    const r = classifyPath(p);
+    if (r) {
+      if (r.kind === 'area') return cb(-E.ENOENT);
+      if ((flags & sys.O_ACCMODE) !== sys.O_RDONLY || flags & sys.O_TRUNC) return cb(-E.EPERM);
+      const which = r.which;
+      this.quota.report(which).then(({ text }) => {
+        const fh = this.nextVirtual++;
+        this.virtual.set(fh, text);
+        cb(0, fh, { directIo: true });
+      }, (e) => cb(e));
+      return;
+    }
+    const fd = sys.openat2(this.rootFd, rel(p), this.openFlags(flags), 0, RESOLVE);
+    if (fd < 0) return cb(fd);
+    if (flags & sys.O_TRUNC) this.changed();
+    cb(0, fd);
+  }
+
+  create(p: string, mode: number, cb: OpenCb, ctx: RequestContext): void {
+    const flags = ctx.flags;
+    const self = this;
+    const g = self.guard(p, true);
+    if (g) return cb(g === -E.EPERM && classifyPath(p)?.kind === 'quota' ? -E.EEXIST : g);
+    const fd = sys.openat2(self.rootFd, rel(p), self.openFlags(flags) | sys.O_CREAT | sys.O_EXCL, mode & 0o7777, RESOLVE);
+    if (fd < 0) return cb(fd);
+    self.changed();
+    const r = self.own(ctx, rel(p), self.parentRel(p), mode, false);
+    if (r < 0) {
+      sys.close(fd);
+      sys.unlinkat(self.rootFd, rel(p), 0);
+      return cb(r);
+    }
+    cb(0, fd);
+  }
+
+  read(p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
+    if (fd >= VIRTUAL_FH_BASE) {
+      const text = this.virtual.get(fd);
+      if (!text) return cb(-E.EBADF);
+      const n = Math.max(0, Math.min(len, text.length - pos));
+      if (n > 0) text.copy(buf, 0, pos, pos + n);
+      return cb(n);
+    }
+    cb(sys.pread(fd, buf, 0, len, pos));
+  }
+
+  write(p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    const n = sys.pwrite(fd, buf, 0, len, pos);
+    if (n > 0) this.changed();
+    cb(n);
+  }
+
+  flush(p: string, fd: number, cb: Cb): void {
+    cb(0);
+  }
+
+  release(p: string, fd: number, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) {
+      this.virtual.delete(fd);
+      return cb(0);
+    }
+    cb(sys.close(fd));
+  }
+
+  fsync(p: string, datasync: boolean, fd: number, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(0);
+    (datasync ? fs.fdatasync : fs.fsync)(fd, (err) => cb(err));
+  }
+
+  opendir(p: string, flags: number, cb: CbV<number>): void {
+    const g = this.guard(p, false);
+    if (g) return cb(g);
+    cb(0, 0);
+  }
+
+  fsyncdir(p: string, datasync: boolean, fd: number, cb: Cb): void {
+    const dfd = sys.openat2(this.rootFd, rel(p), sys.O_RDONLY | sys.O_DIRECTORY, 0, RESOLVE);
+    if (dfd < 0) return cb(dfd);
+    fs.fsync(dfd, (err) => { sys.close(dfd); cb(err); });
+  }
+
+  fallocate(p: string, fd: number, mode: number, offset: number, length: number, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    const r = sys.fallocate(fd, mode, offset, length);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  lseek(p: string, fd: number, offset: number, whence: number, cb: CbV<number>): void {
+    if (fd >= VIRTUAL_FH_BASE) {
+      const text = this.virtual.get(fd);
+      if (!text) return cb(-E.EBADF);
+      if (whence === 3 /* SEEK_DATA */) return offset < text.length ? cb(0, offset) : cb(-E.ENXIO);
+      if (whence === 4 /* SEEK_HOLE */) return offset < text.length ? cb(0, text.length) : cb(-E.ENXIO);
+      return cb(-E.EINVAL);
+    }
+    const r = sys.lseek(fd, offset, whence);
+    if (r < 0) return cb(r);
+    cb(0, r);
+  }
+
+  // Locks are left to the kernel (local to this mount) until the DLM issue makes them
+  // cluster-wide: no getlk/setlk/flock here.
+}

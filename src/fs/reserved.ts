@@ -1,0 +1,79 @@
+// The reserved area: the filesystem's own state inside the backing directory, invisible and
+// unchangeable through the mount, and the GPFS-style quota files shown in the mount root.
+//
+// Layout in the backing root:
+//   .dmapifs/            the area itself (never listed, looked up or changed through the mount)
+//   .dmapifs/quota/      one real, empty file per quota report: it gives each report a stable
+//                        inode number of its own, so reserved files are recognised by inode
+//   .dmapifs/...         later: DMAPI session journal, filesystem configuration
+import * as fs from 'fs';
+import * as path from 'path';
+
+export const RESERVED_DIR = '.dmapifs';
+export const QUOTA_FILES = ['user.quota', 'group.quota', 'fileset.quota'] as const;
+export type QuotaKind = 'user' | 'group' | 'fileset';
+
+/** What a mount path names, as far as reservations go. */
+export type ReservedKind = { kind: 'area' } | { kind: 'quota'; which: QuotaKind } | null;
+
+export function classifyPath(p: string): ReservedKind {
+  // Paths from the FUSE layer are absolute within the mount: "/", "/a", "/a/b".
+  if (p.charCodeAt(0) !== 47) return null;
+  if (p.startsWith('/' + RESERVED_DIR) && (p.length === RESERVED_DIR.length + 1 || p[RESERVED_DIR.length + 1] === '/')) {
+    return { kind: 'area' };
+  }
+  if (p.indexOf('/', 1) === -1) {
+    const name = p.slice(1);
+    if (name === 'user.quota') return { kind: 'quota', which: 'user' };
+    if (name === 'group.quota') return { kind: 'quota', which: 'group' };
+    if (name === 'fileset.quota') return { kind: 'quota', which: 'fileset' };
+  }
+  return null;
+}
+
+export class ReservedArea {
+  /** Absolute path of .dmapifs in the backing directory. */
+  readonly dir: string;
+  private readonly inos = new Set<bigint>();
+  readonly quotaIno = new Map<QuotaKind, bigint>();
+
+  constructor(readonly backing: string) {
+    this.dir = path.join(backing, RESERVED_DIR);
+  }
+
+  /** Creates the area if needed and learns the inode numbers of everything in it. */
+  prepare(): void {
+    fs.mkdirSync(path.join(this.dir, 'quota'), { recursive: true, mode: 0o700 });
+    fs.chmodSync(this.dir, 0o700);
+    for (const q of QUOTA_FILES) {
+      const f = path.join(this.dir, 'quota', q);
+      if (!fs.existsSync(f)) fs.writeFileSync(f, '', { mode: 0o444 });
+      this.quotaIno.set(q.replace('.quota', '') as QuotaKind, fs.lstatSync(f, { bigint: true }).ino);
+    }
+    this.rescan();
+  }
+
+  /** Re-reads the inode numbers of the area (after the daemon adds files to it). */
+  rescan(): void {
+    this.inos.clear();
+    const walk = (p: string) => {
+      const st = fs.lstatSync(p, { bigint: true });
+      this.inos.add(st.ino);
+      if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
+    };
+    walk(this.dir);
+  }
+
+  /** Records a file the daemon created in the area. */
+  track(ino: bigint): void {
+    this.inos.add(ino);
+  }
+
+  /**
+   * THE predicate: is this backing inode one of the filesystem's reserved files?
+   * DMAPI refuses handles of such inodes with EBADF.
+   */
+  isReserved(ino: bigint): boolean {
+    return this.inos.has(ino);
+  }
+}
