@@ -22,8 +22,11 @@ export class MountError extends Error {
   }
 }
 
-function isEmptyDir(p: string): boolean {
-  return fs.readdirSync(p).length === 0;
+/** Mount points served by this process (its own mounts cannot be used synchronously here). */
+const served = new Set<string>();
+
+function within(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir === '/' ? '/' : dir + '/');
 }
 
 /** Is `p` a mount point (listed in /proc/self/mountinfo)? */
@@ -36,24 +39,33 @@ export function isMountPoint(p: string): boolean {
   return false;
 }
 
-/** Checks the arguments of a mount; throws a MountError with a one-line message. */
-export function checkMountArgs(backing: string, mountpoint: string): void {
+/**
+ * Checks the arguments of a mount; rejects with a MountError with a one-line message.
+ * Only asynchronous calls here: a path could lie inside a mount this very thread serves.
+ */
+export async function checkMountArgs(backing: string, mountpoint: string): Promise<{ realBacking: string; realMountpoint: string }> {
+  const fsp = fs.promises;
   if (!path.isAbsolute(backing) || !path.isAbsolute(mountpoint)) throw new MountError('EINVAL', 'paths must be absolute');
-  let b: fs.Stats;
-  try { b = fs.statSync(backing); } catch { throw new MountError('ENOENT', `backing directory ${backing} does not exist`); }
+  const b = await fsp.stat(backing).catch(() => null);
+  if (!b) throw new MountError('ENOENT', `backing directory ${backing} does not exist`);
   if (!b.isDirectory()) throw new MountError('ENOTDIR', `backing path ${backing} is not a directory`);
-  let m: fs.Stats;
-  try { m = fs.statSync(mountpoint); } catch { throw new MountError('ENOENT', `mount point ${mountpoint} does not exist`); }
+  const m = await fsp.stat(mountpoint).catch(() => null);
+  if (!m) throw new MountError('ENOENT', `mount point ${mountpoint} does not exist`);
   if (!m.isDirectory()) throw new MountError('ENOTDIR', `mount point ${mountpoint} is not a directory`);
-  if (isMountPoint(mountpoint)) throw new MountError('EBUSY', `${mountpoint} is already a mount point`);
-  if (!isEmptyDir(mountpoint)) throw new MountError('ENOTEMPTY', `mount point ${mountpoint} is not empty`);
-  const rb = fs.realpathSync(backing);
-  const rm = fs.realpathSync(mountpoint);
-  if (rm === rb || rm.startsWith(rb + '/') || rb.startsWith(rm + '/')) {
+  const rb = await fsp.realpath(backing);
+  const rm = await fsp.realpath(mountpoint);
+  for (const s of served) {
+    if (within(rb, s)) throw new MountError('EINVAL', `backing directory ${backing} lies inside the dmapifs mount ${s}`);
+    if (within(rm, s)) throw new MountError('EINVAL', `mount point ${mountpoint} lies inside the dmapifs mount ${s}`);
+  }
+  if (isMountPoint(rm)) throw new MountError('EBUSY', `${mountpoint} is already a mount point`);
+  if ((await fsp.readdir(rm)).length) throw new MountError('ENOTEMPTY', `mount point ${mountpoint} is not empty`);
+  if (within(rm, rb) || within(rb, rm)) {
     throw new MountError('EINVAL', `mount point ${mountpoint} and backing directory ${backing} overlap`);
   }
   if (!fs.existsSync('/dev/fuse')) throw new MountError('ENODEV', '/dev/fuse is missing (load the fuse module: modprobe fuse)');
   try { nativeFuse(); } catch (e) { throw new MountError('ELIBACC', (e as Error).message); }
+  return { realBacking: rb, realMountpoint: rm };
 }
 
 /**
@@ -81,7 +93,7 @@ function openView(backing: string): number {
 export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   const backing = path.resolve(opts.backing);
   const mountpoint = path.resolve(opts.mountpoint);
-  checkMountArgs(backing, mountpoint);
+  const { realMountpoint } = await checkMountArgs(backing, mountpoint);
   // Files are created by the daemon and handed to the caller: the kernel already applied the
   // caller's umask, the daemon's own must not apply a second time.
   process.umask(0);
@@ -100,6 +112,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     entryTimeout: opts.entryTimeout ?? 1,
     maxWrite: 131072,
     onClosed: () => {
+      served.delete(realMountpoint);
       sys.close(rootFd);
       closedResolve();
     },
@@ -110,6 +123,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     sys.close(rootFd);
     throw e;
   });
+  served.add(realMountpoint);
   const info: MountInfo = { backing, mountpoint, node: opts.node, mountedAt: Date.now(), dev: null };
   // The device number of the new superblock, read off the thread pool (never synchronously:
   // this thread serves the mount).
