@@ -1,0 +1,163 @@
+// The node daemon: one long-lived process per node name, hosting that node's services (filesystem
+// mounts now; DMAPI and the DLM later) and answering the control socket in its run directory.
+import * as fs from 'fs';
+import { ControlServer } from './control-server';
+import { Logger } from './log';
+import { MountFn, MountService } from './mount-service';
+import { nodePaths, NodePaths } from './paths';
+import { acquirePidFile, releasePidFile } from './pidfile';
+import { ServiceRegistry } from './services';
+
+export const VERSION: string = (() => {
+  try {
+    // dist/src/daemon -> package root
+    for (const rel of ['../../../package.json', '../../package.json']) {
+      const p = require('path').join(__dirname, rel);
+      if (fs.existsSync(p)) return JSON.parse(fs.readFileSync(p, 'utf8')).version as string;
+    }
+  } catch { /* fall through */ }
+  return '0.0.0';
+})();
+
+export interface DaemonOptions {
+  node: string;
+  /** Base run directory (default from DMAPIFS_RUN_DIR or /run/dmapifs). */
+  runBase?: string;
+  mountFn: MountFn;
+  /** Called once the daemon has shut down, with the exit code it wants. */
+  onExit?: (code: number) => void;
+}
+
+export interface DaemonStatus {
+  node: string;
+  pid: number;
+  version: string;
+  startedAt: number;
+  runDir: string;
+  mounts: unknown[];
+  services: Record<string, unknown>;
+}
+
+export class Daemon {
+  readonly node: string;
+  readonly paths: NodePaths;
+  readonly log: Logger;
+  readonly services: ServiceRegistry;
+  readonly mounts: MountService;
+  readonly startedAt = Date.now();
+  private server: ControlServer | null = null;
+  private shutdownPromise: Promise<void> | null = null;
+  private ownsPidFile = false;
+  private finished = false;
+  /** Keeps the event loop alive while the daemon runs, even with no mount and no connection. */
+  private keepAlive: NodeJS.Timeout | null = null;
+  private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.node = opts.node;
+    this.paths = nodePaths(opts.node, opts.runBase);
+    // The run directory must exist before the log can be opened.
+    this.makeRunDir();
+    this.log = new Logger(`dmapifs[${this.node}:${process.pid}]`, this.paths.logFile);
+    this.services = new ServiceRegistry(this.log);
+    this.mounts = new MountService(this.node, opts.mountFn, this.log, [this.paths.dir]);
+    this.services.register(this.mounts);
+    this.services.addCommand('ping', () => ({ pong: true, node: this.node, pid: process.pid }));
+    this.services.addCommand('status', () => this.status());
+    this.services.addCommand('stop', () => this.stopCommand());
+  }
+
+  private makeRunDir(): void {
+    fs.mkdirSync(this.paths.base, { recursive: true, mode: 0o755 });
+    fs.mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(this.paths.dir, 0o700);
+  }
+
+  status(): DaemonStatus {
+    return {
+      node: this.node,
+      pid: process.pid,
+      version: VERSION,
+      startedAt: this.startedAt,
+      runDir: this.paths.dir,
+      mounts: this.mounts.list(),
+      services: this.services.status(),
+    };
+  }
+
+  /** Takes the node name, starts the services and listens; throws EALREADY if the node runs. */
+  async start(): Promise<void> {
+    this.keepAlive = setInterval(() => undefined, 1 << 30);
+    acquirePidFile(this.paths.pidFile, this.node);
+    this.ownsPidFile = true;
+    try {
+      // We hold the pid file, so a socket file left here belongs to a dead daemon.
+      fs.rmSync(this.paths.socket, { force: true });
+      await this.services.startAll();
+      this.server = new ControlServer(this.paths.socket, (req) => this.services.dispatch(req.cmd, req.args, { node: this.node }), this.log);
+      await this.server.listen();
+    } catch (e) {
+      this.log.error(`start failed: ${(e as Error).message}`);
+      releasePidFile(this.paths.pidFile);
+      this.ownsPidFile = false;
+      if (this.keepAlive) clearInterval(this.keepAlive);
+      throw e;
+    }
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
+      const h = () => {
+        if (sig === 'SIGHUP') { this.log.info('SIGHUP ignored (use SIGTERM to stop)'); return; }
+        this.log.info(`${sig} received`);
+        void this.shutdown(sig);
+      };
+      process.on(sig, h);
+      this.signalHandlers.push([sig, h]);
+    }
+    this.log.info(`node ${this.node} started (version ${VERSION}, node ${process.version}), control socket ${this.paths.socket}`);
+  }
+
+  private stopCommand(): { stopping: true; mounts: number } {
+    const n = this.mounts.list().length;
+    // Answer first, then go: the answer is written before the server closes its connections.
+    setImmediate(() => void this.shutdown('stop command'));
+    return { stopping: true, mounts: n };
+  }
+
+  /** Unmounts everything, removes the socket and pid file; idempotent. */
+  shutdown(reason: string): Promise<void> {
+    if (this.shutdownPromise) return this.shutdownPromise;
+    this.shutdownPromise = (async () => {
+      this.log.info(`shutting down (${reason})`);
+      let code = 0;
+      const hardStop = setTimeout(() => {
+        this.log.error('shutdown took over 30 s; exiting anyway');
+        this.finish(1);
+      }, 30000);
+      hardStop.unref();
+      try {
+        // No new connections; the ones open may still get their answers.
+        const closing = this.server?.close(100);
+        await this.services.stopAll(reason);
+        await closing;
+      } catch (e) {
+        code = 1;
+        this.log.error(`shutdown: ${(e as Error).message}`);
+      }
+      clearTimeout(hardStop);
+      this.finish(code);
+    })();
+    return this.shutdownPromise;
+  }
+
+  private finish(code: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    try { fs.rmSync(this.paths.socket, { force: true }); } catch { /* ignore */ }
+    if (this.ownsPidFile) { try { releasePidFile(this.paths.pidFile); } catch { /* ignore */ } this.ownsPidFile = false; }
+    for (const [sig, h] of this.signalHandlers) process.removeListener(sig, h);
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    this.log.info(`node ${this.node} stopped`);
+    this.log.close();
+    this.opts.onExit?.(code);
+  }
+}
+
