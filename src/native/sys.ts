@@ -117,11 +117,11 @@ interface Binding {
   [constant: string]: unknown;
 }
 
-/** The package root: the nearest ancestor holding native/sys/binding.gyp (works from src/ and dist/src/). */
+/** The package root: the nearest ancestor with package.json and native/sys (from src/ or dist/src/). */
 function packageRoot(): string {
   let dir = __dirname;
   for (;;) {
-    if (fs.existsSync(path.join(dir, 'native', 'sys', 'binding.gyp'))) return dir;
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'native', 'sys'))) return dir;
     const up = path.dirname(dir);
     if (up === dir) throw new Error(`dmapifs: cannot find the package root above ${__dirname}`);
     dir = up;
