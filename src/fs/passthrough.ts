@@ -240,9 +240,12 @@ export class Passthrough implements FuseOps {
   readdir(p: string, cb: (err: number | Error | null, names?: string[], stats?: DirStats) => void): void {
     const g = this.guard(p, false);
     if (g) return cb(g);
-    const r = listDir(this.full(p));
+    const dfd = sys.openat2(this.rootFd, rel(p), sys.O_RDONLY | sys.O_DIRECTORY, 0, RESOLVE);
+    if (dfd < 0) return cb(dfd);
+    const r = listDir(dfd);
+    sys.close(dfd);
     if (typeof r === 'number') return cb(r);
-    let { names, inos, types } = r;
+    let { names, inos, types, dotdotIno } = r;
     if (p === '/') {
       // The reserved area is never listed; the quota reports always are.
       const keep: number[] = [];
@@ -253,8 +256,10 @@ export class Passthrough implements FuseOps {
       names = [...keep.map((i) => names[i]), ...QUOTA_FILES];
       inos = Float64Array.from([...keep.map((i) => inos[i]), ...extra.map(Number)]);
       types = Uint8Array.from([...keep.map((i) => types[i]), 8, 8, 8]);
+      // The root's parent is outside the filesystem: '..' names the root itself, as in a root dir.
+      dotdotIno = r.dotIno;
     }
-    cb(null, names, { inos, types });
+    cb(null, names, { inos, types, dotIno: r.dotIno, dotdotIno });
   }
 
   mknod(p: string, mode: number, dev: number, cb: Cb, ctx: RequestContext): void {

@@ -57,7 +57,13 @@ export interface StatfsObject {
 }
 
 /** A directory listing: names, and optionally inode numbers and DT_* types (same order). */
-export interface DirStats { inos: Float64Array | number[]; types: Uint8Array | number[] }
+export interface DirStats {
+  inos: Float64Array | number[];
+  types: Uint8Array | number[];
+  /** d_ino of the '.' and '..' entries (the binding adds them; unknown when absent). */
+  dotIno?: number;
+  dotdotIno?: number;
+}
 
 export type Cb = (err: number | Error | null | undefined) => void;
 export type CbV<T> = (err: number | Error | null | undefined, value?: T) => void;
@@ -785,6 +791,8 @@ export class Fuse {
           types[0] = types[1] = 4; // DT_DIR
           inos[0] = inos[1] = 0xffffffff;
           if (stats && !Array.isArray(stats)) {
+            inos[0] = stats.dotIno || 0xffffffff;
+            inos[1] = stats.dotdotIno || 0xffffffff;
             for (let i = 0; i < list.length; i++) { inos[i + 2] = Number(stats.inos[i]) || 0xffffffff; types[i + 2] = Number(stats.types[i]) || 0; }
           } else if (Array.isArray(stats)) {
             for (let i = 0; i < list.length; i++) {
