@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { nativeFuse } from '../fuse/binding';
 import { CodedError } from './errors';
-import { isDeadFuseMount, isFuse, mountAt, readMounts } from './mountinfo';
+import { isDeadFuseMount, isFuse, MountEntry, mountAt, readMounts } from './mountinfo';
 import { isInside } from './paths';
 
 export const FUSE_DEVICE = '/dev/fuse';
@@ -37,10 +37,22 @@ export async function checkBacking(p: string): Promise<string> {
   return real;
 }
 
+function deadMountError(p: string, m: MountEntry | undefined): CodedError {
+  return new CodedError('ENOTCONN', `mount point ${p} is a dead FUSE mount left by a daemon that died`
+    + `${m ? ` (${m.source})` : ''}, transport endpoint is not connected: run 'dmapifs umount ${p}' first`);
+}
+
+const DEAD = new Set(['ENOTCONN', 'ECONNABORTED']);
+
 /** Resolves and checks the mount point (an existing, empty directory, not a mount point yet). */
 export async function checkMountpoint(p: string): Promise<string> {
   if (!path.isAbsolute(p)) throw new CodedError('EINVAL', `mount point must be absolute: ${p}`);
   const mounts = await readMounts();
+  const fail = (e: unknown, what: string): never => {
+    const code = errCode(e);
+    if (code && DEAD.has(code)) throw deadMountError(p, mountAt(mounts, path.resolve(p)));
+    throw new CodedError(code ?? 'EIO', `cannot ${what} mount point ${p}: ${(e as Error).message}`);
+  };
   let real: string;
   try {
     real = await fs.promises.realpath(p);
@@ -48,28 +60,26 @@ export async function checkMountpoint(p: string): Promise<string> {
     const code = errCode(e);
     if (code === 'ENOENT') throw new CodedError('ENOENT', `mount point does not exist: ${p}`);
     if (code === 'ENOTDIR') throw new CodedError('ENOTDIR', `mount point is not a directory: ${p}`);
-    if (code === 'ENOTCONN' || code === 'ECONNABORTED') {
-      const m = mountAt(mounts, path.resolve(p));
-      throw new CodedError('ENOTCONN', `mount point ${p} is a dead FUSE mount left by a daemon that died`
-        + `${m ? ` (${m.source})` : ''}, transport endpoint is not connected: run 'dmapifs umount ${p}' first`);
-    }
-    throw new CodedError(code ?? 'EIO', `cannot access mount point ${p}: ${(e as Error).message}`);
+    return fail(e, 'access');
   }
-  const st = await fs.promises.stat(real).catch((e: Error) => {
-    throw new CodedError(errCode(e) ?? 'EIO', `cannot access mount point ${p}: ${e.message}`);
-  });
-  if (!st.isDirectory()) throw new CodedError('ENOTDIR', `mount point is not a directory: ${p}`);
   const m = mountAt(mounts, real);
-  if (m && isFuse(m) && await isDeadFuseMount(real)) {
-    throw new CodedError('ENOTCONN',
-      `mount point ${p} is a dead FUSE mount left by a daemon that died (${m.source}): run 'dmapifs umount ${p}' first`);
+  if (m && isFuse(m) && await isDeadFuseMount(real)) throw deadMountError(p, m);
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(real);
+  } catch (e) {
+    return fail(e, 'access');
   }
+  if (!st.isDirectory()) throw new CodedError('ENOTDIR', `mount point is not a directory: ${p}`);
   if (m) {
     throw new CodedError('EBUSY', `already a mount point: ${p} (${isFuse(m) ? 'FUSE ' : ''}${m.fstype} from ${m.source})`);
   }
-  const dir = await fs.promises.opendir(real).catch((e: Error) => {
-    throw new CodedError(errCode(e) ?? 'EIO', `cannot read mount point ${p}: ${e.message}`);
-  });
+  let dir: fs.Dir;
+  try {
+    dir = await fs.promises.opendir(real);
+  } catch (e) {
+    return fail(e, 'read');
+  }
   try {
     if ((await dir.read()) !== null) throw new CodedError('ENOTEMPTY', `mount point is not empty: ${p}`);
   } finally {

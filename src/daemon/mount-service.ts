@@ -110,10 +110,10 @@ export class MountService implements Service {
     if (!path.isAbsolute(mountArg)) throw new CodedError('EINVAL', `mount point must be absolute: ${mountArg}`);
     // Before touching either path: nothing inside our own mounts (a mount(2) there would wait on
     // this very thread).
-    this.refuseInsideOwn('mount point', path.resolve(mountArg));
-    this.refuseInsideOwn('backing directory', path.resolve(backingArg));
     const key0 = path.resolve(mountArg);
     if (this.mounts.has(key0)) throw new CodedError('EBUSY', `already a mount point: ${key0} (served by node ${this.node})`);
+    this.refuseInsideOwn('mount point', key0);
+    this.refuseInsideOwn('backing directory', path.resolve(backingArg));
     if (this.busy.has(key0)) throw new CodedError('EBUSY', `a mount or unmount of ${key0} is already under way`);
     this.busy.add(key0);
     let mountpoint = key0;
