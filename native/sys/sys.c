@@ -423,6 +423,74 @@ static napi_value js_lstat(napi_env env, napi_callback_info info) {
   return ret_int(env, 0);
 }
 
+/* readdirat(dirfd, path) -> { names: string[], inos: Float64Array, types: Uint8Array } | -errno
+ * One directory listing with d_ino and d_type of every entry ("." and ".." left out), read with
+ * getdents through opendir: the FUSE readdir needs the inode numbers without a stat per entry.
+ * The directory is opened with O_NOFOLLOW: a symlink in its place is never followed. */
+static napi_value js_readdirat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int dirfd;
+  TRY(arg_dirfd(env, argv[0], &dirfd));
+  int pending = 0;
+  PATH_ARG(path, 1, "path");
+  CHECK_PENDING();
+  int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ret_int(env, -errno);
+  DIR *d = fdopendir(fd);
+  if (!d) { int e = errno; close(fd); return ret_int(env, -e); }
+  size_t cap = 64, n = 0;
+  char **names = malloc(cap * sizeof(char *));
+  double *inos = malloc(cap * sizeof(double));
+  uint8_t *types = malloc(cap);
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent *e = readdir(d);
+    if (!e) { err = errno; break; }
+    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+    if (n == cap) {
+      cap *= 2;
+      names = realloc(names, cap * sizeof(char *));
+      inos = realloc(inos, cap * sizeof(double));
+      types = realloc(types, cap);
+    }
+    names[n] = strdup(e->d_name);
+    inos[n] = (double)e->d_ino;
+    types[n] = e->d_type;
+    n++;
+  }
+  closedir(d);
+  napi_value result = NULL;
+  if (err) {
+    result = ret_int(env, -err);
+  } else {
+    napi_value arr, ab_i, ab_t, ta_i, ta_t, obj;
+    void *pi, *pt;
+    napi_create_array_with_length(env, n, &arr);
+    for (size_t i = 0; i < n; i++) {
+      napi_value v;
+      napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &v);
+      napi_set_element(env, arr, (uint32_t)i, v);
+    }
+    napi_create_arraybuffer(env, n * sizeof(double), &pi, &ab_i);
+    memcpy(pi, inos, n * sizeof(double));
+    napi_create_typedarray(env, napi_float64_array, n, ab_i, 0, &ta_i);
+    napi_create_arraybuffer(env, n, &pt, &ab_t);
+    memcpy(pt, types, n);
+    napi_create_typedarray(env, napi_uint8_array, n, ab_t, 0, &ta_t);
+    napi_create_object(env, &obj);
+    napi_set_named_property(env, obj, "names", arr);
+    napi_set_named_property(env, obj, "inos", ta_i);
+    napi_set_named_property(env, obj, "types", ta_t);
+    result = obj;
+  }
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  free(inos);
+  free(types);
+  return result;
+}
+
 /* fstat(fd, out) */
 static napi_value js_fstat(napi_env env, napi_callback_info info) {
   ARGS(2);
@@ -1658,6 +1726,7 @@ NAPI_MODULE_INIT() {
     napi_callback cb;
   } fns[] = {
       {"lstat", js_lstat},
+      {"readdirat", js_readdirat},
       {"fstat", js_fstat},
       {"fstatat", js_fstatat},
       {"statvfs", js_statvfs},

@@ -57,10 +57,14 @@ export interface ScanMapsOptions {
 }
 
 /** A [major, minor, ino] triple for scanMapsFor. */
+/** A directory listing: names with their d_ino and d_type (DT_*), "." and ".." left out. */
+export interface DirListing { names: string[]; inos: Float64Array; types: Uint8Array }
+
 export type MapKey = readonly [devMajor: number, devMinor: number, ino: Int64];
 
 interface Binding {
   lstat(path: PathArg, out: U64Out): number;
+  readdirat(dirfd: number, path: PathArg): DirListing | number;
   fstat(fd: number, out: U64Out): number;
   fstatat(dirfd: number, path: PathArg, flags: number, out: U64Out): number;
   statvfs(path: PathArg, out: U64Out): number;
@@ -165,6 +169,8 @@ function k(name: string): number {
 
 /** lstat(2) into out[STAT_FIELDS] → 0 | -errno. */
 export const lstat: Binding['lstat'] = b.lstat;
+/** readdirat(dirfd, path) → listing with inode numbers and types | -errno (O_NOFOLLOW on the directory). */
+export const readdirat: Binding['readdirat'] = b.readdirat;
 /** fstat(2) into out[STAT_FIELDS] → 0 | -errno. */
 export const fstat: Binding['fstat'] = b.fstat;
 /** fstatat(2) (flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH...) into out[STAT_FIELDS] → 0 | -errno. */
