@@ -1,8 +1,12 @@
 // The passthrough: every FUSE operation applied to the backing directory.
 //
 // All system calls are made relative to one directory descriptor of the backing tree (`rootFd`)
-// with the *at() calls, and opens go through openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-// RESOLVE_NO_XDEV): nothing escapes the backing directory, symlinks stored in it are never
+// with the *at() calls. Paths are never walked by those calls: the directory holding the name is
+// opened first with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV) (see at()),
+// and the *at() call gets that descriptor and the last name only, with AT_SYMLINK_NOFOLLOW where
+// the call would follow a symlink. Opens go through openat2 with the same flags. So nothing
+// escapes the backing directory, even when a directory the kernel still knows by its old path is
+// replaced by a symlink behind the mount's back; symlinks stored in the backing tree are never
 // followed by the daemon, and nested mounts are not crossed. The calls are synchronous on the
 // event loop (they are local and short) except fsync, which may wait on a disk and goes to the
 // libuv pool.
@@ -64,8 +68,27 @@ export class Passthrough implements FuseOps {
     this.quota = new QuotaReports(o.backing);
   }
 
-  private full(p: string): string {
-    return p.length <= 1 ? this.pfx : this.pfx + p;
+  /**
+   * Runs fn(dirfd, name) on the directory holding `p` and its last name ('.' for the root). The
+   * directory is opened without following any symlink, so a call on (dirfd, name) reaches the
+   * backing file that `p` names or fails (ELOOP when a component has become a symlink). Returns
+   * what fn returns, or -errno when the directory cannot be opened.
+   */
+  private at<T>(p: string, fn: (dirfd: number, name: string) => T): T | number {
+    const i = p.lastIndexOf('/');
+    if (i <= 0) return fn(this.rootFd, p.length <= 1 ? '.' : p.slice(1));
+    const dfd = sys.openat2(this.rootFd, p.slice(1, i), sys.O_PATH | sys.O_DIRECTORY, 0, RESOLVE);
+    if (dfd < 0) return dfd;
+    try {
+      return fn(dfd, p.slice(i + 1));
+    } finally {
+      sys.close(dfd);
+    }
+  }
+
+  /** A path naming (dirfd, name) for the l*xattr calls (which take no directory descriptor). */
+  private static procPath(dirfd: number, name: string): string {
+    return `/proc/self/fd/${dirfd}/${name}`;
   }
 
   /** The backing file of a path that must not be reserved: 0, or the errno to fail with. */
@@ -80,23 +103,18 @@ export class Passthrough implements FuseOps {
     this.quota.changed();
   }
 
-  /** Gives a new file to the caller (see the header). */
-  private own(ctx: RequestContext, relPath: string, parentRel: string, mode: number, isDir: boolean): number {
+  /** Gives the new file `name` in the directory `dirfd` to the caller (see the header). */
+  private own(ctx: RequestContext, dirfd: number, name: string, mode: number, isDir: boolean): number {
     if (ctx.uid === this.myUid && ctx.gid === 0) return 0;
     const pst = stat();
-    const r = sys.fstatat(this.rootFd, parentRel, sys.AT_SYMLINK_NOFOLLOW, pst);
+    const r = sys.fstat(dirfd, pst);
     const inheritGroup = r === 0 && (Number(pst[sys.STAT_MODE]) & S_ISGID) !== 0;
     const gid = inheritGroup ? -1 : ctx.gid;
-    const res = sys.fchownat(this.rootFd, relPath, ctx.uid, gid, sys.AT_SYMLINK_NOFOLLOW);
+    const res = sys.fchownat(dirfd, name, ctx.uid, gid, sys.AT_SYMLINK_NOFOLLOW);
     if (res < 0) return res;
     // chown clears set-user/group-ID bits of regular files; the creator asked for them.
-    if (!isDir && (mode & (S_ISUID | S_ISGID))) sys.fchmodat(this.rootFd, relPath, mode & 0o7777, 0);
+    if (!isDir && (mode & (S_ISUID | S_ISGID))) sys.fchmodat(dirfd, name, mode & 0o7777, sys.AT_SYMLINK_NOFOLLOW);
     return 0;
-  }
-
-  private parentRel(p: string): string {
-    const i = p.lastIndexOf('/');
-    return i <= 0 ? '.' : p.slice(1, i);
   }
 
   private async quotaStat(which: QuotaKind, cb: CbV<StatLike>): Promise<void> {
@@ -127,7 +145,7 @@ export class Passthrough implements FuseOps {
       return;
     }
     const st = stat();
-    const res = sys.fstatat(this.rootFd, rel(p), sys.AT_SYMLINK_NOFOLLOW, st);
+    const res = this.at(p, (dfd, name) => sys.fstatat(dfd, name, sys.AT_SYMLINK_NOFOLLOW, st));
     cb(res, st);
   }
 
@@ -141,7 +159,7 @@ export class Passthrough implements FuseOps {
   access(p: string, mode: number, cb: Cb): void {
     const g = this.guard(p, (mode & 2) !== 0);
     if (g) return cb(g);
-    cb(sys.faccessat(this.rootFd, rel(p), mode, sys.AT_EACCESS));
+    cb(this.at(p, (dfd, name) => sys.faccessat(dfd, name, mode, sys.AT_EACCESS | sys.AT_SYMLINK_NOFOLLOW)));
   }
 
   statfs(p: string, cb: CbV<StatfsObject | BigUint64Array>): void {
@@ -153,7 +171,7 @@ export class Passthrough implements FuseOps {
   chmod(p: string, mode: number, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = sys.fchmodat(this.rootFd, rel(p), mode, 0);
+    const r = this.at(p, (dfd, name) => sys.fchmodat(dfd, name, mode, sys.AT_SYMLINK_NOFOLLOW));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -161,7 +179,7 @@ export class Passthrough implements FuseOps {
   chown(p: string, uid: number, gid: number, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = sys.fchownat(this.rootFd, rel(p), uid, gid, sys.AT_SYMLINK_NOFOLLOW);
+    const r = this.at(p, (dfd, name) => sys.fchownat(dfd, name, uid, gid, sys.AT_SYMLINK_NOFOLLOW));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -171,7 +189,7 @@ export class Passthrough implements FuseOps {
     if (g) return cb(g);
     const a = atime.nsec === UTIME_NOW || atime.nsec === UTIME_OMIT ? null : atime.sec;
     const m = mtime.nsec === UTIME_NOW || mtime.nsec === UTIME_OMIT ? null : mtime.sec;
-    cb(sys.utimensat(this.rootFd, rel(p), a, atime.nsec, m, mtime.nsec, sys.AT_SYMLINK_NOFOLLOW));
+    cb(this.at(p, (dfd, name) => sys.utimensat(dfd, name, a, atime.nsec, m, mtime.nsec, sys.AT_SYMLINK_NOFOLLOW)));
   }
 
   truncate(p: string, size: number, cb: Cb): void {
@@ -193,7 +211,7 @@ export class Passthrough implements FuseOps {
   }
 
   readlink(p: string, cb: CbV<string>): void {
-    const r = sys.readlinkat(this.rootFd, rel(p));
+    const r = this.at(p, (dfd, name) => sys.readlinkat(dfd, name));
     if (typeof r === 'number') return cb(r);
     cb(0, r);
   }
@@ -204,7 +222,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
-    const r = sys.lsetxattr(this.full(p), name, value, flags);
+    const r = this.at(p, (dfd, n) => sys.lsetxattr(Passthrough.procPath(dfd, n), name, value, flags));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -213,7 +231,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, false);
     if (g) return cb(g);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
-    const r = sys.lgetxattr(this.full(p), name);
+    const r = this.at(p, (dfd, n) => sys.lgetxattr(Passthrough.procPath(dfd, n), name));
     if (typeof r === 'number') return cb(r);
     cb(0, r);
   }
@@ -221,7 +239,7 @@ export class Passthrough implements FuseOps {
   listxattr(p: string, cb: CbV<string[]>): void {
     const g = this.guard(p, false);
     if (g) return cb(g);
-    const r = sys.llistxattr(this.full(p));
+    const r = this.at(p, (dfd, n) => sys.llistxattr(Passthrough.procPath(dfd, n)));
     if (typeof r === 'number') return cb(r);
     cb(0, r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX)));
   }
@@ -230,7 +248,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
-    const r = sys.lremovexattr(this.full(p), name);
+    const r = this.at(p, (dfd, n) => sys.lremovexattr(Passthrough.procPath(dfd, n), name));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -265,34 +283,40 @@ export class Passthrough implements FuseOps {
   mknod(p: string, mode: number, dev: number, cb: Cb, ctx: RequestContext): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = sys.mknodat(this.rootFd, rel(p), mode, dev);
-    if (r < 0) return cb(r);
-    this.changed();
-    cb(this.own(ctx, rel(p), this.parentRel(p), mode, false));
+    cb(this.at(p, (dfd, name) => {
+      const r = sys.mknodat(dfd, name, mode, dev);
+      if (r < 0) return r;
+      this.changed();
+      return this.own(ctx, dfd, name, mode, false);
+    }));
   }
 
   mkdir(p: string, mode: number, cb: Cb, ctx: RequestContext): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = sys.mkdirat(this.rootFd, rel(p), mode);
-    if (r < 0) return cb(r);
-    this.changed();
-    cb(this.own(ctx, rel(p), this.parentRel(p), mode | S_IFDIR, true));
+    cb(this.at(p, (dfd, name) => {
+      const r = sys.mkdirat(dfd, name, mode);
+      if (r < 0) return r;
+      this.changed();
+      return this.own(ctx, dfd, name, mode | S_IFDIR, true);
+    }));
   }
 
   symlink(target: string, p: string, cb: Cb, ctx: RequestContext): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = sys.symlinkat(target, this.rootFd, rel(p));
-    if (r < 0) return cb(r);
-    this.changed();
-    cb(this.own(ctx, rel(p), this.parentRel(p), 0o777, false));
+    cb(this.at(p, (dfd, name) => {
+      const r = sys.symlinkat(target, dfd, name);
+      if (r < 0) return r;
+      this.changed();
+      return this.own(ctx, dfd, name, 0o777, false);
+    }));
   }
 
   unlink(p: string, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = sys.unlinkat(this.rootFd, rel(p), 0);
+    const r = this.at(p, (dfd, name) => sys.unlinkat(dfd, name, 0));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -300,7 +324,7 @@ export class Passthrough implements FuseOps {
   rmdir(p: string, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = sys.unlinkat(this.rootFd, rel(p), sys.AT_REMOVEDIR);
+    const r = this.at(p, (dfd, name) => sys.unlinkat(dfd, name, sys.AT_REMOVEDIR));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -309,7 +333,7 @@ export class Passthrough implements FuseOps {
     const flags = ctx.flags;
     const g = this.guard(src, true) || this.guard(dest, true);
     if (g) return cb(g);
-    const r = sys.renameat2(this.rootFd, rel(src), this.rootFd, rel(dest), flags);
+    const r = this.at(src, (sfd, sname) => this.at(dest, (dfd, dname) => sys.renameat2(sfd, sname, dfd, dname, flags)));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -317,7 +341,7 @@ export class Passthrough implements FuseOps {
   link(src: string, dest: string, cb: Cb): void {
     const g = this.guard(src, true) || this.guard(dest, true);
     if (g) return cb(g);
-    const r = sys.linkat(this.rootFd, rel(src), this.rootFd, rel(dest), 0);
+    const r = this.at(src, (sfd, sname) => this.at(dest, (dfd, dname) => sys.linkat(sfd, sname, dfd, dname, 0)));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -354,15 +378,19 @@ export class Passthrough implements FuseOps {
     const self = this;
     const g = self.guard(p, true);
     if (g) return cb(g === -E.EPERM && classifyPath(p)?.kind === 'quota' ? -E.EEXIST : g);
-    const fd = sys.openat2(self.rootFd, rel(p), self.openFlags(flags) | sys.O_CREAT | sys.O_EXCL, mode & 0o7777, RESOLVE);
+    const fd = self.at(p, (dfd, name) => {
+      const f = sys.openat2(dfd, name, self.openFlags(flags) | sys.O_CREAT | sys.O_EXCL, mode & 0o7777, RESOLVE);
+      if (f < 0) return f;
+      self.changed();
+      const r = self.own(ctx, dfd, name, mode, false);
+      if (r < 0) {
+        sys.close(f);
+        sys.unlinkat(dfd, name, 0);
+        return r;
+      }
+      return f;
+    });
     if (fd < 0) return cb(fd);
-    self.changed();
-    const r = self.own(ctx, rel(p), self.parentRel(p), mode, false);
-    if (r < 0) {
-      sys.close(fd);
-      sys.unlinkat(self.rootFd, rel(p), 0);
-      return cb(r);
-    }
     cb(0, fd);
   }
 
