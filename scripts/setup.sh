@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 / Ubuntu machine for dmapifs, from fresh: system packages (libfuse 3, build
+# tools, Node.js when no Node >= 18 is there, test and benchmark tools), the FUSE device, the npm
+# dependencies and the build (native addons + TypeScript).
+#
+# Idempotent: packages already installed are not touched, apt is not even updated when nothing is
+# missing, and npm ci is skipped while node_modules matches package-lock.json.
+#
+#   sudo bash scripts/setup.sh
+#
+# Environment: DMAPIFS_FORCE_NPM_CI=1 reinstalls node_modules; DMAPIFS_NO_LINK=1 (or CI=true)
+# skips the /usr/local/bin/dmapifs link.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root: sudo bash scripts/setup.sh"
+command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script supports Debian and Ubuntu"
+export DEBIAN_FRONTEND=noninteractive
+
+# ----------------------------------------------------------------------------- system packages
+node_ok() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' 2>/dev/null
+}
+node_headers() {
+  [ -f /usr/include/node/node_api.h ] || [ -f /usr/local/include/node/node_api.h ]
+}
+
+# fuse3 (replaces the old `fuse` package) provides /bin/fusermount3; libfuse3-dev the headers and
+# the library our binding links against. fio, stress-ng and attr are used by the test suite,
+# redis-server by a benchmark.
+PKGS=(fuse3 libfuse3-dev pkg-config build-essential python3 util-linux kmod ca-certificates
+      fio stress-ng attr redis-server)
+if ! node_ok; then
+  PKGS+=(nodejs npm libnode-dev)
+elif ! node_headers; then
+  # Node is there but without headers node-gyp could use offline: Debian's (N-API is ABI-stable).
+  PKGS+=(libnode-dev)
+fi
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+missing=()
+for p in "${PKGS[@]}"; do installed "$p" || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  log "system packages: all present"
+fi
+
+node_ok || die "Node.js >= 18 is required (found: $(node --version 2>/dev/null || echo none)); Debian 12 and Ubuntu 24.04 ship it, elsewhere install Node 18+ first"
+node_headers || die "Node.js headers not found in /usr/include/node or /usr/local/include/node (apt-get install libnode-dev)"
+log "node $(node --version), npm $(npm --version)"
+
+# ----------------------------------------------------------------------------- FUSE device
+if [ ! -e /dev/fuse ]; then
+  log "/dev/fuse missing: loading the fuse module"
+  modprobe fuse 2>/dev/null || true
+fi
+[ -c /dev/fuse ] || die "/dev/fuse is not available: load the fuse kernel module (modprobe fuse); in a container, pass the device in (--device /dev/fuse --cap-add SYS_ADMIN)"
+command -v fusermount3 >/dev/null 2>&1 || die "fusermount3 not found after installing fuse3"
+
+# ----------------------------------------------------------------------------- npm and build
+cd "$ROOT"
+stamp=node_modules/.dmapifs-lock.sha256
+want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
+if [ "${DMAPIFS_FORCE_NPM_CI:-0}" != 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  log "node_modules matches package-lock.json"
+else
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+log "npm run build"
+npm run --silent build
+
+# ----------------------------------------------------------------------------- the command
+if [ "${CI:-}" != true ] && [ "${DMAPIFS_NO_LINK:-0}" != 1 ]; then
+  ln -sfn "$ROOT/bin/dmapifs" /usr/local/bin/dmapifs
+  log "dmapifs linked at /usr/local/bin/dmapifs"
+fi
+log "done: $(node "$ROOT/bin/dmapifs" --version | sed 's/^/dmapifs /')"
