@@ -18,8 +18,10 @@
 //
 // Killing is the service layer's job: the engine hands the processes to the `kill` hook and treats
 // those killed as dead (ownerDied). GAP decisions:
-// - The caller of dlm_glc_destroy(DLM_GLC_FORCE) is killed too when it is attached to the container:
-//   the seed says all processes of the group are killed, and makes no exception for the caller.
+// - The caller of dlm_glc_destroy(DLM_GLC_FORCE), when it is itself attached to the container, is
+//   detached rather than killed: it is the one asking, and it must live to see the result (the
+//   conformance checklist, item 75, has the creator find the group's recovery domain ids invalid
+//   afterwards). Every other attached process is killed.
 // - Status precedence: DLM_ENOSYS, DLM_BADPARAM (flags), DLM_NOTATTACHED (caller attached neither to
 //   the DLM nor to the container), DLM_ENOENT, DLM_NOACCESS, DLM_HASPROCS (processes attached, no
 //   DLM_GLC_FORCE), DLM_HASLOCKS (locks held, neither flag), DLM_KILLFAIL. With processes attached
@@ -212,6 +214,6 @@ export function glcDestroy(dlm: Dlm, rec: ProcessRecord, id: number, flags: numb
   // "all group locks" too).
   if (glc.locks.size > 0 && !(flags & (DLM_GLC_LOCKS | DLM_GLC_FORCE))) return DLM_HASLOCKS;
   // DLM_GLC_FORCE: "All processes in the process lock group are killed and all group locks are released."
-  const members = [...glc.members];
-  return destroyGlc(dlm, glc, members, 'glc-force', members.length > 0);
+  const victims = [...glc.members].filter((m) => m !== rec);
+  return destroyGlc(dlm, glc, victims, 'glc-force', victims.length > 0);
 }
