@@ -196,6 +196,9 @@ test.serial('mount and umount through the CLI; the mount passes reads and writes
   t.true(Math.abs(n.mounts[0].mountedAt - Date.now()) < 60000);
   const text = await cluster.cliOk(t, ['status']);
   t.true(text.stdout.includes(`${mnt}  <-  ${backing}`));
+  // The mount's device number, once the filesystem layer knows it.
+  const dev = Number((await fs.promises.stat(mnt)).dev);
+  await waitFor(async () => (await cluster.status()).nodes.find((x) => x.node === node)!.mounts[0].dev === dev, 5000, 'dev in status');
 
   const u = await cluster.cliOk(t, ['umount', mnt]);
   t.regex(u.stdout, new RegExp(`unmounted ${mnt} \\(node ${node}\\)`));
@@ -243,6 +246,44 @@ test.serial('two mounts on one daemon', async (t) => {
   t.regex(stop.stdout, /1 mount unmounted/);
   t.deepEqual(fuseMountsAt(b.mnt), []);
   t.false(pidAlive(b.pid));
+});
+
+test.serial('concurrent mounts on a node that is not running start exactly one daemon', async (t) => {
+  const node = cluster.uniqueNode('race');
+  t.teardown(() => cluster.stopNode(node));
+  const backing = cluster.tmpDir(t, 'dmfs-back-');
+  const mnts = [0, 1, 2, 3].map(() => cluster.tmpDir(t, 'dmfs-mnt-'));
+  for (const m of mnts) t.teardown(() => cluster.unmount(m));
+  const results = await Promise.all(mnts.map((m) => cluster.cli(['mount', '--node', node, backing, m])));
+  for (const r of results) t.is(r.code, 0, r.stderr);
+  t.is(results.filter((r) => /daemon started/.test(r.stdout)).length, 1, results.map((r) => r.stdout).join(''));
+  const pids = new Set(results.map((r) => /pid (\d+)/.exec(r.stdout)?.[1]));
+  t.is(pids.size, 1);
+  const n = (await cluster.status()).nodes.filter((x) => x.node === node);
+  t.is(n.length, 1);
+  t.deepEqual(n[0].mounts.map((m) => m.mountpoint).sort(), [...mnts].sort());
+  for (const m of mnts) t.is(fuseMountsAt(m).length, 1);
+});
+
+test.serial('a mount that fails inside the filesystem layer is an error answer; the daemon keeps serving', async (t) => {
+  const m = await cluster.withMount(t, { files: { f: 'still here' } });
+  // A read-only backing directory: the filesystem cannot set up its reserved area there.
+  const ro = cluster.tmpDir(t, 'dmfs-ro-');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro', 'dmfs-ro', ro]);
+  t.teardown(() => cluster.detach(ro));
+  const mnt2 = cluster.tmpDir(t, 'dmfs-mnt-');
+  t.teardown(() => cluster.unmount(mnt2));
+  assertOneLineError(t, await cluster.cli(['mount', '--node', m.node, ro, mnt2]), 1, /^dmapifs: mount failed: /);
+  t.deepEqual(fuseMountsAt(mnt2), []);
+  t.true(pidAlive(m.pid));
+  t.is(fs.readFileSync(path.join(m.mnt, 'f'), 'utf8'), 'still here');
+  t.deepEqual((await cluster.status()).nodes.find((x) => x.node === m.node)!.mounts.map((x) => x.mountpoint), [m.mnt]);
+  // A daemon started by that failing mount alone is not left behind.
+  const node2 = cluster.uniqueNode('failmount');
+  t.teardown(() => cluster.stopNode(node2));
+  assertOneLineError(t, await cluster.cli(['mount', '--node', node2, ro, mnt2]), 1, /^dmapifs: mount failed: /);
+  await waitFor(() => !fs.existsSync(cluster.socketPath(node2)), 10000, 'the daemon started for nothing to stop');
+  t.is(cluster.daemonPid(node2), null);
 });
 
 // ------------------------------------------------------------------------------------ bad input

@@ -111,6 +111,7 @@ export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<Sta
   const logStart = fs.fstatSync(logFd).size;
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   let spawnErr: Error | null = null;
+  let childPid: number | undefined;
   try {
     const child = spawn(process.execPath, [daemonMain(), '--node', node], {
       detached: true,
@@ -120,6 +121,7 @@ export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<Sta
     });
     child.on('error', (e) => { spawnErr = e; });
     child.on('exit', (code, signal) => { exited = { code, signal }; });
+    childPid = child.pid;
     child.unref();
   } finally {
     fs.closeSync(logFd);
@@ -129,7 +131,8 @@ export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<Sta
     if (spawnErr) throw new CodedError('EIO', `cannot start the daemon of node ${node}: ${(spawnErr as Error).message}`);
     try {
       const pong = await callDaemon<{ pid: number }>(paths.socket, 'ping', {}, { timeoutMs: 5000, connectTimeoutMs: 1000 });
-      return { started: exited === null, pid: pong.pid };
+      // Several CLIs may race to start the same node: only the one whose daemon won says "started".
+      return { started: pong.pid === childPid, pid: pong.pid };
     } catch (e) {
       if (!UNREACHABLE.has((e as CodedError).code)) throw e;
     }
