@@ -39,6 +39,17 @@ function rel(p: string): string {
   return p.length <= 1 ? '.' : p.slice(1);
 }
 
+const CAP_SYS_ADMIN = 21;
+
+/** Does the calling thread hold CAP_SYS_ADMIN (read from /proc; uid 0 if that cannot be read)? */
+function callerHasSysAdmin(ctx: RequestContext): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(`/proc/${ctx.pid}/status`, 'utf8'));
+    if (m) return ((BigInt('0x' + m[1]) >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n;
+  } catch { /* the caller is gone */ }
+  return ctx.uid === 0;
+}
+
 function stat(): BigUint64Array {
   return new BigUint64Array(sys.STAT_FIELDS);
 }
@@ -236,12 +247,18 @@ export class Passthrough implements FuseOps {
     cb(0, r);
   }
 
-  listxattr(p: string, cb: CbV<string[]>): void {
+  listxattr(p: string, cb: CbV<string[]>, ctx: RequestContext): void {
     const g = this.guard(p, false);
     if (g) return cb(g);
     const r = this.at(p, (dfd, n) => sys.llistxattr(Passthrough.procPath(dfd, n)));
     if (typeof r === 'number') return cb(r);
-    cb(0, r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX)));
+    let list = r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX));
+    // The kernel lists trusted.* names only to callers with CAP_SYS_ADMIN (and refuses them
+    // get/set); the daemon reads them as root, so it must hide them from other callers itself.
+    if (list.some((n) => n.startsWith('trusted.')) && !callerHasSysAdmin(ctx)) {
+      list = list.filter((n) => !n.startsWith('trusted.'));
+    }
+    cb(0, list);
   }
 
   removexattr(p: string, name: string, cb: Cb): void {
