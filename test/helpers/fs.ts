@@ -120,7 +120,8 @@ export interface RunningChild {
 
 /** Starts `script` like runNode and returns at once. Its stdin is a pipe (read it with `readline`). */
 export function startNode(script: string, o: ChildOptions = {}): RunningChild {
-  const full = `${PRELUDE}\n(async () => {\n${script}\n})().catch((e) => { console.error(e && e.stack || e); process.exit(99); });`;
+  // Exit when the script is done, even if stdin (read by some scripts) would keep the process up.
+  const full = `${PRELUDE}\n(async () => {\n${script}\n})().then(() => process.exit(0), (e) => { console.error(e && e.stack || e); process.exit(99); });`;
   const child = spawn(process.execPath, ['-e', full], {
     uid: o.uid,
     gid: o.gid,
