@@ -192,13 +192,19 @@ async function cmdUmount(argv: string[]): Promise<number> {
 
 interface DeadMount { mountpoint: string; source: string; fstype: string; node: string | null }
 
-async function deadMounts(served: Set<string>, entries: MountEntry[]): Promise<DeadMount[]> {
+/**
+ * FUSE mounts of this run directory's nodes that no live daemon serves any more and whose kernel
+ * connection is dead. Only mounts of nodes known here are probed: a probe (statfs) of a live mount
+ * of someone else's would make it briefly busy for its own unmount.
+ */
+async function deadMounts(served: Set<string>, entries: MountEntry[], knownNodes: Set<string>): Promise<DeadMount[]> {
   const outl: DeadMount[] = [];
   for (const e of entries) {
     if (!isFuse(e) || served.has(e.mountpoint)) continue;
-    if (e.fstype !== 'fuse.dmapifs' && !e.source.startsWith('dmapifs')) continue;
+    const node = /^dmapifs:(.+)$/.exec(e.source)?.[1];
+    if (!node || !knownNodes.has(node)) continue;
     if (await isDeadFuseMount(e.mountpoint, 1000)) {
-      outl.push({ mountpoint: e.mountpoint, source: e.source, fstype: e.fstype, node: /^dmapifs:(.+)$/.exec(e.source)?.[1] ?? null });
+      outl.push({ mountpoint: e.mountpoint, source: e.source, fstype: e.fstype, node });
     }
   }
   return outl;
@@ -247,12 +253,13 @@ async function cmdStatus(argv: string[]): Promise<number> {
   if (opts.help) { out(HELP.status); return EXIT_OK; }
   noPositional('status', positional);
   const probes: NodeProbe[] = [];
-  for (const node of listNodeDirs()) {
+  const known = listNodeDirs();
+  for (const node of known) {
     const p = await probeNode(node);
     if (p.state !== 'absent') probes.push(p);
   }
   const served = await servedMounts(probes);
-  const dead = await deadMounts(new Set(served.keys()), await readMounts());
+  const dead = await deadMounts(new Set(served.keys()), await readMounts(), new Set(known));
   if (opts.json) {
     out(JSON.stringify({ runDir: runBase(), nodes: probes.map(nodeJson), deadMounts: dead }, null, 2));
     return EXIT_OK;

@@ -102,6 +102,18 @@ export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<Sta
   const probe = await probeNode(node);
   if (probe.state === 'running') return { started: false, pid: probe.status!.pid };
   if (probe.state === 'unresponsive') {
+    // Alive: maybe just starting (pid file written, socket not listening yet). Give it time.
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const pong = await callDaemon<{ pid: number }>(probe.paths.socket, 'ping', {}, { timeoutMs: 5000, connectTimeoutMs: 1000 });
+        return { started: false, pid: pong.pid };
+      } catch (e) {
+        if (!UNREACHABLE.has((e as CodedError).code)) throw e;
+      }
+      if (probe.pid !== null && !isDaemonProcess(probe.pid)) return ensureDaemon(node, timeoutMs);
+      await sleep(50);
+    }
     throw new CodedError('ETIMEDOUT', `node ${node} (pid ${probe.pid}) is alive but does not answer on ${probe.paths.socket}: ${probe.reason}`);
   }
   const paths = probe.paths;

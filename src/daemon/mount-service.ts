@@ -151,6 +151,10 @@ export class MountService implements Service {
         this.log.warn(`mount ${mountpoint}: closed with an error: ${(e as Error)?.message ?? e}`);
         this.onClosed(mountpoint, entry);
       });
+      // Answer once the filesystem layer has also finished its own look at the new mount (it
+      // reads st_dev off the thread pool): until then that stat holds the mount point, and an
+      // unmount right after our answer would fail with EBUSY.
+      for (let i = 0; i < 80 && mfs.info.dev === null && !entry.gone; i++) await new Promise((r) => setTimeout(r, 25));
       this.log.info(`mounted ${backing} at ${mountpoint}`);
       if (this.stopping) {
         // A stop arrived while we were mounting: do not leave this one behind.
