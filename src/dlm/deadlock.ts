@@ -29,11 +29,16 @@
 //   closed it). Exactly one victim per cycle: after a victim is removed the search runs again from the
 //   same place, and only a cycle that still exists yields another victim.
 // - When: at once, at the end of the call that created the new edge (no deadlock-wait timer). New
-//   edges appear only when a request starts waiting (the search starts at that request) or when a
-//   granted lock is raised in place while requests wait on its resource (the search starts at its
-//   owner). Grants from the queues never add edges: the waiters behind a granted request already had
-//   an edge to its owner if its mode blocks them. So the graph stays acyclic between calls and a search
-//   from the new edge's tail finds every new cycle.
+//   edges appear only
+//     * when a request starts waiting: from its owner to it, and from it on; a new conversion also
+//       goes ahead of every waiting new request, which gets an edge to it and, if its mode blocks
+//       them, to its owner. The search starts at the request, and for a conversion also at its owner;
+//     * when a granted lock is raised in place while requests wait on its resource, or stops being
+//       exempt as a blocker (a conversion, or a failed conversion's restored flags, drop
+//       DLM_NODLCKBLK): from those requests to its owner. The search starts at the owner.
+//   Grants from the queues never add edges: the requests behind a granted request already had an edge
+//   to its owner if its mode blocks them. Reverting, cancelling and releasing only remove edges. So the
+//   graph stays acyclic between calls, and every new cycle runs through a node a search starts from.
 
 import type { Lock } from './lock';
 import { compatible } from './modes';

@@ -137,6 +137,11 @@ function validRoutine(fn: unknown): boolean {
   return fn === null || fn === undefined || typeof fn === 'function';
 }
 
+/** A lock whose flags go from `before` to `after` counts as a blocker again (deadlock.ts). */
+function becameBlocker(before: number, after: number): boolean {
+  return (before & DLM_NODLCKBLK) !== 0 && (after & DLM_NODLCKBLK) === 0;
+}
+
 function validTranid(t: unknown): t is TransId {
   return typeof t === 'number' || typeof t === 'string' || typeof t === 'bigint';
 }
@@ -531,10 +536,11 @@ export class Dlm {
       else if (sync) result.status = st;
       else this.deliverCompletion(lk, st);
       // A down-conversion may let waiters in; an up-conversion in place may block waiters (new edges
-      // for deadlock detection, see deadlock.ts) and owes its holder fresh blocking notifications.
+      // for deadlock detection, see deadlock.ts: so does dropping DLM_NODLCKBLK) and owes its holder
+      // fresh blocking notifications.
       if (res.hasPending) {
         this.touch(res);
-        if (!covers(old, mode)) this.seeds.push(lk.dl);
+        if (!covers(old, mode) || becameBlocker(lk.svFlags, lk.flags)) this.seeds.push(lk.dl);
       }
     } else {
       res.granted.remove(lk);
@@ -887,7 +893,13 @@ export class Dlm {
       result.wait = new Promise<number>((r) => (resolve = r));
       lk.waiter = { result, resolve } satisfies SyncWaiter;
     }
+    // New edges: from the owner to the request and from the request on (a search from the request finds
+    // every cycle through them). A conversion also goes ahead of every new request waiting on the
+    // resource, giving each an edge to it and, when its mode blocks them, to its owner (and without
+    // DLM_NODLCKBLK any more its granted mode blocks as before): a cycle through such an edge need not
+    // pass the request itself, so the search also starts from the owner.
     this.seeds.push(lk);
+    if (lk.state === DLM_LK_CONVERTING) this.seeds.push(lk.dl);
     this.touch(lk.res);
     this.events?.push({ type: 'queued', lkid: lk.id, pid: lk.proc?.pid ?? 0, mode: lk.rqmode, conversion: lk.grmode !== DLM_NOMODE });
   }
@@ -937,6 +949,7 @@ export class Dlm {
     lk.rqmode = lk.grmode;
     if (notify) this.finish(lk, status);
     else if (lk.waiter !== null) this.resolveWaiter(lk, status);
+    if (becameBlocker(lk.flags, lk.svFlags)) this.seeds.push(lk.dl);
     lk.flags = lk.svFlags;
     lk.notprm = lk.svNotprm;
     lk.hint = lk.svHint;
