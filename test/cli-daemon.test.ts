@@ -214,7 +214,9 @@ test.serial('mount and umount through the CLI; the mount passes reads and writes
   await cluster.cliOk(t, ['mount', '--node', node, backing, link]);
   t.is(fuseMountsAt(mnt).length, 1);
   t.is((await cluster.status()).nodes.find((x) => x.node === node)!.mounts[0].mountpoint, mnt);
-  await cluster.cliOk(t, ['umount', mnt]);
+  // ... and umount through the symlink finds it as well.
+  const u2 = await cluster.cliOk(t, ['umount', link]);
+  t.regex(u2.stdout, new RegExp(`unmounted ${mnt} \\(node ${node}\\)`));
   t.deepEqual(fuseMountsAt(mnt), []);
 });
 

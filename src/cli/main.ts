@@ -115,6 +115,16 @@ function canonicalTarget(p: string): string {
   }
 }
 
+async function realpathWithin(p: string, ms: number): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([
+    fs.promises.realpath(p).catch(() => null),
+    new Promise<null>((res) => { timer = setTimeout(() => res(null), ms); }),
+  ]);
+  clearTimeout(timer);
+  return r;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Commands
 
@@ -158,7 +168,14 @@ async function cmdUmount(argv: string[]): Promise<number> {
     throw new UsageError(positional.length ? `unexpected argument '${positional[1]}' for 'umount'` : 'umount needs MOUNTPOINT');
   }
   const lazy = opts.lazy === true;
-  const target = canonicalTarget(positional[0]);
+  let target = canonicalTarget(positional[0]);
+  // The mount point itself may be given through a symlink: resolve it too, unless that hangs or
+  // fails (a dead mount cannot be resolved, but then its own path was given).
+  const kernelMounts = await readMounts();
+  if (!mountAt(kernelMounts, target)) {
+    const real = await realpathWithin(target, 2000);
+    if (real && mountAt(kernelMounts, real)) target = real;
+  }
   const nodes = typeof opts.node === 'string' ? [checkNodeName(opts.node)] : listNodeDirs();
   for (const node of nodes) {
     const p = await probeNode(node);
@@ -169,7 +186,7 @@ async function cmdUmount(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   // No live daemon of ours serves it: what does the kernel have there?
-  const m = mountAt(await readMounts(), target);
+  const m = mountAt(kernelMounts, target);
   if (!m) throw new CodedError('EINVAL', `not mounted: ${target}`);
   if (!isFuse(m)) throw new CodedError('EINVAL', `${target} is not a FUSE mount (${m.fstype} from ${m.source}); use umount(8)`);
   const dead = await isDeadFuseMount(target);
