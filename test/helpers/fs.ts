@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { ExecutionContext } from 'ava';
 import * as sys from '../../src/native/sys';
-import { Cluster, useCluster } from './cluster';
+import { Cluster, fuseMountsAt, useCluster } from './cluster';
 
 export { sys };
 
@@ -232,7 +232,7 @@ export function useMounts(): { cluster: Cluster; mount: MountFn } {
         if (r.code !== 0) throw new Error(`dmapifs umount ${ctx.mnt} exited ${r.code}: ${r.stderr.trim()}`);
       },
       remount: async () => {
-        await x.unmount();
+        if (fuseMountsAt(ctx.mnt).length) await x.unmount();
         const again = await cluster.withMount(t, { ...opts, backing: ctx.backing, mnt: ctx.mnt, node: ctx.node });
         x.pid = again.pid;
       },
