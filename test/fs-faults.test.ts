@@ -48,6 +48,7 @@ test.serial('kill -9 of the daemon: dead mount point, open files fail instead of
   const writer = startNode(`
     const fd = fs.openSync(args.f, 'w');
     const buf = Buffer.alloc(64 * 1024, 1);
+    fs.writeSync(fd, buf);
     ready();
     let err = '';
     const t0 = Date.now();
