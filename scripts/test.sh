@@ -26,6 +26,9 @@ fi
 log="$(mktemp /tmp/dmapifs-test.XXXXXX.tap)"
 trap 'rm -f "$log"' EXIT
 
+dmapifs_mounts() { awk '$3 == "fuse.dmapifs" { print $2 }' /proc/mounts | sort; }
+before="$(dmapifs_mounts)"
+
 echo "[test] running ava (TAP output; details in the failing entries)"
 start=$(date +%s)
 node_modules/.bin/ava --tap "$@" </dev/null 2>&1 | tee "$log"
@@ -50,8 +53,8 @@ if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   failed=1
 fi
 
-leftover=$(grep -c ' fuse\.dmapifs ' /proc/mounts || true)
-[ "$leftover" -eq 0 ] || echo "[test] warning: $leftover dmapifs mount(s) still in /proc/mounts after the run" >&2
+leftover="$(comm -13 <(echo "$before") <(dmapifs_mounts) | grep . || true)"
+[ -z "$leftover" ] || echo "[test] warning: mounts left behind by the tests: $(echo $leftover)" >&2
 echo "[test] ava finished in ${elapsed}s (exit status $ava_rc)"
 
 summary="$passed passed, $failed failed"
