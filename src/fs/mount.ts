@@ -98,7 +98,12 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   // caller's umask, the daemon's own must not apply a second time.
   process.umask(0);
   const reserved = new ReservedArea(backing);
-  reserved.prepare();
+  try {
+    reserved.prepare();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new MountError(err.code ?? 'EIO', `cannot prepare the reserved area ${reserved.dir}: ${err.code === 'EROFS' ? 'the backing filesystem is read-only' : err.message}`);
+  }
   const rootFd = openView(backing);
   const ops = new Passthrough({ rootFd, backing, reserved });
   let closedResolve!: () => void;
@@ -126,8 +131,9 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   served.add(realMountpoint);
   const info: MountInfo = { backing, mountpoint, node: opts.node, mountedAt: Date.now(), dev: null };
   // The device number of the new superblock, read off the thread pool (never synchronously:
-  // this thread serves the mount).
-  fs.promises.stat(mountpoint).then((st) => { info.dev = st.dev; }, () => undefined);
+  // this thread serves the mount). Waiting for it also means the kernel has finished its first
+  // lookups, so an unmount right after mountFs resolves does not find the mount busy.
+  info.dev = await fs.promises.stat(mountpoint).then((st) => st.dev, () => null);
   return {
     info,
     closed,

@@ -43,8 +43,11 @@ export class ReservedArea {
 
   /** Creates the area if needed and learns the inode numbers of everything in it. */
   prepare(): void {
-    fs.mkdirSync(path.join(this.dir, 'quota'), { recursive: true, mode: 0o700 });
-    fs.chmodSync(this.dir, 0o700);
+    // One level at a time: a recursive mkdir reports ENOENT where the real error is EROFS.
+    for (const d of [this.dir, path.join(this.dir, 'quota')]) {
+      try { fs.mkdirSync(d, { mode: 0o700 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+    }
+    if ((fs.statSync(this.dir).mode & 0o777) !== 0o700) fs.chmodSync(this.dir, 0o700);
     for (const q of QUOTA_FILES) {
       const f = path.join(this.dir, 'quota', q);
       if (!fs.existsSync(f)) fs.writeFileSync(f, '', { mode: 0o444 });
