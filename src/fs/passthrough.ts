@@ -32,6 +32,9 @@ const S_ISGID = 0o2000;
 const S_ISUID = 0o4000;
 /** Private xattr namespace of dmapifs (DMAPI attributes, regions): hidden from the mount. */
 export const PRIVATE_XATTR_PREFIX = 'trusted.dmapifs.';
+/** Open flags passed on to the backing file (see Passthrough.openFlags). */
+const OPEN_FLAGS_KEPT = sys.O_ACCMODE | sys.O_TRUNC | sys.O_APPEND | sys.O_NONBLOCK | sys.O_DSYNC | sys.O_SYNC |
+  sys.O_NOATIME | sys.O_DIRECTORY;
 /** File handles above this are virtual (quota reports), not descriptors. */
 const VIRTUAL_FH_BASE = 2 ** 40;
 
@@ -366,9 +369,11 @@ export class Passthrough implements FuseOps {
   // ---------------------------------------------------------------- files
 
   private openFlags(flags: number): number {
-    // O_DIRECT is the kernel's business on the FUSE side (the backing may refuse it); creation
-    // flags are handled by create().
-    return (flags & ~(sys.O_DIRECT | sys.O_CREAT | sys.O_EXCL | sys.O_NOCTTY)) | sys.O_NOFOLLOW;
+    // Only the flags that mean something for the backing file are kept: the kernel also passes
+    // its internal bits (__FMODE_EXEC for execve, O_LARGEFILE...), which openat2 refuses with
+    // EINVAL. O_DIRECT is the kernel's business on the FUSE side (the backing may refuse it);
+    // creation flags are handled by create().
+    return (flags & OPEN_FLAGS_KEPT) | sys.O_NOFOLLOW;
   }
 
   open(p: string, flags: number, cb: OpenCb): void {
