@@ -959,8 +959,8 @@ export class Dlm {
     lk.valb = lk.svValb;
     // TM dlm_cancel: "If the granted mode to which lock has been reverted is blocking requests waiting in
     // the conversion queue, the blocking notification routine specified for the granted lock is queued
-    // for delivery": the settle pass notifies it afresh.
-    lk.bastMask = 0;
+    // for delivery": its bastMask was cleared when the conversion began and it was told nothing since,
+    // so the settle pass notifies it afresh.
     this.touch(res);
   }
 
