@@ -53,6 +53,17 @@ function callerHasSysAdmin(ctx: RequestContext): boolean {
   return ctx.uid === 0;
 }
 
+/** May the caller read (4) and/or write (2) a file of this stat, by its mode bits? */
+function mayAccess(ctx: RequestContext, st: BigUint64Array, want: number): boolean {
+  if (ctx.uid === 0) return true;
+  const mode = Number(st[sys.STAT_MODE]);
+  const gid = Number(st[sys.STAT_GID]);
+  let bits = mode;
+  if (ctx.uid === Number(st[sys.STAT_UID])) bits = mode >> 6;
+  else if (ctx.gid === gid || ctx.groups().includes(gid)) bits = mode >> 3;
+  return (bits & want) === want;
+}
+
 function stat(): BigUint64Array {
   return new BigUint64Array(sys.STAT_FIELDS);
 }
@@ -401,7 +412,15 @@ export class Passthrough implements FuseOps {
     const g = self.guard(p, true);
     if (g) return cb(g === -E.EPERM && classifyPath(p)?.kind === 'quota' ? -E.EEXIST : g);
     const fd = self.at(p, (dfd, name) => {
-      const f = sys.openat2(dfd, name, self.openFlags(flags) | sys.O_CREAT | sys.O_EXCL, mode & 0o7777, RESOLVE);
+      // O_EXCL always: the daemon must know whether it made the file, to give it to the caller.
+      let f = -E.EEXIST;
+      for (let tries = 0; tries < 5 && f === -E.EEXIST; tries++) {
+        f = sys.openat2(dfd, name, self.openFlags(flags) | sys.O_CREAT | sys.O_EXCL, mode & 0o7777, RESOLVE);
+        if (f !== -E.EEXIST || flags & sys.O_EXCL) break;
+        const e = self.openExisting(ctx, dfd, name, flags);
+        if (e !== -E.ENOENT) return e;
+        // Removed again in between: try to create it once more.
+      }
       if (f < 0) return f;
       self.changed();
       const r = self.own(ctx, dfd, name, mode, false);
@@ -414,6 +433,28 @@ export class Passthrough implements FuseOps {
     });
     if (fd < 0) return cb(fd);
     cb(0, fd);
+  }
+
+  /**
+   * create() without O_EXCL of a name that appeared after the kernel found it missing (made
+   * through another mount of the backing directory, or in it directly): open(2) then opens the
+   * existing file. The kernel checked only what a creation needs (the directory), so the access
+   * check of the file itself is made here, on its mode bits (the mount has no ACLs).
+   */
+  private openExisting(ctx: RequestContext, dfd: number, name: string, flags: number): number {
+    const st = stat();
+    const r = sys.fstatat(dfd, name, sys.AT_SYMLINK_NOFOLLOW, st);
+    if (r < 0) return r;
+    const type = Number(st[sys.STAT_MODE]) & S_IFMT;
+    if (type === S_IFDIR) return -E.EISDIR;
+    // Not a regular file (a symlink, a fifo...): the daemon must not follow or open it.
+    if (type !== S_IFREG) return -E.EEXIST;
+    const acc = flags & sys.O_ACCMODE;
+    const want = (acc !== sys.O_WRONLY ? 4 : 0) | (acc !== sys.O_RDONLY || flags & sys.O_TRUNC ? 2 : 0);
+    if (!mayAccess(ctx, st, want)) return -E.EACCES;
+    const fd = sys.openat2(dfd, name, this.openFlags(flags), 0, RESOLVE);
+    if (fd >= 0 && flags & sys.O_TRUNC) this.changed();
+    return fd;
   }
 
   read(p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
