@@ -113,7 +113,7 @@ class Model {
   }
 
   /** dlm_quelock: the expected status, and whether a lock is created. */
-  request(owner: number, name: string, mode: number, flags: number): { status: number; created: boolean; granted: boolean } {
+  request(name: string, mode: number, flags: number): { status: number; created: boolean; granted: boolean } {
     const r = this.resources.get(name);
     const now = !r || flags & D.DLM_EXPEDITE || (!r.C.length && !r.W.length && this.holdersCompatible(r, mode, null));
     if (!now && flags & D.DLM_NOQUEUE) return { status: D.DLM_NOTQUEUED, created: false, granted: false };
@@ -351,7 +351,7 @@ function runSeed(seed: number, opsCount: number, failed: (msg: string) => never,
       if (mode === D.DLM_NLMODE && chance(0.2)) flags |= D.DLM_EXPEDITE;
       const timeout = chance(0.2) ? 1 + Math.floor(rnd() * 20) : 0;
       what = `P${p.pid} quelock ${name} ${mode} flags ${flags} timeout ${timeout}`;
-      const want = model.request(p.pid, name, mode, flags);
+      const want = model.request(name, mode, flags);
       const r = p.quelock(nsp, name, mode, { flags, timeout, cplrtn });
       expectStatus(r.status, want.status, what);
       if (want.created) {

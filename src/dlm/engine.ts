@@ -10,7 +10,6 @@
 
 import {
   DLM_CANCELWAITOK,
-  DLM_EXMODE,
   DLM_EXPEDITE,
   DLM_GROUP,
   DLM_GROUP_LOCK,
@@ -46,7 +45,6 @@ import {
   DLM_CANCELWAIT,
   DLM_CVTUNGRANT,
   DLM_DEADLOCK,
-  DLM_ENOENT,
   DLM_ENOSYS,
   DLM_HASLOCKS,
   DLM_INSFMEM,
@@ -87,7 +85,6 @@ import { snapshot, type DlmDump } from './dump';
 import type {
   BlockingRoutine,
   CompletionRoutine,
-  ConvertOptions,
   Credentials,
   DlmEvent,
   DlmHooks,
@@ -668,7 +665,7 @@ export class Dlm {
   rdValidate(rec: ProcessRecord, rdId: number, hndl: number, flags: number): DlmStatus {
     if (!this.enabledFlag) return DLM_ENOSYS;
     if (!rec.alive) return DLM_NOTATTACHED;
-    return rdValidate(this, rec, rdId, hndl, flags);
+    return rdValidate(rec, rdId, hndl, flags);
   }
 
   /** @internal */

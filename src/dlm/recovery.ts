@@ -195,7 +195,7 @@ export function rdCollect(dlm: Dlm, rec: ProcessRecord, rdId: number, flags: num
 }
 
 /** dlm_rd_validate. */
-export function rdValidate(dlm: Dlm, rec: ProcessRecord, rdId: number, hndl: number, flags: number): DlmStatus {
+export function rdValidate(rec: ProcessRecord, rdId: number, hndl: number, flags: number): DlmStatus {
   if (flags !== 0) return DLM_BADPARAM;
   const h = rec.rdHandle(rdId);
   if (!h) return DLM_IVRDID;
