@@ -289,14 +289,15 @@ export class Dlm {
     if (!this.enabledFlag) return DLM_ENOSYS;
     if (!rec.alive || rec.joined === 0) return DLM_NOTATTACHED;
     if (rec.locks.size > 0) return DLM_HASLOCKS;
-    for (const h of rec.rds) if (h) destroyRdHandle(this, h);
     if (rec.glc) {
+      // Only the creator of a DLM_GLC_OWNED container can fail here (DLM_KILLFAIL); it then stays as it was.
       const st = leaveGlc(this, rec, false);
       if (st !== DLM_SUCCESS) {
         this.done();
         return st;
       }
     }
+    for (const h of rec.rds) if (h) destroyRdHandle(this, h);
     for (const att of [...rec.byNs.values()]) this.leaveNamespace(rec, att);
     this.done();
     return DLM_SUCCESS;
