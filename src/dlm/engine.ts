@@ -207,11 +207,6 @@ export class Dlm {
     return rec.facade;
   }
 
-  /** Live processes. */
-  get processList(): DlmProcess[] {
-    return [...this.processes.values()].map((r) => r.facade);
-  }
-
   // ==== namespaces ================================================================================
 
   /** @internal dlm_nsjoin. */

@@ -122,11 +122,6 @@ export class Lock {
   get granted(): boolean {
     return this.state === DLM_LK_GRANTED;
   }
-
-  /** Whether `id` still names this lock. */
-  is(id: LockId): boolean {
-    return this.state !== 0 && this.id.seqn === id.seqn;
-  }
 }
 
 /** A resource queue, linked through qPrev/qNext. */
@@ -217,9 +212,5 @@ export class LockTable {
     if (typeof h !== 'number' || h <= 0 || h >= this.slots.length) return null;
     const lk = this.slots[h];
     return lk && lk.id.seqn === id.seqn ? lk : null;
-  }
-
-  *all(): IterableIterator<Lock> {
-    for (const lk of this.slots) if (lk) yield lk;
   }
 }

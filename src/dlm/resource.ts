@@ -102,10 +102,6 @@ export class Resource {
     this.parent = parent;
   }
 
-  get persistent(): boolean {
-    return this.rd !== null;
-  }
-
   get hasPending(): boolean {
     return this.converting.head !== null || this.waiting.head !== null;
   }
