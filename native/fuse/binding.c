@@ -985,9 +985,9 @@ static napi_value js_reply_lseek(napi_env env, napi_callback_info info) {
   return ret_int(env, fuse_reply_lseek(get_req(env, argv[0]), (off_t)get_i64(env, argv[1])));
 }
 
-// replyReaddir(req, size, names: string[], inos: Float64Array, types: Uint8Array, start)
+// replyReaddir(req, size, names: string[], inos: BigUint64Array | Float64Array, types: Uint8Array, start)
 // Packs entries start.. into one reply of at most `size` bytes; entry i has offset i + 1.
-// Returns how many entries were packed.
+// Returns how many entries were packed. Inode numbers above 2^53 need the BigUint64Array.
 static napi_value js_reply_readdir(napi_env env, napi_callback_info info) {
   ARGS(6);
   fuse_req_t req = get_req(env, argv[0]);
@@ -998,14 +998,16 @@ static napi_value js_reply_readdir(napi_env env, napi_callback_info info) {
   size_t ilen, tlen, off;
   void *idata, *tdata;
   napi_value ab;
-  if (napi_get_typedarray_info(env, argv[3], &type, &ilen, &idata, &ab, &off) != napi_ok ||
-      type != napi_float64_array ||
+  napi_typedarray_type itype;
+  if (napi_get_typedarray_info(env, argv[3], &itype, &ilen, &idata, &ab, &off) != napi_ok ||
+      (itype != napi_float64_array && itype != napi_biguint64_array) ||
       napi_get_typedarray_info(env, argv[4], &type, &tlen, &tdata, &ab, &off) != napi_ok ||
       type != napi_uint8_array || ilen < count || tlen < count) {
     napi_throw_type_error(env, NULL, "replyReaddir: bad arrays");
     return NULL;
   }
-  double *inos = idata;
+  double *dinos = itype == napi_float64_array ? idata : NULL;
+  uint64_t *uinos = itype == napi_biguint64_array ? idata : NULL;
   uint8_t *types = tdata;
   uint32_t start = (uint32_t)get_num(env, argv[5]);
   if (size > 1 << 20) size = 1 << 20;
@@ -1020,7 +1022,7 @@ static napi_value js_reply_readdir(napi_env env, napi_callback_info info) {
     if (napi_get_value_string_utf8(env, e, name, sizeof name, &nlen) != napi_ok) continue;
     struct stat st;
     memset(&st, 0, sizeof st);
-    st.st_ino = (ino_t)inos[i];
+    st.st_ino = uinos ? (ino_t)uinos[i] : (ino_t)dinos[i];
     st.st_mode = (mode_t)types[i] << 12;
     size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)i + 1);
     if (need > size - used) break;

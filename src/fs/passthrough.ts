@@ -303,7 +303,7 @@ export class Passthrough implements FuseOps {
       }
       const extra = QUOTA_FILES.map((q) => this.reserved.quotaIno.get(q.replace('.quota', '') as QuotaKind) ?? 0n);
       names = [...keep.map((i) => names[i]), ...QUOTA_FILES];
-      inos = Float64Array.from([...keep.map((i) => inos[i]), ...extra.map(Number)]);
+      inos = BigUint64Array.from([...keep.map((i) => inos[i]), ...extra]);
       types = Uint8Array.from([...keep.map((i) => types[i]), 8, 8, 8]);
       // The root's parent is outside the filesystem: '..' names the root itself, as in a root dir.
       dotdotIno = r.dotIno;

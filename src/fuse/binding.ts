@@ -83,7 +83,7 @@ export interface NativeFuse {
   replyXattr(req: Req, size: number): number;
   replyLock(req: Req, type: number, start: number, len: number, pid: number): number;
   replyLseek(req: Req, off: number): number;
-  replyReaddir(req: Req, size: number, names: string[], inos: Float64Array, types: Uint8Array, start: number): number;
+  replyReaddir(req: Req, size: number, names: string[], inos: BigUint64Array | Float64Array, types: Uint8Array, start: number): number;
   context(req: Req, out: Float64Array): void;
   groups(req: Req): number[];
   interrupted(req: Req): boolean;

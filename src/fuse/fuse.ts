@@ -58,11 +58,12 @@ export interface StatfsObject {
 
 /** A directory listing: names, and optionally inode numbers and DT_* types (same order). */
 export interface DirStats {
-  inos: Float64Array | number[];
+  /** Inode numbers; above 2^53 only a BigUint64Array (or bigints) carries them exactly. */
+  inos: BigUint64Array | Float64Array | Array<number | bigint>;
   types: Uint8Array | number[];
   /** d_ino of the '.' and '..' entries (the binding adds them; unknown when absent). */
-  dotIno?: number;
-  dotdotIno?: number;
+  dotIno?: number | bigint;
+  dotdotIno?: number | bigint;
 }
 
 export type Cb = (err: number | Error | null | undefined) => void;
@@ -168,7 +169,7 @@ class Node {
   constructor(readonly id: number, public key: number | string, public parent: Node | null, public name: string) {}
 }
 
-interface DirHandle { fh: number; names: string[] | null; inos: Float64Array; types: Uint8Array }
+interface DirHandle { fh: number; names: string[] | null; inos: BigUint64Array; types: Uint8Array }
 
 const S_IFMT = 0o170000;
 
@@ -765,7 +766,7 @@ export class Fuse {
         if (!node) return;
         const made = (fd: number) => {
           const h = self.nextDir++;
-          self.dirs.set(h, { fh: fd, names: null, inos: new Float64Array(0), types: new Uint8Array(0) });
+          self.dirs.set(h, { fh: fd, names: null, inos: new BigUint64Array(0), types: new Uint8Array(0) });
           n.replyOpen(req, h, 0);
         };
         if (!ops.opendir) return made(0);
@@ -785,22 +786,24 @@ export class Fuse {
           if (self.replyErrOr(req, err)) return;
           const list = names ?? [];
           const count = list.length + 2;
-          const inos = new Float64Array(count);
+          const inos = new BigUint64Array(count);
+          const UNKNOWN = 0xffffffffn;
+          const ino = (v: number | bigint | undefined) => (v ? big(v) : UNKNOWN);
           const types = new Uint8Array(count);
           const all = ['.', '..', ...list];
           types[0] = types[1] = 4; // DT_DIR
-          inos[0] = inos[1] = 0xffffffff;
+          inos[0] = inos[1] = UNKNOWN;
           if (stats && !Array.isArray(stats)) {
-            inos[0] = stats.dotIno || 0xffffffff;
-            inos[1] = stats.dotdotIno || 0xffffffff;
-            for (let i = 0; i < list.length; i++) { inos[i + 2] = Number(stats.inos[i]) || 0xffffffff; types[i + 2] = Number(stats.types[i]) || 0; }
+            inos[0] = ino(stats.dotIno);
+            inos[1] = ino(stats.dotdotIno);
+            for (let i = 0; i < list.length; i++) { inos[i + 2] = ino(stats.inos[i]); types[i + 2] = Number(stats.types[i]) || 0; }
           } else if (Array.isArray(stats)) {
             for (let i = 0; i < list.length; i++) {
               const a = stats[i] ? self.toStat(stats[i]) : null;
-              inos[i + 2] = a ? Number(a[ST.INO]) || 0xffffffff : 0xffffffff;
+              inos[i + 2] = a ? ino(a[ST.INO]) : UNKNOWN;
               types[i + 2] = a ? (Number(a[ST.MODE]) & S_IFMT) >> 12 : 0;
             }
-          } else inos.fill(0xffffffff);
+          } else inos.fill(UNKNOWN);
           d.names = all; d.inos = inos; d.types = types;
           n.replyReaddir(req, size, all, inos, types, off);
         }));
