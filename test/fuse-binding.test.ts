@@ -200,3 +200,24 @@ test.serial('writes arrive in 128 KiB requests and a write from another process 
   t.is(Math.max(...sizes), 131072);
   t.true(m.files.get('/big')!.data.subarray(0, payload.length).equals(payload));
 });
+
+test.serial('invalidate(path) drops cached pages and attributes of one file', async (t) => {
+  const m = memfs();
+  const { mnt, fuse } = await mounted(t, m, { attrTimeout: 60, entryTimeout: 60 });
+  const fh = await fs.promises.open(path.join(mnt, 'big'), 'r');
+  t.teardown(() => fh.close().catch(() => undefined));
+  const buf = Buffer.alloc(10);
+  await fh.read(buf, 0, 10, 0);
+  t.is(buf.toString(), 'big inode\n');
+  // Changed behind the kernel's back: the page cache still holds the old bytes.
+  m.files.get('/big')!.data = Buffer.from('NEW inode\n');
+  await fh.read(buf, 0, 10, 0);
+  t.is(buf.toString(), 'big inode\n');
+  fuse.invalidate('/big');
+  // The notification travels through its own thread; give it a moment.
+  for (let i = 0; i < 50 && buf.toString() !== 'NEW inode\n'; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    await fh.read(buf, 0, 10, 0);
+  }
+  t.is(buf.toString(), 'NEW inode\n');
+});
