@@ -217,6 +217,27 @@ export class Passthrough implements FuseOps {
     cb(this.at(p, (dfd, name) => sys.utimensat(dfd, name, a, atime.nsec, m, mtime.nsec, sys.AT_SYMLINK_NOFOLLOW)));
   }
 
+  fchmod(p: string, fd: number, mode: number, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    const r = sys.fchmod(fd, mode);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  fchown(p: string, fd: number, uid: number, gid: number, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    const r = sys.fchown(fd, uid, gid);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  futimens(p: string, fd: number, atime: Timespec, mtime: Timespec, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    const a = atime.nsec === UTIME_NOW || atime.nsec === UTIME_OMIT ? null : atime.sec;
+    const m = mtime.nsec === UTIME_NOW || mtime.nsec === UTIME_OMIT ? null : mtime.sec;
+    cb(sys.futimens(fd, a, atime.nsec, m, mtime.nsec));
+  }
+
   truncate(p: string, size: number, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
@@ -280,6 +301,37 @@ export class Passthrough implements FuseOps {
     if (g) return cb(g);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
     const r = this.at(p, (dfd, n) => sys.lremovexattr(Passthrough.procPath(dfd, n), name));
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  fsetxattr(p: string, fd: number, name: string, value: Buffer, position: number, flags: number, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
+    const r = sys.fsetxattr(fd, name, value, flags);
+    if (r === 0) this.changed();
+    cb(r);
+  }
+
+  fgetxattr(p: string, fd: number, name: string, position: number, cb: CbV<Buffer>): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.ENODATA);
+    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
+    const r = sys.fgetxattr(fd, name);
+    if (typeof r === 'number') return cb(r);
+    cb(0, r);
+  }
+
+  flistxattr(p: string, fd: number, cb: CbV<string[]>): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(0, []);
+    const r = sys.flistxattr(fd);
+    if (typeof r === 'number') return cb(r);
+    cb(0, r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX)));
+  }
+
+  fremovexattr(p: string, fd: number, name: string, cb: Cb): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
+    const r = sys.fremovexattr(fd, name);
     if (r === 0) this.changed();
     cb(r);
   }
@@ -495,10 +547,19 @@ export class Passthrough implements FuseOps {
   opendir(p: string, flags: number, cb: CbV<number>): void {
     const g = this.guard(p, false);
     if (g) return cb(g);
-    cb(0, 0);
+    // The handle holds the directory itself, so that it can still be described and changed
+    // (fstat, fchmod, futimens, xattrs) after it is removed or renamed while open.
+    const dfd = sys.openat2(this.rootFd, rel(p), sys.O_RDONLY | sys.O_DIRECTORY, 0, RESOLVE);
+    if (dfd < 0) return cb(dfd);
+    cb(0, dfd);
+  }
+
+  releasedir(p: string, fd: number, cb: Cb): void {
+    cb(fd > 0 ? sys.close(fd) : 0);
   }
 
   fsyncdir(p: string, datasync: boolean, fd: number, cb: Cb): void {
+    if (fd > 0) return void (datasync ? fs.fdatasync : fs.fsync)(fd, (err) => cb(err));
     const dfd = sys.openat2(this.rootFd, rel(p), sys.O_RDONLY | sys.O_DIRECTORY, 0, RESOLVE);
     if (dfd < 0) return cb(dfd);
     fs.fsync(dfd, (err) => { sys.close(dfd); cb(err); });

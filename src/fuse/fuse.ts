@@ -100,6 +100,15 @@ export interface FuseOps {
   releasedir?(path: string, fd: number, cb: Cb, ctx: RequestContext): void;
   create?(path: string, mode: number, cb: OpenCb, ctx: RequestContext): void;
   utimens?(path: string, atime: Timespec, mtime: Timespec, cb: Cb, ctx: RequestContext): void;
+  /** chmod, chown, utimens through an open handle: used for files that have no name left. */
+  fchmod?(path: string, fd: number, mode: number, cb: Cb, ctx: RequestContext): void;
+  fchown?(path: string, fd: number, uid: number, gid: number, cb: Cb, ctx: RequestContext): void;
+  futimens?(path: string, fd: number, atime: Timespec, mtime: Timespec, cb: Cb, ctx: RequestContext): void;
+  /** xattrs through an open handle: used for files that have no name left. */
+  fsetxattr?(path: string, fd: number, name: string, value: Buffer, position: number, flags: number, cb: Cb, ctx: RequestContext): void;
+  fgetxattr?(path: string, fd: number, name: string, position: number, cb: CbV<Buffer>, ctx: RequestContext): void;
+  flistxattr?(path: string, fd: number, cb: CbV<string[]>, ctx: RequestContext): void;
+  fremovexattr?(path: string, fd: number, name: string, cb: Cb, ctx: RequestContext): void;
   unlink?(path: string, cb: Cb, ctx: RequestContext): void;
   rename?(src: string, dest: string, cb: Cb, ctx: RequestContext): void;
   link?(src: string, dest: string, cb: Cb, ctx: RequestContext): void;
@@ -499,6 +508,21 @@ export class Fuse {
     });
   }
 
+  /**
+   * For a file whose names are all gone (unlinked while open): the open handle to reach it
+   * through, with `op`. -1 when the node still has a name (use its path); null when the request
+   * was answered here (ENOENT: no handle, or no `op` to use it with).
+   */
+  private orphanFh(req: Req, node: Node, op: keyof FuseOps): number | null {
+    if (!node.unlinked) return -1;
+    const fh = node.fhs?.length ? node.fhs[0] : -1;
+    if (fh < 0 || !this.ops[op]) {
+      this.native.replyErr(req, E.ENOENT);
+      return null;
+    }
+    return fh;
+  }
+
   private readBuf(size: number): Buffer {
     const b = this.readBufs.pop();
     if (b && b.length >= size) return b;
@@ -576,28 +600,39 @@ export class Fuse {
         const node = self.node(req, id);
         if (!node) return;
         const path = self.pathOf(node);
+        // The kernel names a handle only for ftruncate (and O_TRUNC opens); that one may be
+        // truncated through. Any handle of the node may be used to read attributes, and is the only
+        // way left to change a file whose names are all gone (fchmod, futimens on an unlinked file).
+        const given = fh;
         if (fh < 0 && node.fhs?.length) fh = node.fhs[0];
-        if (node.unlinked && (fh < 0 || (toSet & ~8) !== 0)) return void n.replyErr(req, E.ENOENT);
+        if (node.unlinked && fh < 0) return void n.replyErr(req, E.ENOENT);
+        const byFd = node.unlinked;
         const ctx = self.ctx(req);
         const steps: Array<(cb: Cb) => void> = [];
-        const need = (op: keyof FuseOps) => { if (!ops[op]) throw Object.assign(new Error(op), { errno: E.ENOSYS }); };
+        const need = (op: keyof FuseOps) => {
+          if (!ops[op]) throw Object.assign(new Error(op), { errno: byFd ? E.ENOENT : E.ENOSYS });
+        };
         try {
-          if (toSet & 1) { need('chmod'); steps.push((cb) => self.invoke('chmod', ctx, path, mode, cb)); }
+          if (toSet & 1) {
+            if (byFd) { need('fchmod'); steps.push((cb) => self.invoke('fchmod', ctx, path, fh, mode, cb)); }
+            else { need('chmod'); steps.push((cb) => self.invoke('chmod', ctx, path, mode, cb)); }
+          }
           if (toSet & 6) {
-            need('chown');
             const u = toSet & 2 ? uid : -1;
             const g = toSet & 4 ? gid : -1;
-            steps.push((cb) => self.invoke('chown', ctx, path, u, g, cb));
+            if (byFd) { need('fchown'); steps.push((cb) => self.invoke('fchown', ctx, path, fh, u, g, cb)); }
+            else { need('chown'); steps.push((cb) => self.invoke('chown', ctx, path, u, g, cb)); }
           }
           if (toSet & 8) {
-            if (fh >= 0 && ops.ftruncate) steps.push((cb) => self.invoke('ftruncate', ctx, path, fh, size, cb));
+            const tfh = given >= 0 ? given : byFd ? fh : -1;
+            if (tfh >= 0 && ops.ftruncate) steps.push((cb) => self.invoke('ftruncate', ctx, path, tfh, size, cb));
             else { need('truncate'); steps.push((cb) => self.invoke('truncate', ctx, path, size, cb)); }
           }
           if (toSet & (16 | 32 | 128 | 256)) {
-            need('utimens');
             const at: Timespec = toSet & 128 ? { sec: 0, nsec: UTIME_NOW } : toSet & 16 ? { sec: atime, nsec: atimeNs } : { sec: 0, nsec: UTIME_OMIT };
             const mt: Timespec = toSet & 256 ? { sec: 0, nsec: UTIME_NOW } : toSet & 32 ? { sec: mtime, nsec: mtimeNs } : { sec: 0, nsec: UTIME_OMIT };
-            steps.push((cb) => self.invoke('utimens', ctx, path, at, mt, cb));
+            if (byFd) { need('futimens'); steps.push((cb) => self.invoke('futimens', ctx, path, fh, at, mt, cb)); }
+            else { need('utimens'); steps.push((cb) => self.invoke('utimens', ctx, path, at, mt, cb)); }
           }
         } catch (e) { return void self.replyErrOr(req, e); }
         let i = 0;
@@ -767,6 +802,8 @@ export class Fuse {
         const made = (fd: number) => {
           const h = self.nextDir++;
           self.dirs.set(h, { fh: fd, names: null, inos: new BigUint64Array(0), types: new Uint8Array(0) });
+          // A directory handle also answers for the directory once it is removed (fstat, fchmod...).
+          if (fd > 0) (node.fhs ??= []).push(fd);
           n.replyOpen(req, h, 0);
         };
         if (!ops.opendir) return made(0);
@@ -812,6 +849,10 @@ export class Fuse {
         const d = self.dirs.get(fh);
         self.dirs.delete(fh);
         const node = self.nodes.get(id);
+        if (d && d.fh > 0 && node?.fhs) {
+          const i = node.fhs.indexOf(d.fh);
+          if (i >= 0) node.fhs.splice(i, 1);
+        }
         if (!d || !ops.releasedir) return n.replyErr(req, 0);
         self.run(req, () => self.invoke('releasedir', self.ctx(req), node ? self.pathOf(node) : '', d.fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
@@ -833,34 +874,50 @@ export class Fuse {
       setxattr(req: Req, id: number, name: string, value: Buffer, flags: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => self.invoke('setxattr', self.ctx(req), self.pathOf(node), name, value, 0, flags, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        const done = (err: unknown) => n.replyErr(req, err ? toErrno(err) : 0);
+        const fh = self.orphanFh(req, node, 'fsetxattr');
+        if (fh === null) return;
+        if (fh >= 0) return self.run(req, () => self.invoke('fsetxattr', self.ctx(req), self.pathOf(node), fh, name, value, 0, flags, done));
+        self.run(req, () => self.invoke('setxattr', self.ctx(req), self.pathOf(node), name, value, 0, flags, done));
       },
       getxattr(req: Req, id: number, name: string, size: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => self.invoke('getxattr', self.ctx(req), self.pathOf(node), name, 0, (err, value) => {
+        const done = (err: unknown, value?: Buffer) => {
           if (self.replyErrOr(req, err)) return;
           const v = value ?? Buffer.alloc(0);
           if (size === 0) n.replyXattr(req, v.length);
           else if (v.length > size) n.replyErr(req, E.ERANGE);
           else n.replyBuf(req, v, v.length);
-        }));
+        };
+        const fh = self.orphanFh(req, node, 'fgetxattr');
+        if (fh === null) return;
+        if (fh >= 0) return self.run(req, () => self.invoke('fgetxattr', self.ctx(req), self.pathOf(node), fh, name, 0, done));
+        self.run(req, () => self.invoke('getxattr', self.ctx(req), self.pathOf(node), name, 0, done));
       },
       listxattr(req: Req, id: number, size: number) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => self.invoke('listxattr', self.ctx(req), self.pathOf(node), (err, names) => {
+        const done = (err: unknown, names?: string[]) => {
           if (self.replyErrOr(req, err)) return;
           const v = Buffer.from((names ?? []).map((x) => x + '\0').join(''));
           if (size === 0) n.replyXattr(req, v.length);
           else if (v.length > size) n.replyErr(req, E.ERANGE);
           else n.replyBuf(req, v, v.length);
-        }));
+        };
+        const fh = self.orphanFh(req, node, 'flistxattr');
+        if (fh === null) return;
+        if (fh >= 0) return self.run(req, () => self.invoke('flistxattr', self.ctx(req), self.pathOf(node), fh, done));
+        self.run(req, () => self.invoke('listxattr', self.ctx(req), self.pathOf(node), done));
       },
       removexattr(req: Req, id: number, name: string) {
         const node = self.node(req, id);
         if (!node) return;
-        self.run(req, () => self.invoke('removexattr', self.ctx(req), self.pathOf(node), name, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
+        const done = (err: unknown) => n.replyErr(req, err ? toErrno(err) : 0);
+        const fh = self.orphanFh(req, node, 'fremovexattr');
+        if (fh === null) return;
+        if (fh >= 0) return self.run(req, () => self.invoke('fremovexattr', self.ctx(req), self.pathOf(node), fh, name, done));
+        self.run(req, () => self.invoke('removexattr', self.ctx(req), self.pathOf(node), name, done));
       },
       access(req: Req, id: number, mask: number) {
         const node = self.node(req, id);
