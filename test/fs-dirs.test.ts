@@ -453,3 +453,39 @@ test('a change made in the backing directory is visible through the mount after 
   t.is(fs.readFileSync(x.m('g'), 'utf8'), 'three');
   t.deepEqual(fs.readdirSync(x.mnt).sort(), ['fileset.quota', 'g', 'group.quota', 'newdir', 'user.quota']);
 });
+
+test('rename over an open file: the old descriptor keeps the replaced file, the name gives the new one', async (t) => {
+  const x = await fsMount(t);
+  fs.writeFileSync(x.m('target'), 'old target');
+  fs.writeFileSync(x.m('src'), 'new content');
+  const oldIno = lstatBig(x.m('target')).ino;
+  const fd = fs.openSync(x.m('target'), 'r');
+  fs.renameSync(x.m('src'), x.m('target'));
+  t.is(fs.readFileSync(x.m('target'), 'utf8'), 'new content');
+  t.not(lstatBig(x.m('target')).ino, oldIno);
+  const b = Buffer.alloc(10);
+  t.is(fs.readSync(fd, b, 0, 10, 0), 10);
+  t.is(b.toString(), 'old target');
+  t.is(fs.fstatSync(fd, { bigint: true }).ino, oldIno);
+  t.is(fs.fstatSync(fd).nlink, 0);
+  fs.closeSync(fd);
+});
+
+test('cached data is dropped when the backing file changes behind the mount (same size, new mtime)', async (t) => {
+  const x = await fsMount(t, { attrTimeout: 0.3, entryTimeout: 0.3 });
+  fs.writeFileSync(x.m('f'), 'aaaa');
+  t.is(fs.readFileSync(x.m('f'), 'utf8'), 'aaaa'); // now in the page cache
+  const fd = fs.openSync(x.m('f'), 'r'); // and kept open
+  await new Promise((r) => setTimeout(r, 50));
+  fs.writeFileSync(x.b('f'), 'bbbb');
+  await new Promise((r) => setTimeout(r, 700));
+  t.is(fs.readFileSync(x.m('f'), 'utf8'), 'bbbb');
+  const b = Buffer.alloc(4);
+  fs.readSync(fd, b, 0, 4, 0);
+  t.is(b.toString(), 'bbbb', 'also through a descriptor opened before the change');
+  fs.closeSync(fd);
+  // Shrunk behind the mount: reads stop at the new end.
+  fs.writeFileSync(x.b('f'), 'c');
+  await new Promise((r) => setTimeout(r, 700));
+  t.is(fs.readFileSync(x.m('f'), 'utf8'), 'c');
+});

@@ -2,6 +2,7 @@
 // sparse files and holes), truncate, flush/fsync, fstat of open files after unlink/rename,
 // fallocate, concurrent writers.
 import test from 'ava';
+import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { code, inChild, lstatBig, rc, runNode, sys, useMounts } from './helpers/fs';
@@ -354,4 +355,59 @@ test('concurrent appenders: four processes append records with O_APPEND, none lo
     (seen.get(Number(m[1])) ?? seen.set(Number(m[1]), []).get(Number(m[1]))!).push(Number(m[2]));
   }
   for (let i = 0; i < 4; i++) t.deepEqual(seen.get(i), [...Array(per).keys()], `writer ${i} records in order`);
+});
+
+test('offsets up to the backing\'s limit: a write at 15 TiB works, past the maximum file size is EFBIG', async (t) => {
+  const x = await fsMount(t);
+  const fd = fs.openSync(x.m('huge'), 'w+');
+  const TiB = 1024 ** 4;
+  const off = 15 * TiB + 12345;
+  t.is(fs.writeSync(fd, Buffer.from('edge'), 0, 4, off), 4);
+  t.is(fs.fstatSync(fd, { bigint: true }).size, BigInt(off + 4));
+  t.is(lstatBig(x.b('huge')).size, BigInt(off + 4));
+  const b = Buffer.alloc(4);
+  t.is(fs.readSync(fd, b, 0, 4, off), 4);
+  t.is(b.toString(), 'edge');
+  // ext4's limit with 4 KiB blocks is 16 TiB - 4 KiB: compare with what the backing itself says.
+  const bfd = fs.openSync(x.b('ref'), 'w');
+  const want = code(() => fs.writeSync(bfd, Buffer.from('x'), 0, 1, 17 * TiB));
+  fs.closeSync(bfd);
+  t.is(code(() => fs.writeSync(fd, Buffer.from('x'), 0, 1, 17 * TiB)), want, 'the same answer as the backing filesystem');
+  fs.closeSync(fd);
+});
+
+test('mmap: MAP_SHARED writes through the mount reach the backing file; O_DIRECT I/O works', async (t) => {
+  const x = await fsMount(t);
+  fs.writeFileSync(x.m('mapped'), Buffer.alloc(3 * 4096, 0x2e));
+  execFileSync('/usr/bin/python3', ['-c', `
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, 3 * 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+m[4096:4101] = b'HELLO'
+m[-3:] = b'END'
+m.flush()
+m.close()
+os.close(fd)
+`, x.m('mapped')]);
+  const back = fs.readFileSync(x.b('mapped'));
+  t.is(back.subarray(4096, 4101).toString(), 'HELLO');
+  t.is(back.subarray(-3).toString(), 'END');
+  t.is(back[0], 0x2e);
+  // O_DIRECT: aligned reads and writes bypass the page cache and still land in the backing file.
+  const out = execFileSync('/usr/bin/python3', ['-c', `
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)
+buf = mmap.mmap(-1, 8192)
+buf.write(b'D' * 8192)
+print(os.pwrite(fd, buf, 4096))
+rb = mmap.mmap(-1, 4096)
+print(os.preadv(fd, [rb], 8192))
+print(rb[:3].decode())
+os.close(fd)
+`, x.m('direct')], { encoding: 'utf8' });
+  t.deepEqual(out.trim().split('\n'), ['8192', '4096', 'DDD']);
+  const d = fs.readFileSync(x.b('direct'));
+  t.is(d.length, 12288);
+  t.true(d.subarray(0, 4096).every((v) => v === 0));
+  t.true(d.subarray(4096).every((v) => v === 0x44));
 });
