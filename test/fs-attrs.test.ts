@@ -368,3 +368,32 @@ test('files created by root are root\'s; a uid\'s truncate/write of a file it ma
   t.is(fs.readFileSync(x.b('shared'), 'utf8'), 'con!');
   t.is(fs.statSync(x.b('shared')).uid, 0);
 });
+
+test('a write by another uid clears set-user-ID, set-group-ID and file capabilities, as on a local filesystem', async (t) => {
+  const x = await fsMount(t);
+  fs.writeFileSync(x.m('suid'), 'x');
+  fs.chmodSync(x.m('suid'), 0o6777);
+  fs.writeFileSync(x.m('cap'), 'x');
+  fs.chmodSync(x.m('cap'), 0o666);
+  // security.capability v2: effective, permitted CAP_NET_RAW (13).
+  const cap = Buffer.alloc(20);
+  cap.writeUInt32LE(0x02000001, 0);
+  cap.writeUInt32LE(1 << 13, 4);
+  t.is(rc(sys.lsetxattr(x.m('cap'), 'security.capability', cap, 0)), 0);
+  t.deepEqual(sys.lgetxattr(x.b('cap'), 'security.capability'), cap);
+  // Root writing keeps them.
+  fs.appendFileSync(x.m('suid'), 'r');
+  t.is(fs.statSync(x.m('suid')).mode & 0o7777, 0o6777);
+  await inChild(t, `
+    fs.appendFileSync(args.m + '/suid', 'u');
+    fs.appendFileSync(args.m + '/cap', 'u');
+  `, { ...USER, args: { m: x.mnt } });
+  t.is(fs.statSync(x.m('suid')).mode & 0o7777, 0o777);
+  t.is(fs.statSync(x.b('suid')).mode & 0o7777, 0o777);
+  t.is(rc(sys.lgetxattr(x.b('cap'), 'security.capability')), 'ENODATA');
+  t.is(fs.readFileSync(x.b('suid'), 'utf8'), 'xru');
+  // A truncate by another uid clears them too.
+  fs.chmodSync(x.m('suid'), 0o6777);
+  await inChild(t, `fs.truncateSync(args.m + '/suid', 1);`, { ...USER, args: { m: x.mnt } });
+  t.is(fs.statSync(x.b('suid')).mode & 0o7777, 0o777);
+});
