@@ -17,6 +17,7 @@ import type { MountRecord } from '../daemon/mount-service';
 import { isDeadFuseMount, isFuse, mountAt, readMounts, MountEntry } from '../daemon/mountinfo';
 import { checkNodeName, defaultNodeName, nodePaths, runBase } from '../daemon/paths';
 import { parseArgs, parseSeconds, UsageError } from './args';
+import { CHFS_HELP, cmdChfs, setDmapi } from './chfs';
 import { ensureDaemon, listNodeDirs, NodeProbe, probeNode, servedMounts, stopNode } from './nodes';
 
 const EXIT_OK = 0;
@@ -30,6 +31,7 @@ const HELP: Record<string, string> = {
 usage:
   dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] BACKING MOUNTPOINT
   dmapifs umount [--node NAME] [--lazy] MOUNTPOINT
+  dmapifs chfs --dmapi yes|no PATH
   dmapifs status [--json]
   dmapifs node start [--node NAME] [--foreground]
   dmapifs node stop [--node NAME]
@@ -40,13 +42,15 @@ usage:
 NAME defaults to the host name (${safeDefaultNode()}). Runtime files live in
 $DMAPIFS_RUN_DIR/NAME (default /run/dmapifs/NAME): control.sock, daemon.pid, daemon.log.
 Exit codes: 0 ok, 1 failure, 2 bad usage, 3 node not running (node status).`,
-  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] BACKING MOUNTPOINT
+  chfs: CHFS_HELP,
+  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] BACKING MOUNTPOINT
 
 Mounts the directory BACKING at MOUNTPOINT (an existing empty directory) through FUSE. The
 node's daemon is started if it does not run. Returns once the mount is ready.
   --node NAME          node daemon to serve the mount (default: the host name)
   --attr-timeout S     seconds the kernel may cache attributes (default 1; 0 = never)
-  --entry-timeout S    seconds the kernel may cache names (default 1; 0 = never)`,
+  --entry-timeout S    seconds the kernel may cache names (default 1; 0 = never)
+  --dmapi              enable the DMAPI for this filesystem (persistent; see dmapifs chfs)`,
   umount: `usage: dmapifs umount [--node NAME] [--lazy] MOUNTPOINT
 
 Unmounts MOUNTPOINT through the daemon serving it. A FUSE mount left behind by a daemon that
@@ -129,7 +133,7 @@ async function realpathWithin(p: string, ms: number): Promise<string | null> {
 // Commands
 
 async function cmdMount(argv: string[]): Promise<number> {
-  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', help: 'flag' }, 'mount');
+  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', help: 'flag' }, 'mount');
   if (opts.help) { out(HELP.mount); return EXIT_OK; }
   if (positional.length !== 2) {
     throw new UsageError(positional.length < 2 ? 'mount needs BACKING and MOUNTPOINT' : `unexpected argument '${positional[2]}' for 'mount'`);
@@ -144,6 +148,8 @@ async function cmdMount(argv: string[]): Promise<number> {
   const mountpoint = await checkMountpoint(mountArg);
   checkRelation(backing, mountpoint);
   await checkFuseAvailable();
+  // --dmapi: enable the DMAPI of the filesystem (persistent, like mmchfs -z yes) before mounting it.
+  if (opts.dmapi) setDmapi(backing, true);
   const daemon = await ensureDaemon(node);
   let rec: MountRecord;
   try {
@@ -362,6 +368,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'mount': return await cmdMount(rest);
       case 'umount': case 'unmount': return await cmdUmount(rest);
       case 'status': return await cmdStatus(rest);
+      case 'chfs': return await cmdChfs(rest, out);
       case 'node': return await cmdNode(rest);
       default:
         if (cmd.startsWith('-')) throw new UsageError(`unknown option ${cmd}`);

@@ -7,6 +7,8 @@ import { MountFn, MountService } from './mount-service';
 import { nodePaths, NodePaths } from './paths';
 import { acquirePidFile, releasePidFile } from './pidfile';
 import { ServiceRegistry } from './services';
+import { DlmService } from '../dlm/service/dlm-service';
+import { DmapiService } from '../dmapi/service';
 
 export const VERSION: string = (() => {
   try {
@@ -62,6 +64,12 @@ export class Daemon {
     this.services = new ServiceRegistry(this.log);
     this.mounts = new MountService(this.node, opts.mountFn, this.log, [this.paths.dir]);
     this.services.register(this.mounts);
+    this.services.register(new DlmService({ node: this.node, runDir: this.paths.dir, log: this.log }));
+    // DMAPI: rights use the dlm service's engine when one is registered (looked up at start).
+    this.services.register(new DmapiService({
+      node: this.node, runDir: this.paths.dir, log: this.log, mounts: () => this.mounts.list(),
+      engine: () => (this.services.get('dlm') as { engine?: import('../dlm/engine').Dlm } | undefined)?.engine,
+    }));
     this.services.addCommand('ping', () => ({ pong: true, node: this.node, pid: process.pid }));
     this.services.addCommand('status', () => this.status());
     this.services.addCommand('stop', () => this.stopCommand());

@@ -1,0 +1,115 @@
+// DM attributes: dm_set_dmattr, dm_get_dmattr, dm_remove_dmattr, dm_getall_dmattr (persistent, in
+// private xattrs of the backing file: trusted.dmapifs.dm.a.<name as 16 hex digits>, like XFS's
+// SGI_DMI_<name>), dm_set_return_on_destroy (filesystem handle, DM_NO_TOKEN), and the inheritance
+// functions (ENOSYS: DM_CONFIG_PERS_INHERIT_ATTRIBS = 0 as in GPFS, SGI and JFS).
+//
+// Limits: a value ≤ DM_CONFIG_MAX_ATTRIBUTE_SIZE (1022) bytes (E2BIG beyond); all values of one
+// object ≤ DM_CONFIG_TOTAL_ATTRIBUTE_SPACE (7168) bytes (ENOSPC beyond). dtime is stored on its own
+// (trusted.dmapifs.dm.dtime): setdtime != 0 sets it to now.
+import {
+  DM_ATTR_NAME_SIZE, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail, MAX_ATTRIBUTE_SIZE, TOTAL_ATTRIBUTE_SPACE,
+} from './constants';
+import { Args, Dmapi, Handlers } from './core';
+import { getXattr, listXattr, Obj, removeXattr, setXattr, XA_ATTR, XA_DTIME } from './fstable';
+import { parseHandle } from './handles';
+import { attrList, chain, chainSize } from './layouts';
+
+export function attrName(raw: unknown): Buffer {
+  const b = raw as Buffer;
+  if (!Buffer.isBuffer(b) || b.length !== DM_ATTR_NAME_SIZE) fail(E.EINVAL, 'an attribute name is 8 bytes');
+  if (b.every((x) => x === 0)) fail(E.EINVAL, 'empty attribute name');
+  return b;
+}
+const xname = (n: Buffer) => XA_ATTR + n.toString('hex');
+
+export function dmAttrs(o: Obj): Array<{ name: Buffer; value: Buffer }> {
+  const out: Array<{ name: Buffer; value: Buffer }> = [];
+  for (const x of listXattr(o).sort()) {
+    if (!x.startsWith(XA_ATTR)) continue;
+    const v = getXattr(o, x);
+    if (v) out.push({ name: Buffer.from(x.slice(XA_ATTR.length), 'hex'), value: v });
+  }
+  return out;
+}
+
+export function setDtime(o: Obj): void {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64LE(BigInt(Math.floor(Date.now() / 1000)), 0);
+  setXattr(o, XA_DTIME, b);
+}
+
+/** Object handles only: a filesystem handle → EINVAL. */
+function objectOnly(a: Args): void {
+  const p = parseHandle(a.handle as Buffer);
+  if (p && p.kind === 'fs') fail(E.EINVAL, 'DM attributes belong to files and directories');
+}
+
+export function attributeHandlers(dm: Dmapi): Handlers {
+  const guard = (a: Args) => {
+    const p = parseHandle(a.handle as Buffer);
+    if (p && p.kind === 'fs') { dm.fsTable.fsOf(p.fsid); fail(E.EINVAL, 'DM attributes belong to files and directories'); }
+  };
+  return {
+    SET_DMATTR: (a: Args) => {
+      guard(a);
+      const name = attrName(a.name);
+      const value = a.value as Buffer;
+      if (value.length > MAX_ATTRIBUTE_SIZE) fail(E.E2BIG, `attribute value over ${MAX_ATTRIBUTE_SIZE} bytes`);
+      return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
+        let total = value.length;
+        for (const x of dmAttrs(o)) if (!x.name.equals(name)) total += x.value.length;
+        if (total > TOTAL_ATTRIBUTE_SPACE) fail(E.ENOSPC, `DM attributes of one object take at most ${TOTAL_ATTRIBUTE_SPACE} bytes`);
+        setXattr(o, xname(name), value);
+        if (Number(a.setdtime)) setDtime(o);
+        return {};
+      });
+    },
+    GET_DMATTR: (a: Args) => {
+      guard(a);
+      const name = attrName(a.name);
+      return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_SHARED, (o) => {
+        const v = getXattr(o, xname(name));
+        if (!v) fail(E.ENOENT, 'no such DM attribute');
+        if (BigInt(v.length) > (a.buflen as bigint)) fail(E.E2BIG, 'buffer too small', { rlen: v.length });
+        return { rlen: v.length, value: v };
+      });
+    },
+    REMOVE_DMATTR: (a: Args) => {
+      guard(a);
+      const name = attrName(a.name);
+      return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
+        if (!removeXattr(o, xname(name))) fail(E.ENOENT, 'no such DM attribute');
+        if (Number(a.setdtime)) setDtime(o);
+        return {};
+      });
+    },
+    GETALL_DMATTR: (a: Args) => {
+      guard(a);
+      return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_SHARED, (o) => {
+        const items = dmAttrs(o).map((x) => attrList(x.name, x.value));
+        const rlen = chainSize(items.map((b) => b.length));
+        if (BigInt(rlen) > (a.buflen as bigint)) fail(E.E2BIG, 'buffer too small', { rlen });
+        return { rlen, buf: chain(items) };
+      });
+    },
+    SET_RETURN_ON_DESTROY: (a: Args) => {
+      dm.session(a.sid);
+      const p = parseHandle(a.handle as Buffer);
+      if (!p) fail(E.EINVAL, 'malformed handle');
+      if (p.kind === 'global') fail(E.EBADF, 'the global handle');
+      const fsE = dm.fsTable.fsOf(p.fsid);
+      if (p.kind !== 'fs') fail(E.EINVAL, 'dm_set_return_on_destroy takes a filesystem handle');
+      if (Number(a.token) !== DM_NO_TOKEN) fail(E.EINVAL, 'GPFS: a filesystem handle takes DM_NO_TOKEN');
+      const enable = Number(a.enable) !== 0;
+      if (enable) {
+        fsE.state.returnOnDestroy = attrName(a.name);
+      } else {
+        fsE.state.returnOnDestroy = null;
+      }
+      fsE.saveState();
+      return {};
+    },
+  };
+}
+
+export { objectOnly };

@@ -1,0 +1,267 @@
+// The state of a node's DMAPI: sessions, events and tokens, dispositions, the filesystem table and
+// rights; shared by the function groups (sessions.ts, events.ts, ...), each of which registers the
+// handlers of its opcodes. Handlers throw DmError (constants.ts) to fail with an errno.
+import {
+  DM_EVENT_MAX, DM_MAX_SESSIONS, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail,
+} from './constants';
+import { FsTable, Obj } from './fstable';
+import { Journal, JournalRecord } from './journal';
+import type { FieldValue, OpName } from './protocol/codec';
+import type { Rights } from './rights';
+
+/** How a caller is known: SO_PEERCRED of its connection. */
+export interface CallCtx {
+  pid: number;
+  uid: number;
+  gid: number;
+  /** Resolves when the caller's connection closes (a waiting call then gives up). */
+  closed: Promise<void>;
+  isClosed(): boolean;
+}
+
+export type Args = Record<string, FieldValue>;
+export type Handler = (args: Args, ctx: CallCtx) => Record<string, unknown> | Promise<Record<string, unknown>>;
+export type Handlers = Partial<Record<OpName, Handler>>;
+
+export interface EventAnswer {
+  response: number;
+  errno: number;
+  respbuf: Buffer;
+}
+
+export type EventState = 'queued' | 'outstanding' | 'recovered';
+
+export interface DmEvent {
+  /** DM_INVALID_TOKEN (0) for asynchronous messages. */
+  token: number;
+  type: number;
+  seq: number;
+  /** The type-specific part of the message (dm_data_event_t ...), without the dm_eventmsg_t header. */
+  data: Buffer;
+  sync: boolean;
+  sid: number;
+  state: EventState;
+  /** Filesystem the event is about (null: user events). */
+  fsid: bigint | null;
+  /** A token made by dm_create_userevent (no message). */
+  userevent: boolean;
+  /** dm_pending was called for it. */
+  pending: boolean;
+  /** Settles the raiser's wait (synchronous events). */
+  answer?: (a: EventAnswer) => void;
+  /** Told when dm_pending is called (for O_NONBLOCK operations, issue 6). */
+  onPending?: () => void;
+}
+
+export class Session {
+  /** Not yet received (dm_get_events), in order. */
+  queue: DmEvent[] = [];
+  /** Received and not answered, by token. */
+  readonly outstanding = new Map<number, DmEvent>();
+  /** dm_get_events calls waiting for a message. */
+  waiters = new Set<() => void>();
+  /** Disposition sets: 'global' or fsid → event set. */
+  readonly disp = new Map<string, bigint>();
+  /** Set for a session rebuilt from the journal after a daemon restart, until it is assumed. */
+  failedAt: number | null = null;
+
+  constructor(readonly sid: number, public info: Buffer) {}
+
+  wake(): void {
+    const w = [...this.waiters];
+    this.waiters.clear();
+    for (const f of w) f();
+  }
+}
+
+export const GLOBAL_KEY = 'global';
+export function fsKey(fsid: bigint): string {
+  return fsid.toString(16).padStart(16, '0');
+}
+
+/** GPFS keeps failed-session state for 24 hours (dmapi.md §6.6). */
+export const FAILED_SESSION_KEEP_MS = 24 * 3600 * 1000;
+
+export class Dmapi {
+  readonly sessions = new Map<number, Session>();
+  /** Every live token (queued sync, outstanding, recovered, user events) → its event. */
+  readonly tokens = new Map<number, DmEvent>();
+  nextSid = 1;
+  nextToken = 1;
+  nextSeq = 1;
+  rights!: Rights;
+  /** dm_obj_ref_hold: token → held objects ("fsid:ino"). */
+  readonly objRefs = new Map<number, Set<string>>();
+
+  constructor(readonly fsTable: FsTable, readonly journal: Journal | null) {}
+
+  // ---- journal
+
+  log(r: JournalRecord): void {
+    if (!this.journal) return;
+    this.journal.append(r);
+    if (this.journal.size > 20000 && this.journal.size > 4 * (this.sessions.size + this.tokens.size + 16)) this.compact();
+  }
+
+  snapshot(): JournalRecord[] {
+    const out: JournalRecord[] = [{ t: 'n', sid: this.nextSid, tok: this.nextToken, seq: this.nextSeq }];
+    for (const s of this.sessions.values()) {
+      out.push({ t: 's', sid: s.sid, info: s.info.toString('base64') });
+      for (const [k, set] of s.disp) out.push({ t: 'd', sid: s.sid, fs: k, set: set.toString(16) });
+    }
+    for (const ev of this.tokens.values()) {
+      if (!ev.sync || ev.userevent) continue;
+      out.push({ t: 'e', tok: ev.token, sid: ev.sid, type: ev.type, seq: ev.seq, data: ev.data.toString('base64'), fs: ev.fsid === null ? null : fsKey(ev.fsid) });
+    }
+    return out;
+  }
+
+  compact(): void {
+    this.journal?.rewrite(this.snapshot());
+  }
+
+  /**
+   * Rebuilds the state after a restart (dmapi.md §6.6): the same session ids, their dispositions,
+   * and their synchronous events back in the not-received state with the same tokens (ESRCH until
+   * received again); user-event tokens and asynchronous messages are lost.
+   */
+  recover(records: JournalRecord[], failedAt: number): void {
+    const events = new Map<number, DmEvent>();
+    for (const r of records) {
+      switch (r.t) {
+        case 'n':
+          this.nextSid = Math.max(this.nextSid, r.sid);
+          this.nextToken = Math.max(this.nextToken, r.tok);
+          this.nextSeq = Math.max(this.nextSeq, r.seq);
+          break;
+        case 's': {
+          const s = this.sessions.get(r.sid) ?? new Session(r.sid, Buffer.alloc(0));
+          s.info = Buffer.from(r.info, 'base64');
+          this.sessions.set(r.sid, s);
+          this.nextSid = Math.max(this.nextSid, r.sid + 1);
+          break;
+        }
+        case 'S':
+          this.sessions.delete(r.sid);
+          break;
+        case 'd': {
+          const s = this.sessions.get(r.sid);
+          if (s) {
+            const set = BigInt('0x' + (r.set || '0'));
+            if (set) s.disp.set(r.fs, set); else s.disp.delete(r.fs);
+          }
+          break;
+        }
+        case 'e':
+          events.set(r.tok, {
+            token: r.tok, type: r.type, seq: r.seq, data: Buffer.from(r.data, 'base64'), sync: true, sid: r.sid,
+            state: 'recovered', fsid: r.fs === null ? null : BigInt('0x' + r.fs), userevent: false, pending: false,
+          });
+          this.nextToken = Math.max(this.nextToken, r.tok + 1);
+          this.nextSeq = Math.max(this.nextSeq, r.seq + 1);
+          break;
+        case 'm': {
+          const ev = events.get(r.tok);
+          if (ev) ev.sid = r.sid;
+          break;
+        }
+        case 'r':
+          events.delete(r.tok);
+          break;
+      }
+    }
+    for (const s of this.sessions.values()) s.failedAt = failedAt;
+    for (const ev of [...events.values()].sort((a, b) => a.seq - b.seq)) {
+      const s = this.sessions.get(ev.sid);
+      if (!s) continue;
+      s.queue.push(ev);
+      this.tokens.set(ev.token, ev);
+    }
+    this.compact();
+  }
+
+  // ---- lookups shared by the groups
+
+  session(sid: unknown): Session {
+    const s = typeof sid === 'number' ? this.sessions.get(sid) : undefined;
+    if (!s) fail(E.EINVAL, `no session ${String(sid)}`);
+    return s;
+  }
+
+  /**
+   * The outstanding event of `token` in session `sid`. Never-issued token, DM_NO_TOKEN or
+   * DM_INVALID_TOKEN → EINVAL; issued but not outstanding here (answered, not yet (re)received,
+   * moved away) → ESRCH (GPFS: "not in outstanding state").
+   */
+  outstanding(sid: unknown, token: unknown): DmEvent {
+    const s = this.session(sid);
+    const tok = Number(token);
+    if (!Number.isInteger(tok) || tok <= 0 || tok >= this.nextToken) fail(E.EINVAL, `no token ${tok}`);
+    const ev = this.tokens.get(tok);
+    if (!ev || ev.sid !== s.sid || ev.state !== 'outstanding') fail(E.ESRCH, `token ${tok} is not outstanding in session ${s.sid}`);
+    return ev;
+  }
+
+  newSession(info: Buffer): Session {
+    if (this.sessions.size >= DM_MAX_SESSIONS) fail(E.ENOMEM, `at most ${DM_MAX_SESSIONS} sessions per node`);
+    const s = new Session(this.nextSid++, info);
+    this.sessions.set(s.sid, s);
+    this.log({ t: 's', sid: s.sid, info: info.toString('base64') });
+    return s;
+  }
+
+  /** Queues an event on a session (tokens for synchronous ones). */
+  enqueue(s: Session, type: number, data: Buffer, sync: boolean, fsid: bigint | null): DmEvent {
+    const ev: DmEvent = {
+      token: sync ? this.nextToken++ : 0, type, seq: this.nextSeq++, data, sync, sid: s.sid, state: 'queued', fsid, userevent: false, pending: false,
+    };
+    if (sync) {
+      this.tokens.set(ev.token, ev);
+      this.log({ t: 'e', tok: ev.token, sid: s.sid, type, seq: ev.seq, data: data.toString('base64'), fs: fsid === null ? null : fsKey(fsid) });
+    }
+    s.queue.push(ev);
+    s.wake();
+    return ev;
+  }
+
+  /** Ends a token: answered (or its session's raiser gave up); its rights go with it. */
+  finish(ev: DmEvent, a: EventAnswer): void {
+    this.tokens.delete(ev.token);
+    const s = this.sessions.get(ev.sid);
+    if (s) {
+      s.outstanding.delete(ev.token);
+      const i = s.queue.indexOf(ev);
+      if (i >= 0) s.queue.splice(i, 1);
+    }
+    this.rights?.releaseToken(ev.token);
+    this.objRefs.delete(ev.token);
+    if (!ev.userevent) this.log({ t: 'r', tok: ev.token });
+    ev.answer?.(a);
+  }
+
+  // ---- object access under a token (DM rights) or DM_NO_TOKEN
+
+  /**
+   * Runs fn on the object of `handle` with at least `need` right: with DM_NO_TOKEN the right is taken
+   * for the duration of the call only (GPFS "semantically equivalent to holding an access right");
+   * with a token, the token must be outstanding in `sid` and hold the right, else EACCES.
+   */
+  async withObject<T>(sid: unknown, handle: unknown, token: unknown, need: number, fn: (o: Obj) => T | Promise<T>): Promise<T> {
+    this.session(sid);
+    const o = this.fsTable.resolve(handle as Buffer);
+    if (Number(token) === DM_NO_TOKEN) {
+      const release = await this.rights.acquireTemporary(o, need);
+      try {
+        return await fn(o);
+      } finally {
+        release();
+      }
+    }
+    this.outstanding(sid, token);
+    const have = this.rights.held(Number(token), o);
+    if (have < need) fail(E.EACCES, `token ${Number(token)} holds no ${need === DM_RIGHT_EXCL ? 'exclusive' : 'shared'} right on the object`);
+    return fn(o);
+  }
+}
+
+export { DM_EVENT_MAX, DM_RIGHT_SHARED, DM_RIGHT_EXCL };

@@ -1,0 +1,77 @@
+// The session journal: what must survive a kill -9 of the node daemon (dmapi.md §6.6).
+//
+// Decision: sessions are node objects (they exist with no filesystem mounted), so their journal is
+// the node's, in its run directory: <run>/<node>/dmapi.journal (the filesystem-side DMAPI state —
+// event lists, regions, DM attributes, fsid, enablement — lives in each filesystem's reserved area).
+// One JSON record per line, appended before the call is answered; written with write(2) but not
+// fsynced: it survives the death of the daemon (the page cache keeps it), not a crash of the node,
+// like GPFS, whose session state does not survive the failure of every node. Compacted into a
+// snapshot (temporary file + rename) when it grows.
+//
+// Records: {t:'n', sid, tok, seq}  high-water marks (snapshot header)
+//          {t:'s', sid, info}      session created or assumed (info base64)
+//          {t:'S', sid}            session destroyed
+//          {t:'d', sid, fs, set}   disposition set of a session for 'global' or an fsid (hex)
+//          {t:'e', tok, sid, type, seq, data, fs}  synchronous event queued (data base64)
+//          {t:'m', tok, sid}       event moved to another session
+//          {t:'r', tok}            event answered (or otherwise gone)
+// Asynchronous events are not journaled: GPFS loses them too when the session node fails.
+import * as fs from 'fs';
+
+export type JournalRecord =
+  | { t: 'n'; sid: number; tok: number; seq: number }
+  | { t: 's'; sid: number; info: string }
+  | { t: 'S'; sid: number }
+  | { t: 'd'; sid: number; fs: string; set: string }
+  | { t: 'e'; tok: number; sid: number; type: number; seq: number; data: string; fs: string | null }
+  | { t: 'm'; tok: number; sid: number }
+  | { t: 'r'; tok: number };
+
+export class Journal {
+  private fd: number;
+  private records = 0;
+
+  constructor(readonly file: string) {
+    this.fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600);
+  }
+
+  static read(file: string): { records: JournalRecord[]; mtimeMs: number } {
+    let text: string;
+    let mtimeMs = Date.now();
+    try {
+      text = fs.readFileSync(file, 'utf8');
+      mtimeMs = fs.statSync(file).mtimeMs;
+    } catch {
+      return { records: [], mtimeMs };
+    }
+    const records: JournalRecord[] = [];
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try { records.push(JSON.parse(line) as JournalRecord); } catch { /* a torn last line */ }
+    }
+    return { records, mtimeMs };
+  }
+
+  append(r: JournalRecord): void {
+    fs.writeSync(this.fd, JSON.stringify(r) + '\n');
+    this.records++;
+  }
+
+  get size(): number {
+    return this.records;
+  }
+
+  /** Replaces the journal with a snapshot. */
+  rewrite(records: JournalRecord[]): void {
+    const tmp = `${this.file}.tmp`;
+    fs.writeFileSync(tmp, records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''), { mode: 0o600 });
+    fs.renameSync(tmp, this.file);
+    fs.closeSync(this.fd);
+    this.fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600);
+    this.records = records.length;
+  }
+
+  close(): void {
+    try { fs.closeSync(this.fd); } catch { /* closed */ }
+  }
+}

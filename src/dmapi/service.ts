@@ -1,0 +1,136 @@
+// The node daemon's DMAPI service: the state (core.ts), the function groups' handlers, the socket
+// server, recovery from the journal at start, and the API the filesystem layer uses to raise events
+// (issue 6): raise(), isEnabled-style queries on event lists and regions, and the rights resource.
+//
+// Readiness: the socket exists only while the service is ready (recovered and listening); a client
+// that finds no socket or a refused connection reports ENOTREADY.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Dlm } from '../dlm/engine';
+import type { Logger } from '../daemon/log';
+import type { Service } from '../daemon/services';
+import { attributeHandlers } from './attributes';
+import { Dmapi, EventAnswer, Handlers } from './core';
+import { dataHandlers } from './data';
+import { dispositionHandlers, objectEventList } from './dispositions';
+import { dispositionOf, eventHandlers, raise, RaiseOptions, RaiseResult } from './events';
+import { fileattrHandlers } from './fileattr';
+import { FsTable, MountView, Obj } from './fstable';
+import { handleOpsHandlers } from './handle-ops';
+import { Journal } from './journal';
+import { regionHandlers, regionsOf } from './regions';
+import { Rights, rightsHandlers, fileResource } from './rights';
+import { DmapiServer } from './server';
+import { sessionHandlers } from './sessions';
+
+export const DMAPI_SOCKET = 'dmapi.sock';
+export const DMAPI_JOURNAL = 'dmapi.journal';
+export const DMAPI_FSTAB = 'dmapi-fstab.json';
+
+export interface DmapiServiceOptions {
+  node: string;
+  /** The node's run directory (<run>/<node>). */
+  runDir: string;
+  log: Logger;
+  mounts: () => MountView[];
+  /** The node's DLM engine (the dlm service's), looked up at start; a private one when absent. */
+  engine?: () => Dlm | undefined;
+}
+
+export class DmapiService implements Service {
+  readonly name = 'dmapi';
+  readonly dm: Dmapi;
+  private server: DmapiServer | null = null;
+  private journal: Journal | null = null;
+  readonly socketPath: string;
+  private ready = false;
+
+  constructor(private readonly opts: DmapiServiceOptions) {
+    this.socketPath = path.join(opts.runDir, DMAPI_SOCKET);
+    const table = new FsTable(opts.mounts, path.join(opts.runDir, DMAPI_FSTAB));
+    this.dm = new Dmapi(table, null);
+  }
+
+  async start(): Promise<void> {
+    const file = path.join(this.opts.runDir, DMAPI_JOURNAL);
+    const { records, mtimeMs } = Journal.read(file);
+    this.journal = new Journal(file);
+    (this.dm as { journal: Journal | null }).journal = this.journal;
+    this.dm.rights = new Rights(this.opts.engine?.() ?? new Dlm());
+    if (records.length) {
+      this.dm.recover(records, mtimeMs);
+      this.opts.log.info(`dmapi: recovered ${this.dm.sessions.size} session(s), ${this.dm.tokens.size} pending event(s)`);
+    } else {
+      this.dm.compact();
+    }
+    const handlers: Handlers = {
+      ...sessionHandlers(this.dm), ...eventHandlers(this.dm), ...dispositionHandlers(this.dm), ...handleOpsHandlers(this.dm),
+      ...rightsHandlers(this.dm), ...regionHandlers(this.dm), ...attributeHandlers(this.dm), ...fileattrHandlers(this.dm),
+      ...dataHandlers(this.dm),
+      // SET_INHERIT, CLEAR_INHERIT, GETALL_INHERIT, CREATE_BY_HANDLE, MKDIR_BY_HANDLE, SYMLINK_BY_HANDLE:
+      // not implemented (DM_CONFIG_PERS_INHERIT_ATTRIBS = 0, DM_CONFIG_CREATE_BY_HANDLE = 0) → ENOSYS.
+    };
+    // The run directory is 0700; let every user reach the 0666 socket (and be refused by
+    // SO_PEERCRED with EPERM) without being able to list the directory.
+    try { fs.chmodSync(this.opts.runDir, 0o711); } catch { /* keep going */ }
+    this.server = new DmapiServer(this.socketPath, handlers, this.opts.log);
+    await this.server.listen();
+    this.ready = true;
+  }
+
+  async stop(_reason: string): Promise<void> {
+    this.ready = false;
+    await this.server?.close();
+    this.server = null;
+    this.dm.rights?.stop();
+    if (this.journal) {
+      // Sessions outlive the daemon: keep a compact journal for the next start.
+      try { this.dm.compact(); } catch { /* keep the old one */ }
+      this.journal.close();
+    }
+    this.dm.fsTable.closeAll();
+  }
+
+  status(): unknown {
+    return {
+      ready: this.ready,
+      socket: this.socketPath,
+      sessions: this.dm.sessions.size,
+      tokens: this.dm.tokens.size,
+      connections: this.server?.connections ?? 0,
+      calls: this.server?.calls ?? 0,
+    };
+  }
+
+  // ---- the interface for file operations (issue 6)
+
+  /** Queues an event on the session with the disposition; see events.ts raise(). */
+  raise(o: RaiseOptions): RaiseResult {
+    return raise(this.dm, o);
+  }
+
+  /** raise() for callers that just wait: no disposition → null. */
+  async raiseAndWait(o: RaiseOptions): Promise<EventAnswer | null> {
+    const r = raise(this.dm, { ...o, sync: true });
+    return r.delivered ? r.answer : null;
+  }
+
+  hasDisposition(fsid: bigint, type: number): boolean {
+    return dispositionOf(this.dm, fsid, type) !== null;
+  }
+
+  /** Event list in force for an object: its own list when it has one, else the filesystem's (GPFS). */
+  eventList(o: Obj): bigint {
+    const own = objectEventList(o, true);
+    return own !== 0n ? own : o.fs.state.eventlist;
+  }
+
+  regions(o: Obj) {
+    return regionsOf(o);
+  }
+
+  /** The DLM resource name of a file (rights and file operations lock the same name). */
+  resource(fsid: bigint, ino: bigint): string {
+    return fileResource(fsid, ino);
+  }
+}
