@@ -411,3 +411,29 @@ os.close(fd)
   t.true(d.subarray(0, 4096).every((v) => v === 0));
   t.true(d.subarray(4096).every((v) => v === 0x44));
 });
+
+test('an unlinked open file still takes fchmod, fchown, futimens and ftruncate; a removed open directory still fstats', async (t) => {
+  const x = await fsMount(t);
+  fs.writeFileSync(x.m('f'), 'content');
+  const fd = fs.openSync(x.m('f'), 'r+');
+  fs.unlinkSync(x.m('f'));
+  fs.fchmodSync(fd, 0o600);
+  fs.fchownSync(fd, 123, 456);
+  fs.ftruncateSync(fd, 3);
+  t.is(rc(sys.futimens(fd, 1_000_000_000, 5, 1_100_000_000, 7)), 0);
+  const st = fs.fstatSync(fd, { bigint: true });
+  t.is(Number(st.mode) & 0o7777, 0o600);
+  t.deepEqual([st.uid, st.gid], [123n, 456n]);
+  t.is(st.atimeNs, 1_000_000_000_000_000_005n);
+  t.is(st.mtimeNs, 1_100_000_000_000_000_007n);
+  t.is(st.size, 3n);
+  t.is(st.nlink, 0n);
+  fs.closeSync(fd);
+  fs.mkdirSync(x.m('d'));
+  const dfd = fs.openSync(x.m('d'), 'r');
+  fs.rmdirSync(x.m('d'));
+  const dst = fs.fstatSync(dfd);
+  t.true(dst.isDirectory());
+  t.is(code(() => fs.readdirSync(x.m('d'))), 'ENOENT');
+  fs.closeSync(dfd);
+});
