@@ -1,0 +1,317 @@
+// DLM service benchmark against Redis: `npm run bench:dlm-service` (after a build), `-- --json` for
+// one JSON line, `-- --seconds S` per measurement (default 2), `-- --rounds N` (default 3, best kept).
+//
+//   one client     one process, sequential lock + unlock pairs (each call awaits its answer):
+//                  DLM: dlm_lock(EX) + dlm_unlock over <run>/<node>/dlm.sock (DlmClient)
+//                  Redis: SET key token NX PX 30000 + EVALSHA compare-and-delete (the Redis docs'
+//                  single-instance lock), over TCP loopback
+//   16 clients     16 client processes at once, each on its own resource (its own key), aggregate
+//
+// Both sides use the same client style: one connection per process, binary/RESP frames written
+// once per event-loop turn, one promise per call. The benchmark starts its own node daemon (private
+// run directory, no cluster configuration) and its own redis-server (127.0.0.1, a free port,
+// --save '' --appendonly no), and stops both at the end, also on failure or Ctrl-C.
+
+import { ChildProcess, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { DlmClient } from '../src/dlm/client';
+import { DLM_EXMODE, DLM_SUCCESS, DLM_USER } from '../src/dlm';
+
+const REPO = path.resolve(__dirname, '..', '..');
+const DAEMON = path.join(REPO, 'dist', 'src', 'daemon', 'main.js');
+const CLIENTS = 16;
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+// ---- a minimal RESP client (same style as DlmClient: batched writes, a promise per call) ---------
+
+type RespValue = string | number | null | Error | RespValue[];
+
+class RespClient {
+  private out: Buffer[] = [];
+  private queued = false;
+  private readonly waiting: ((v: RespValue) => void)[] = [];
+  private head = 0;
+  private buf: Buffer = Buffer.alloc(0);
+
+  private constructor(private readonly sock: net.Socket) {
+    sock.setNoDelay(true);
+    sock.on('data', (c: Buffer) => this.onData(c));
+  }
+
+  static connect(port: number): Promise<RespClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.createConnection({ host: '127.0.0.1', port });
+      s.once('connect', () => resolve(new RespClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  call(...args: string[]): Promise<RespValue> {
+    let s = `*${args.length}\r\n`;
+    for (const a of args) s += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+    this.out.push(Buffer.from(s));
+    if (!this.queued) {
+      this.queued = true;
+      process.nextTick(() => {
+        this.queued = false;
+        const b = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out);
+        this.out = [];
+        this.sock.write(b);
+      });
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+
+  private onData(c: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, c]) : c;
+    let pos = 0;
+    for (;;) {
+      const r = this.parse(this.buf, pos);
+      if (r === null) break;
+      pos = r.next;
+      const resolve = this.waiting[this.head++];
+      if (this.head > 1024) {
+        this.waiting.splice(0, this.head);
+        this.head = 0;
+      }
+      resolve(r.value);
+    }
+    this.buf = pos >= this.buf.length ? Buffer.alloc(0) : this.buf.subarray(pos);
+  }
+
+  private parse(b: Buffer, pos: number): { value: RespValue; next: number } | null {
+    const nl = b.indexOf('\r\n', pos);
+    if (nl < 0) return null;
+    const line = b.toString('latin1', pos + 1, nl);
+    const next = nl + 2;
+    switch (b[pos]) {
+      case 0x2b: return { value: line, next };                    // +
+      case 0x2d: return { value: new Error(line), next };         // -
+      case 0x3a: return { value: Number(line), next };            // :
+      case 0x24: {                                                // $
+        const n = Number(line);
+        if (n < 0) return { value: null, next };
+        if (b.length < next + n + 2) return null;
+        return { value: b.toString('utf8', next, next + n), next: next + n + 2 };
+      }
+      case 0x2a: {                                                // *
+        const n = Number(line);
+        const arr: RespValue[] = [];
+        let p = next;
+        for (let i = 0; i < n; i++) {
+          const r = this.parse(b, p);
+          if (r === null) return null;
+          arr.push(r.value);
+          p = r.next;
+        }
+        return { value: arr, next: p };
+      }
+      default:
+        throw new Error(`bad RESP reply byte ${b[pos]}`);
+    }
+  }
+}
+
+const UNLOCK_LUA = 'if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else return 0 end';
+
+// ---- workers: run pairs from `start` to `end` (epoch ms), print the count --------------------------
+
+async function dlmWorker(socketPath: string, resource: string, start: number, end: number): Promise<number> {
+  const c = await DlmClient.connect({ socketPath });
+  const uid = process.getuid!();
+  const j = await c.nsjoin(uid, DLM_USER);
+  if (j.status !== DLM_SUCCESS) throw new Error(`nsjoin: status ${j.status}`);
+  const nsp = j.nsp!;
+  const pair = async () => {
+    const r = await c.lock(nsp, resource, DLM_EXMODE);
+    if (r.status !== DLM_SUCCESS || r.wait) throw new Error(`lock: status ${r.status}`);
+    const st = await c.unlock(r.lkid!);
+    if (st !== DLM_SUCCESS) throw new Error(`unlock: status ${st}`);
+  };
+  while (Date.now() < start) await pair(); // warm-up until the common start
+  let n = 0;
+  while (Date.now() < end) {
+    for (let i = 0; i < 64; i++) await pair();
+    n += 64;
+  }
+  c.close();
+  return n;
+}
+
+async function redisWorker(port: number, resource: string, start: number, end: number): Promise<number> {
+  const c = await RespClient.connect(port);
+  const sha = await c.call('SCRIPT', 'LOAD', UNLOCK_LUA);
+  if (typeof sha !== 'string') throw new Error(`SCRIPT LOAD: ${String(sha)}`);
+  const key = `lock:${resource}`;
+  const base = crypto.randomBytes(8).toString('hex');
+  let seq = 0;
+  const pair = async () => {
+    const token = `${base}:${++seq}`;
+    const r = await c.call('SET', key, token, 'NX', 'PX', '30000');
+    if (r !== 'OK') throw new Error(`SET NX: ${String(r)}`);
+    const u = await c.call('EVALSHA', sha, '1', key, token);
+    if (u !== 1) throw new Error(`unlock: ${String(u)}`);
+  };
+  while (Date.now() < start) await pair();
+  let n = 0;
+  while (Date.now() < end) {
+    for (let i = 0; i < 64; i++) await pair();
+    n += 64;
+  }
+  c.close();
+  return n;
+}
+
+// ---- the driver ------------------------------------------------------------------------------------
+
+const children = new Set<ChildProcess>();
+function killAll(): void {
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+function waitExit(c: ChildProcess): Promise<number | null> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c.exitCode);
+  return new Promise((r) => c.once('exit', (code) => r(code)));
+}
+
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Runs `n` worker processes together for `seconds`; returns pairs per second (aggregate). */
+async function measure(kind: 'dlm' | 'redis', target: string, n: number, seconds: number): Promise<number> {
+  // Workers start together once all have loaded (node start-up of 16 processes on a small machine).
+  const start = Date.now() + 800 + n * 200;
+  const end = start + seconds * 1000;
+  const procs: Promise<number>[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = spawn(process.execPath, [__filename, '--worker', kind, target, `r${i}`, String(start), String(end)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(c);
+    let out = '';
+    c.stdout!.on('data', (d) => (out += d));
+    procs.push(waitExit(c).then((code) => {
+      children.delete(c);
+      if (code !== 0) throw new Error(`${kind} worker exited ${code}`);
+      return Number(out.trim());
+    }));
+  }
+  const counts = await Promise.all(procs);
+  return counts.reduce((a, b) => a + b, 0) / seconds;
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes('--json');
+  const seconds = arg('seconds', 2);
+  const rounds = arg('rounds', 3);
+  const redisBin = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => fs.existsSync(p));
+  if (!redisBin) throw new Error('redis-server not found (apt-get install -y redis-server, or bash scripts/setup.sh)');
+
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmfs-bench-'));
+  const node = 'bench';
+  const env = { ...process.env, DMAPIFS_RUN_DIR: runDir, DMAPIFS_CLUSTER_CONFIG: path.join(runDir, 'no-cluster.json') };
+  const daemon = spawn(process.execPath, [DAEMON, '--node', node], { env, stdio: 'ignore' });
+  children.add(daemon);
+  const socketPath = path.join(runDir, node, 'dlm.sock');
+  const port = await freePort();
+  const redis = spawn(redisBin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+  children.add(redis);
+  try {
+    await waitFor(() => fs.existsSync(socketPath), 15000, 'the node daemon');
+    await waitFor(() => redis.exitCode === null, 100, 'redis');
+    for (let i = 0; ; i++) {
+      try {
+        const c = await RespClient.connect(port);
+        c.close();
+        break;
+      } catch (e) {
+        if (i > 200) throw e;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    const rows: { name: string; dlm: number; redis: number }[] = [];
+    for (const [name, n] of [['one client', 1], [`${CLIENTS} clients`, CLIENTS]] as const) {
+      let d = 0;
+      let r = 0;
+      for (let i = 0; i < rounds; i++) {
+        // Interleaved, so that a busy machine hurts both sides alike.
+        d = Math.max(d, await measure('dlm', socketPath, n, seconds));
+        r = Math.max(r, await measure('redis', String(port), n, seconds));
+      }
+      rows.push({ name, dlm: d, redis: r });
+    }
+    if (json) {
+      const o: Record<string, number> = {};
+      for (const row of rows) {
+        const k = row.name.startsWith('one') ? 'one_client' : `clients_${CLIENTS}`;
+        o[`${k}_dlm_pairs_per_s`] = Math.round(row.dlm);
+        o[`${k}_redis_pairs_per_s`] = Math.round(row.redis);
+        o[`${k}_ratio`] = Number((row.dlm / row.redis).toFixed(2));
+      }
+      process.stdout.write(JSON.stringify(o) + '\n');
+    } else {
+      const lines = [
+        `lock+unlock pairs per second (best of ${rounds} rounds of ${seconds} s; ${os.cpus().length} CPUs)`,
+        `${'workload'.padEnd(12)} ${'DLM (dlm.sock)'.padStart(16)} ${'Redis (SET NX PX + Lua)'.padStart(24)} ${'ratio'.padStart(7)}`,
+      ];
+      for (const row of rows) {
+        lines.push(`${row.name.padEnd(12)} ${Math.round(row.dlm).toString().padStart(16)} ${Math.round(row.redis).toString().padStart(24)} ${(row.dlm / row.redis).toFixed(2).padStart(6)}x`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+  } finally {
+    daemon.kill('SIGTERM');
+    redis.kill('SIGTERM');
+    await Promise.race([Promise.all([waitExit(daemon), waitExit(redis)]), new Promise((r) => setTimeout(r, 5000))]);
+    killAll();
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--worker') {
+  const [, , , kind, target, resource, start, end] = process.argv;
+  const run = kind === 'dlm' ? dlmWorker(target, resource, Number(start), Number(end)) : redisWorker(Number(target), resource, Number(start), Number(end));
+  run.then((n) => {
+    process.stdout.write(`${n}\n`);
+    process.exit(0);
+  }, (e) => {
+    process.stderr.write(`worker: ${(e as Error)?.stack ?? e}\n`);
+    process.exit(1);
+  });
+} else {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
+  process.on('exit', killAll);
+  main().catch((e) => {
+    process.stderr.write(`bench:dlm-service: ${(e as Error)?.stack ?? e}\n`);
+    killAll();
+    process.exit(1);
+  });
+}

@@ -1,0 +1,858 @@
+// The DLM client: the engine's per-process API (DlmProcess) over the node's local socket, with
+// every call asynchronous.
+//
+//   const c = await DlmClient.connect({ node: 'n1' });      // <run>/<node>/dlm.sock
+//   const { nsp } = await c.nsjoin(process.getuid(), DLM_USER);
+//   const r = await c.lock(nsp!, 'R', DLM_EXMODE);
+//   if (r.wait) await r.wait;                               // dlm_lock had to wait
+//   await c.unlock(r.lkid!);
+//   c.close();
+//
+// Results are the engine's (statuses, lock ids, `wait` promises); blocking and completion routines
+// run in this process when the node's notifications arrive (after setSignal(0), only when notify()
+// asks for them, as dlm_notify). The node knows who we are from the socket (SO_PEERCRED): nothing
+// here can claim another identity. When the connection is lost, pending requests and waits end
+// with DLM_ENOSYS (the lock manager is not reachable) and later calls answer DLM_ENOSYS; a 'reset'
+// event says the node lost its locks (its lock master went away) while the connection stayed.
+//
+// Events: 'reset' (reason), 'close' (reason).
+
+import { EventEmitter } from 'events';
+import * as net from 'net';
+import * as path from 'path';
+import { defaultNodeName, runBase } from '../daemon/paths';
+import { DLM_DEFAULT_SIGNAL, DLM_VALB, DLM_VALBLKSIZE } from './constants';
+import {
+  DLM_BADPARAM,
+  DLM_ENOSYS,
+  DLM_IVBUFLEN,
+  DLM_IVLOCKID,
+  DLM_SUCCESS,
+  DLM_SUCCVALNOTVALID,
+  DLM_SYNCH,
+  DLM_SYNCVALNOTVALID,
+  type DlmStatus,
+} from './status';
+import type {
+  BlockingRoutine,
+  CompletionRoutine,
+  ConvertOptions,
+  GlcCreateResult,
+  LkInfoResult,
+  LockId,
+  LockOptions,
+  LockResult,
+  NsJoinResult,
+  QueCvtOptions,
+  QueLockOptions,
+  RdAttachResult,
+  RdCollectResult,
+  RsbInfoResult,
+  SetSignalResult,
+} from './types';
+import { FrameDecoder, MAX_CLIENT_FRAME, Reader, Writer, isWireValue, readValue, writeValue, type WireValue } from './service/codec';
+import { CV, LK, MSG, OP, readLkid, readValb, readValbInto, writeLkid, writeValb } from './service/protocol';
+
+export interface DlmClientOptions {
+  /** Node whose daemon to use (default: the host name). */
+  node?: string;
+  /** Run directory (default: $DMAPIFS_RUN_DIR or /run/dmapifs). */
+  runDir?: string;
+  /** The socket itself (overrides node and runDir). */
+  socketPath?: string;
+  /** Milliseconds to wait for the connection (default 5000). */
+  connectTimeoutMs?: number;
+}
+
+/** The socket of a node's lock manager. */
+export function dlmSocketPath(node: string = defaultNodeName(), runDir: string = runBase()): string {
+  return path.join(runDir, node, 'dlm.sock');
+}
+
+/** What the client keeps for a request that gave notprm, routines or a queued value block. */
+interface Rec {
+  notprm: unknown;
+  blkrtn: BlockingRoutine | null;
+  cplrtn: CompletionRoutine | null;
+  /** dlm_quelock's value block, filled by its completion (its lock id is not known when sent). */
+  valb: Uint8Array | null;
+}
+
+/** A lock this client knows of: the rids it references, and what is pending on it. */
+interface ClientLock {
+  seqn: number;
+  rids: number[];
+  /** Granted at least once (a failed request then reverts instead of removing the lock). */
+  granted: boolean;
+  /** Queued requests (quelock / quecvt) whose completion is still to come. */
+  pendingCpl: number;
+  /** Completions that arrived before the answer of their request (an immediate grant). */
+  earlyCpl: number;
+  /** dlm_quecvt's value block, filled by its completion. */
+  valb: Uint8Array | null;
+}
+
+type Decode = (r: Reader | null, status: number, reqId: number) => unknown;
+
+interface Pending {
+  op: number;
+  resolve: (v: unknown) => void;
+  decode: Decode;
+}
+
+interface Waiter {
+  result: LockResult;
+  resolve: (s: DlmStatus) => void;
+  valb: Uint8Array | null;
+  /** dlm_lock (a failure then removes the lock) rather than dlm_cvt. */
+  isNew: boolean;
+  lkid: LockId | null;
+}
+
+function grantStatus(st: number): boolean {
+  return st === DLM_SUCCESS || st === DLM_SYNCH || st === DLM_SUCCVALNOTVALID || st === DLM_SYNCVALNOTVALID;
+}
+
+function u32ok(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+}
+
+function i32ok(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff;
+}
+
+function lkidOk(id: unknown): id is LockId {
+  return typeof id === 'object' && id !== null && u32ok((id as LockId).hndl) && Number.isSafeInteger((id as LockId).seqn) && (id as LockId).seqn >= 0;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+export class DlmClient extends EventEmitter {
+  private readonly out = new Writer(1024);
+  private flushQueued = false;
+  private readonly flushNow = () => this.flush();
+  private readonly reader = new Reader();
+  private nextReq = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiters = new Map<number, Waiter>();
+  private nextRid = 1;
+  private readonly recs = new Map<number, Rec>();
+  private readonly locks = new Map<number, ClientLock>();
+  /** Rids of locks gone while notifications are polled (setSignal(0)): freed after the next notify. */
+  private zombies: number[] = [];
+  private signal = DLM_DEFAULT_SIGNAL;
+  private closedReason: string | null = null;
+  private deferredErrors: unknown[] = [];
+
+  private constructor(private readonly sock: net.Socket, readonly socketPath: string) {
+    super();
+    const decoder = new FrameDecoder(
+      MAX_CLIENT_FRAME,
+      (buf, s, e) => this.onFrame(buf, s, e),
+      (len) => this.shutdown(`the node sent a frame of ${len} bytes`),
+      () => undefined,
+    );
+    sock.on('data', (chunk: Buffer) => {
+      decoder.push(chunk);
+      if (this.deferredErrors.length) {
+        const errs = this.deferredErrors.splice(0);
+        // A routine threw: report it as an uncaught exception of this process, as a throwing
+        // callback of any Node API would, after the protocol state is consistent again.
+        for (const e of errs) setImmediate(() => { throw e; });
+      }
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => this.shutdown('the node closed the connection'));
+  }
+
+  /** Connects to the node's lock manager. */
+  static connect(opts: DlmClientOptions = {}): Promise<DlmClient> {
+    const socketPath = opts.socketPath ?? dlmSocketPath(opts.node, opts.runDir);
+    return new Promise((resolve, reject) => {
+      const sock = net.createConnection({ path: socketPath });
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(Object.assign(new Error(`no answer from ${socketPath}`), { code: 'ETIMEDOUT' }));
+      }, opts.connectTimeoutMs ?? 5000);
+      sock.once('connect', () => {
+        clearTimeout(timer);
+        sock.removeAllListeners('error');
+        resolve(new DlmClient(sock, socketPath));
+      });
+      sock.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(Object.assign(new Error(`cannot connect to the lock manager at ${socketPath}: ${e.message}`), { code: e.code ?? 'ECONNREFUSED' }));
+      });
+    });
+  }
+
+  /** This process. */
+  get pid(): number {
+    return process.pid;
+  }
+
+  /** False once the connection is gone. */
+  get connected(): boolean {
+    return this.closedReason === null;
+  }
+
+  /** Closes the connection: the node releases this process' locks (as on exit). */
+  close(): void {
+    this.flush();
+    this.sock.end();
+    this.shutdown('closed by the client');
+    this.sock.destroy();
+  }
+
+  // ==== the API =====================================================================================
+
+  /** dlm_nsjoin(nsid, &nsp, flags). */
+  nsjoin(nsid: number, flags = 0): Promise<NsJoinResult> {
+    if (!u32ok(nsid) || !u32ok(flags)) return Promise.resolve({ status: DLM_BADPARAM });
+    const w = this.begin(OP.NSJOIN);
+    w.u32(nsid).u32(flags);
+    return this.send(OP.NSJOIN, decodeNsjoin) as Promise<NsJoinResult>;
+  }
+
+  /** dlm_nsleave(&nsp, flags). */
+  nsleave(nsp: number, flags = 0): Promise<DlmStatus> {
+    if (!u32ok(nsp) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
+    this.begin(OP.NSLEAVE).u32(nsp).u32(flags);
+    return this.send(OP.NSLEAVE, decodeStatus) as Promise<DlmStatus>;
+  }
+
+  /** dlm_detach(). */
+  detach(): Promise<DlmStatus> {
+    this.begin(OP.DETACH);
+    return this.send(OP.DETACH, decodeStatus) as Promise<DlmStatus>;
+  }
+
+  /** dlm_set_signal(newsig, &oldsig): 0 = notifications only through notify(). */
+  setSignal(newsig: number): Promise<SetSignalResult> {
+    if (!i32ok(newsig)) return Promise.resolve({ status: DLM_BADPARAM });
+    this.begin(OP.SETSIGNAL).i32(newsig);
+    return (this.send(OP.SETSIGNAL, decodeSetSignal) as Promise<SetSignalResult>).then((r) => {
+      if (r.status === DLM_SUCCESS) {
+        this.signal = newsig;
+        if (newsig !== 0) this.freeZombies(this.zombies.length);
+      }
+      return r;
+    });
+  }
+
+  /** dlm_notify(): has the node deliver pending notifications (their routines run here first). */
+  notify(): Promise<number> {
+    this.begin(OP.NOTIFY);
+    const zombies = this.zombies.length;
+    return (this.send(OP.NOTIFY, decodeCount) as Promise<number>).then((n) => {
+      this.freeZombies(zombies);
+      return n;
+    });
+  }
+
+  /** dlm_lock / dlm_locktp: when the request has to wait, `wait` resolves with its final status. */
+  lock(nsp: number, resnam: string | Uint8Array, mode: number, opts?: LockOptions): Promise<LockResult> {
+    return this.request(OP.LOCK, nsp, resnam, mode, opts);
+  }
+
+  /** dlm_quelock / dlm_quelocktp: the completion routine reports the outcome. */
+  quelock(nsp: number, resnam: string | Uint8Array, mode: number, opts?: QueLockOptions): Promise<LockResult> {
+    return this.request(OP.QUELOCK, nsp, resnam, mode, opts);
+  }
+
+  /** dlm_cvt. */
+  cvt(lkid: LockId, mode: number, opts?: ConvertOptions): Promise<LockResult> {
+    return this.convert(OP.CVT, lkid, mode, opts);
+  }
+
+  /** dlm_quecvt. */
+  async quecvt(lkid: LockId, mode: number, opts?: QueCvtOptions): Promise<DlmStatus> {
+    return (await this.convert(OP.QUECVT, lkid, mode, opts)).status;
+  }
+
+  /** dlm_unlock(&lkid, valb, flags). */
+  unlock(lkid: LockId, valb: Uint8Array | null = null, flags = 0): Promise<DlmStatus> {
+    if (!lkidOk(lkid)) return Promise.resolve(DLM_IVLOCKID);
+    if (!u32ok(flags) || (flags & DLM_VALB && !(valb instanceof Uint8Array && valb.length >= DLM_VALBLKSIZE))) return Promise.resolve(DLM_BADPARAM);
+    const w = this.begin(OP.UNLOCK);
+    writeLkid(w, lkid);
+    w.u32(flags);
+    writeValb(w, flags & DLM_VALB ? valb : null);
+    const hndl = lkid.hndl;
+    const seqn = lkid.seqn;
+    return (this.send(OP.UNLOCK, decodeStatus) as Promise<DlmStatus>).then((st) => {
+      if (st === DLM_SUCCESS) this.gone(hndl, seqn);
+      return st;
+    });
+  }
+
+  /** dlm_cancel(&lkid, flags). */
+  cancel(lkid: LockId, flags = 0): Promise<DlmStatus> {
+    if (!lkidOk(lkid)) return Promise.resolve(DLM_IVLOCKID);
+    if (!u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
+    const w = this.begin(OP.CANCEL);
+    writeLkid(w, lkid);
+    w.u32(flags);
+    return this.send(OP.CANCEL, decodeStatus) as Promise<DlmStatus>;
+  }
+
+  /** dlm_glc_create(&id, flags, ns_list, ns_num). */
+  glcCreate(flags: number, nsList: readonly number[]): Promise<GlcCreateResult> {
+    if (!u32ok(flags) || !Array.isArray(nsList) || nsList.length > 255 || !nsList.every(u32ok)) return Promise.resolve({ status: DLM_BADPARAM });
+    const w = this.begin(OP.GLC_CREATE);
+    w.u32(flags).u8(nsList.length);
+    for (const n of nsList) w.u32(n);
+    return this.send(OP.GLC_CREATE, decodeId) as Promise<GlcCreateResult>;
+  }
+
+  /** dlm_glc_attach(id, flags). */
+  glcAttach(id: number, flags = 0): Promise<DlmStatus> {
+    if (!u32ok(id) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
+    this.begin(OP.GLC_ATTACH).u32(id).u32(flags);
+    return this.send(OP.GLC_ATTACH, decodeStatus) as Promise<DlmStatus>;
+  }
+
+  /** dlm_glc_detach(). */
+  glcDetach(): Promise<DlmStatus> {
+    this.begin(OP.GLC_DETACH);
+    return this.send(OP.GLC_DETACH, decodeStatus) as Promise<DlmStatus>;
+  }
+
+  /** dlm_glc_destroy(id, flags). */
+  glcDestroy(id: number, flags = 0): Promise<DlmStatus> {
+    if (!u32ok(id) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
+    this.begin(OP.GLC_DESTROY).u32(id).u32(flags);
+    return this.send(OP.GLC_DESTROY, decodeStatus) as Promise<DlmStatus>;
+  }
+
+  /** dlm_rd_attach(name, &rd_id, flags). */
+  rdAttach(name: string, flags: number): Promise<RdAttachResult> {
+    if (typeof name !== 'string' || Buffer.byteLength(name) > 255 || !u32ok(flags)) return Promise.resolve({ status: DLM_BADPARAM });
+    this.begin(OP.RD_ATTACH).str(name, 255).u32(flags);
+    return this.send(OP.RD_ATTACH, decodeRdAttach) as Promise<RdAttachResult>;
+  }
+
+  /** dlm_rd_detach(rd_id, flags). */
+  rdDetach(rdId: number, flags = 0): Promise<DlmStatus> {
+    if (!u32ok(rdId) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
+    this.begin(OP.RD_DETACH).u32(rdId).u32(flags);
+    return this.send(OP.RD_DETACH, decodeStatus) as Promise<DlmStatus>;
+  }
+
+  /** dlm_rd_collect(rd_id, &hndl, flags). */
+  rdCollect(rdId: number, flags = 0): Promise<RdCollectResult> {
+    if (!u32ok(rdId) || !u32ok(flags)) return Promise.resolve({ status: DLM_BADPARAM });
+    this.begin(OP.RD_COLLECT).u32(rdId).u32(flags);
+    return this.send(OP.RD_COLLECT, decodeCollect) as Promise<RdCollectResult>;
+  }
+
+  /** dlm_rd_validate(rd_id, &hndl, flags). */
+  rdValidate(rdId: number, hndl: number, flags = 0): Promise<DlmStatus> {
+    if (!u32ok(rdId) || !u32ok(hndl) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
+    this.begin(OP.RD_VALIDATE).u32(rdId).u32(hndl).u32(flags);
+    return this.send(OP.RD_VALIDATE, decodeStatus) as Promise<DlmStatus>;
+  }
+
+  /** dlm_get_lkinfo(&lkid, &info): notprm and routines are this client's own. */
+  getLkinfo(lkid: LockId): Promise<LkInfoResult> {
+    if (!lkidOk(lkid)) return Promise.resolve({ status: DLM_IVLOCKID });
+    writeLkid(this.begin(OP.LKINFO), lkid);
+    return this.send(OP.LKINFO, (r, st) => this.decodeLkinfo(r, st)) as Promise<LkInfoResult>;
+  }
+
+  /** dlm_get_rsbinfo(nsp, resnam, resnlen, &info, par_lkid). */
+  getRsbinfo(nsp: number, resnam: string | Uint8Array, parlkid?: LockId | null): Promise<RsbInfoResult> {
+    if (!u32ok(nsp)) return Promise.resolve({ status: DLM_BADPARAM });
+    if (parlkid != null && !lkidOk(parlkid)) return Promise.resolve({ status: DLM_IVLOCKID });
+    const w = this.begin(OP.RSBINFO);
+    w.u32(nsp);
+    if (!this.writeResnam(w, resnam)) {
+      w.abort();
+      return Promise.resolve({ status: DLM_IVBUFLEN });
+    }
+    writeLkid(w, parlkid ?? null);
+    return this.send(OP.RSBINFO, decodeRsbinfo) as Promise<RsbInfoResult>;
+  }
+
+  // ==== requests ====================================================================================
+
+  private writeResnam(w: Writer, resnam: string | Uint8Array): boolean {
+    if (typeof resnam === 'string') {
+      if (resnam.length <= 255 && isAscii(resnam)) {
+        w.latin1Short(resnam);
+        return true;
+      }
+      const b = Buffer.from(resnam, 'utf8');
+      if (b.length > 255) return false;
+      w.short(b);
+      return true;
+    }
+    if (resnam instanceof Uint8Array && resnam.length <= 255) {
+      w.short(resnam);
+      return true;
+    }
+    return false;
+  }
+
+  private newRec(notprm: unknown, blkrtn: BlockingRoutine | null, cplrtn: CompletionRoutine | null, valb: Uint8Array | null): number {
+    let rid = this.nextRid++;
+    if (rid > 0xfffffff0) rid = this.nextRid = 1;
+    this.recs.set(rid, { notprm, blkrtn, cplrtn, valb });
+    return rid;
+  }
+
+  private track(lkid: LockId, rid: number): ClientLock {
+    let l = this.locks.get(lkid.hndl);
+    if (l === undefined || l.seqn !== lkid.seqn) {
+      if (l !== undefined) this.release(l);
+      l = { seqn: lkid.seqn, rids: [], granted: false, pendingCpl: 0, earlyCpl: 0, valb: null };
+      this.locks.set(lkid.hndl, l);
+    }
+    if (rid !== 0 && !l.rids.includes(rid)) l.rids.push(rid);
+    return l;
+  }
+
+  private release(l: ClientLock): void {
+    if (this.signal === 0) this.zombies.push(...l.rids);
+    else for (const rid of l.rids) this.recs.delete(rid);
+    l.rids.length = 0;
+  }
+
+  /** The lock is gone: forget it and, unless notifications are polled, the rids it referenced. */
+  private gone(hndl: number, seqn: number): void {
+    const l = this.locks.get(hndl);
+    if (l === undefined || l.seqn !== seqn) return;
+    this.locks.delete(hndl);
+    this.release(l);
+  }
+
+  private freeZombies(n: number): void {
+    if (n <= 0) return;
+    for (const rid of this.zombies.splice(0, n)) this.recs.delete(rid);
+  }
+
+  private request(op: number, nsp: number, resnam: string | Uint8Array, mode: number, o: QueLockOptions | undefined): Promise<LockResult> {
+    const sync = op === OP.LOCK;
+    const flags = o?.flags ?? 0;
+    const timeout = o?.timeout ?? 0;
+    if (!u32ok(nsp) || !u32ok(flags) || !u32ok(timeout) || !Number.isInteger(mode) || mode < 0 || mode > 255) return Promise.resolve(failed(DLM_BADPARAM));
+    let bits = 0;
+    let rid = 0;
+    const valb = o?.valb ?? null;
+    if (valb !== null && !(valb instanceof Uint8Array)) return Promise.resolve(failed(DLM_BADPARAM));
+    if (flags & DLM_VALB && (valb === null || valb.length < DLM_VALBLKSIZE)) return Promise.resolve(failed(DLM_BADPARAM));
+    if (o) {
+      if ((o.blkrtn != null && typeof o.blkrtn !== 'function') || (!sync && o.cplrtn != null && typeof o.cplrtn !== 'function')) return Promise.resolve(failed(DLM_BADPARAM));
+      if (o.parlkid != null && !lkidOk(o.parlkid)) return Promise.resolve(failed(DLM_IVLOCKID));
+      if (o.hint !== undefined && !isWireValue(o.hint)) return Promise.resolve(failed(DLM_BADPARAM));
+      if (o.tranid != null && !isWireValue(o.tranid)) return Promise.resolve(failed(DLM_BADPARAM));
+      if (o.rdId != null && !u32ok(o.rdId)) return Promise.resolve(failed(DLM_BADPARAM));
+      const cpl = sync ? null : ((o as QueLockOptions).cplrtn ?? null);
+      const queuedValb = !sync && flags & DLM_VALB ? valb : null;
+      if (o.notprm !== undefined || o.blkrtn || cpl || queuedValb) {
+        rid = this.newRec(o.notprm, o.blkrtn ?? null, cpl, queuedValb);
+        bits |= LK.NOTPRM;
+        if (o.blkrtn) bits |= LK.BLK;
+        if (cpl) bits |= LK.CPL;
+      }
+      if (o.parlkid != null) bits |= LK.PARENT;
+      if (o.tranid != null) bits |= LK.TRANID;
+      if (o.rdId != null) bits |= LK.RDID;
+      if (o.hint !== undefined) bits |= LK.HINT;
+      if (flags & DLM_VALB) bits |= LK.VALB;
+    }
+    const w = this.begin(op);
+    w.u32(nsp).u8(mode).u32(flags).u32(timeout).u32(rid).u8(bits);
+    if (!this.writeResnam(w, resnam)) {
+      w.abort();
+      if (rid) this.recs.delete(rid);
+      return Promise.resolve(failed(DLM_IVBUFLEN));
+    }
+    if (bits & LK.PARENT) writeLkid(w, o!.parlkid!);
+    if (bits & LK.TRANID) writeValue(w, o!.tranid as WireValue);
+    if (bits & LK.RDID) w.u32(o!.rdId!);
+    if (bits & LK.VALB) w.bytes(valb!, DLM_VALBLKSIZE);
+    if (bits & LK.HINT) writeValue(w, o!.hint as WireValue);
+    const userValb = flags & DLM_VALB ? valb : null;
+    return this.send(op, (r, st, id) => this.lockAnswer(r, st, id, rid, sync, true, userValb)) as Promise<LockResult>;
+  }
+
+  private convert(op: number, lkid: LockId, mode: number, o: QueCvtOptions | undefined): Promise<LockResult> {
+    const sync = op === OP.CVT;
+    if (!lkidOk(lkid)) return Promise.resolve(failed(DLM_IVLOCKID));
+    const flags = o?.flags ?? 0;
+    const timeout = o?.timeout ?? 0;
+    if (!u32ok(flags) || !u32ok(timeout) || !Number.isInteger(mode) || mode < 0 || mode > 255) return Promise.resolve(failed(DLM_BADPARAM));
+    const valb = o?.valb ?? null;
+    if (valb !== null && !(valb instanceof Uint8Array)) return Promise.resolve(failed(DLM_BADPARAM));
+    if (flags & DLM_VALB && (valb === null || valb.length < DLM_VALBLKSIZE)) return Promise.resolve(failed(DLM_BADPARAM));
+    let bits = 0;
+    let rid = 0;
+    if (o) {
+      if (('blkrtn' in o && o.blkrtn != null && typeof o.blkrtn !== 'function') || (!sync && 'cplrtn' in o && o.cplrtn != null && typeof o.cplrtn !== 'function')) {
+        return Promise.resolve(failed(DLM_BADPARAM));
+      }
+      if ('hint' in o && !isWireValue(o.hint)) return Promise.resolve(failed(DLM_BADPARAM));
+      const setNp = 'notprm' in o;
+      const setBlk = 'blkrtn' in o;
+      const setCpl = !sync && 'cplrtn' in o;
+      if (setNp || (setBlk && o.blkrtn) || (setCpl && o.cplrtn)) {
+        rid = this.newRec(o.notprm, o.blkrtn ?? null, sync ? null : (o.cplrtn ?? null), null);
+      }
+      if (setNp) bits |= CV.NOTPRM;
+      if (setBlk) bits |= CV.BLK_SET | (o.blkrtn ? CV.BLK_FN : 0);
+      if (setCpl) bits |= CV.CPL_SET | (o.cplrtn ? CV.CPL_FN : 0);
+      if ('hint' in o) bits |= CV.HINT;
+      if (flags & DLM_VALB) bits |= CV.VALB;
+    }
+    const w = this.begin(op);
+    writeLkid(w, lkid);
+    w.u8(mode).u32(flags).u32(timeout).u32(rid).u8(bits);
+    if (bits & CV.VALB) w.bytes(valb!, DLM_VALBLKSIZE);
+    if (bits & CV.HINT) writeValue(w, o!.hint as WireValue);
+    const userValb = flags & DLM_VALB ? valb : null;
+    if (rid !== 0) {
+      const l = this.locks.get(lkid.hndl);
+      if (l !== undefined && l.seqn === lkid.seqn) l.rids.push(rid);
+      else this.track(lkid, rid).granted = true;
+    }
+    if (!sync) {
+      const l = this.locks.get(lkid.hndl);
+      if (l !== undefined && l.seqn === lkid.seqn) l.valb = userValb;
+    }
+    return this.send(op, (r, st, id) => this.lockAnswer(r, st, id, rid, sync, false, userValb)) as Promise<LockResult>;
+  }
+
+  /** Answer of lock / quelock / cvt / quecvt. */
+  private lockAnswer(r: Reader | null, status: number, reqId: number, rid: number, sync: boolean, isNew: boolean, valb: Uint8Array | null): LockResult {
+    let lkid: LockId | null = null;
+    let waits = false;
+    if (r !== null && r.remaining > 0) {
+      lkid = readLkid(r);
+      waits = r.u8() !== 0;
+      readValbInto(r, valb);
+    }
+    const result: LockResult = { status, lkid, wait: null };
+    if (lkid === null || !grantStatus(status)) {
+      // Refused: nothing is pending (a new request left no lock; a conversion left the lock as it was).
+      if (isNew) {
+        if (rid !== 0) this.recs.delete(rid);
+        result.lkid = null;
+      } else if (!sync && lkid !== null) {
+        const l = this.locks.get(lkid.hndl);
+        if (l !== undefined && l.seqn === lkid.seqn && l.pendingCpl === 0) l.valb = null;
+      }
+      return result;
+    }
+    const l = this.track(lkid, rid);
+    if (!isNew || (!waits && (sync || status !== DLM_SUCCESS))) l.granted = true;
+    if (!sync && status === DLM_SUCCESS) {
+      // Queued: its completion is to come, unless it came already (an immediate grant completes
+      // inside the request, before the answer is written).
+      if (l.earlyCpl > 0) l.earlyCpl--;
+      else l.pendingCpl++;
+    }
+    if (waits) {
+      let resolve!: (s: DlmStatus) => void;
+      result.wait = new Promise<DlmStatus>((res) => (resolve = res));
+      this.waiters.set(reqId, { result, resolve, valb, isNew, lkid });
+    }
+    return result;
+  }
+
+  private decodeLkinfo(r: Reader | null, status: number): LkInfoResult {
+    if (r === null || r.remaining === 0) return { status };
+    const resnam = r.short();
+    const parlkid = readLkid(r);
+    const rqmode = r.u8();
+    const valb = readValb(r);
+    const flags = r.u32();
+    const npRid = r.u32();
+    const hint = readValue(r);
+    const blkRid = r.u32();
+    const timeout = r.u32();
+    const cplRid = r.u32();
+    const sig = r.i32();
+    const grmode = r.u8();
+    const lkstate = r.u8();
+    const lkPid = r.u32();
+    return {
+      status,
+      info: {
+        resnam, resnlen: resnam.length, parlkid, rqmode, valb, flags,
+        notprm: this.recs.get(npRid)?.notprm,
+        hint,
+        blkrtn: this.recs.get(blkRid)?.blkrtn ?? null,
+        timeout,
+        cplrtn: this.recs.get(cplRid)?.cplrtn ?? null,
+        sig, grmode, lkstate, lk_pid: lkPid,
+      },
+    };
+  }
+
+  // ==== the wire ====================================================================================
+
+  /** The request being built (begin → send). */
+  private lastReq = 0;
+
+  private begin(op: number): Writer {
+    let id = this.nextReq++;
+    if (id > 0xfffffff0) id = this.nextReq = 1;
+    this.lastReq = id;
+    return this.out.begin(op).u32(id);
+  }
+
+  private send(op: number, decode: Decode): Promise<unknown> {
+    const id = this.lastReq;
+    if (this.closedReason !== null) {
+      this.out.abort();
+      return Promise.resolve(decode(null, DLM_ENOSYS, id));
+    }
+    this.out.end(MAX_CLIENT_FRAME);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.flushNow);
+    }
+    return new Promise((resolve) => {
+      this.pending.set(id, { op, resolve, decode });
+    });
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.out.length === 0 || this.closedReason !== null) return;
+    this.sock.write(this.out.take());
+  }
+
+  private onFrame(buf: Buffer, start: number, end: number): void {
+    const r = this.reader.reset(buf, start, end);
+    try {
+      const type = r.u8();
+      switch (type) {
+        case MSG.REPLY: {
+          const id = r.u32();
+          const status = r.i32();
+          const p = this.pending.get(id);
+          if (p === undefined) return;
+          this.pending.delete(id);
+          p.resolve(p.decode(r, status, id));
+          return;
+        }
+        case MSG.WAITDONE: {
+          const id = r.u32();
+          const status = r.i32();
+          const w = this.waiters.get(id);
+          if (w === undefined) return;
+          this.waiters.delete(id);
+          readValbInto(r, w.valb);
+          this.waitEnded(w, status);
+          return;
+        }
+        case MSG.COMPLETION:
+          return this.onCompletion(r);
+        case MSG.BLOCKING: {
+          const blkRid = r.u32();
+          const npRid = r.u32();
+          const lkid = readLkid(r);
+          const mode = r.u8();
+          const hint = readValue(r);
+          const rec = this.recs.get(blkRid);
+          if (rec?.blkrtn && lkid !== null) this.call(() => rec.blkrtn!(this.recs.get(npRid)?.notprm, hint, lkid, mode));
+          return;
+        }
+        case MSG.ERROR: {
+          const id = r.u32();
+          const code = r.str();
+          const message = r.str();
+          const p = this.pending.get(id);
+          if (p !== undefined) {
+            // The node could not read our request: a bug on one side; the call fails cleanly.
+            this.pending.delete(id);
+            this.emit('protocolError', { code, message });
+            p.resolve(p.decode(null, DLM_BADPARAM, id));
+          } else {
+            this.emit('protocolError', { code, message });
+          }
+          return;
+        }
+        case MSG.RESET:
+          this.reset(r.str());
+          return;
+        default:
+          return;
+      }
+    } catch (e) {
+      this.shutdown(`unreadable message from the node: ${(e as Error).message}`);
+    }
+  }
+
+  private waitEnded(w: Waiter, status: number): void {
+    w.result.status = status;
+    if (w.lkid !== null) {
+      const l = this.locks.get(w.lkid.hndl);
+      if (grantStatus(status)) {
+        if (l !== undefined) l.granted = true;
+      } else if (w.isNew) {
+        this.gone(w.lkid.hndl, w.lkid.seqn);
+      }
+    }
+    w.resolve(status);
+  }
+
+  private onCompletion(r: Reader): void {
+    const cplRid = r.u32();
+    const npRid = r.u32();
+    const lkid = readLkid(r);
+    const status = r.i32();
+    if (lkid === null) return;
+    const rec = cplRid !== 0 ? this.recs.get(cplRid) : undefined;
+    let l = this.locks.get(lkid.hndl);
+    if (l === undefined || l.seqn !== lkid.seqn) l = this.track(lkid, cplRid);
+    // The value block goes to the pending dlm_quecvt's buffer, else to the dlm_quelock's.
+    let dst: Uint8Array | null = null;
+    if (l.valb !== null) {
+      dst = l.valb;
+      l.valb = null;
+    } else if (rec?.valb) {
+      dst = rec.valb;
+      rec.valb = null;
+    }
+    readValbInto(r, dst);
+    if (l.pendingCpl > 0) l.pendingCpl--;
+    else l.earlyCpl++;
+    const notprm = npRid !== 0 ? this.recs.get(npRid)?.notprm : undefined;
+    const fn = rec?.cplrtn ?? null;
+    if (grantStatus(status)) l.granted = true;
+    else if (!l.granted) this.gone(lkid.hndl, lkid.seqn);
+    if (fn) this.call(() => fn(notprm, lkid, status));
+  }
+
+  private call(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.deferredErrors.push(e);
+    }
+  }
+
+  /** The node lost this process' locks: pending requests end with DLM_ENOSYS. */
+  private reset(reason: string): void {
+    this.failPending();
+    this.emit('reset', reason);
+  }
+
+  private failPending(): void {
+    for (const [id, w] of this.waiters) {
+      this.waiters.delete(id);
+      this.waitEnded(w, DLM_ENOSYS);
+    }
+    // Queued requests hear DLM_ENOSYS through their completion routines.
+    for (const [hndl, l] of [...this.locks]) {
+      if (l.pendingCpl > 0) {
+        for (const rid of l.rids) {
+          const rec = this.recs.get(rid);
+          if (rec?.cplrtn) {
+            const fn = rec.cplrtn;
+            const lkid = { hndl, seqn: l.seqn };
+            this.call(() => fn(rec.notprm, lkid, DLM_ENOSYS));
+            break;
+          }
+        }
+      }
+    }
+    this.locks.clear();
+    this.recs.clear();
+    this.zombies = [];
+    if (this.deferredErrors.length) {
+      const errs = this.deferredErrors.splice(0);
+      for (const e of errs) setImmediate(() => { throw e; });
+    }
+  }
+
+  private shutdown(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    this.out.abort();
+    this.out.pos = 0;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.resolve(p.decode(null, DLM_ENOSYS, id));
+    }
+    this.failPending();
+    this.sock.destroy();
+    this.emit('close', reason);
+  }
+}
+
+function failed(status: DlmStatus): LockResult {
+  return { status, lkid: null, wait: null };
+}
+
+function decodeStatus(_r: Reader | null, status: number): DlmStatus {
+  return status;
+}
+
+function decodeCount(r: Reader | null, status: number): number {
+  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return 0;
+  return r.u32();
+}
+
+function decodeNsjoin(r: Reader | null, status: number): NsJoinResult {
+  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return { status };
+  return { status, nsp: r.u32() };
+}
+
+function decodeSetSignal(r: Reader | null, status: number): SetSignalResult {
+  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return { status };
+  return { status, oldsig: r.i32() };
+}
+
+function decodeId(r: Reader | null, status: number): GlcCreateResult {
+  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return { status };
+  return { status, id: r.u32() };
+}
+
+function decodeRdAttach(r: Reader | null, status: number): RdAttachResult {
+  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return { status };
+  return { status, rdId: r.u32() };
+}
+
+function decodeCollect(r: Reader | null, status: number): RdCollectResult {
+  if (status !== DLM_SUCCESS || r === null || r.remaining < 6) return { status };
+  const hndl = r.u32();
+  const n = r.u16();
+  const resources: RdCollectResult['resources'] = [];
+  for (let i = 0; i < n; i++) {
+    const namespace = r.str();
+    const depth = r.u8();
+    const p: Uint8Array[] = [];
+    for (let j = 0; j < depth; j++) p.push(r.short());
+    const valb = r.bytes(DLM_VALBLKSIZE);
+    const vbseqnum = r.f64();
+    resources.push({ namespace, path: p, valb, vbseqnum });
+  }
+  return { status, hndl, resources };
+}
+
+function decodeRsbinfo(r: Reader | null, status: number): RsbInfoResult {
+  if (r === null || r.remaining === 0) return { status };
+  return {
+    status,
+    info: {
+      vbstatus: r.i32(),
+      vbseqnum: r.f64(),
+      subrescnt: r.u32(),
+      lckcnt: r.u32(),
+      blkastcnt: r.u32(),
+      ggcnt: r.u32(),
+      ggmode: r.u8(),
+      cvtqmode: r.u8(),
+      wtqmode: r.u8(),
+      valb: r.bytes(DLM_VALBLKSIZE),
+    },
+  };
+}
+

@@ -1,0 +1,40 @@
+// Mutual authentication of two nodes with the shared cluster key: each side sends a fresh random
+// nonce, the connector answers with an HMAC-SHA256 over both nonces and both names, the acceptor
+// answers with its own (different label, so one cannot be replayed as the other). The key never
+// crosses the wire; a recorded handshake is useless later (fresh nonces).
+import * as crypto from 'crypto';
+import { MAC_BYTES, NONCE_BYTES } from './peer-protocol';
+
+export function nonce(): Buffer {
+  return crypto.randomBytes(NONCE_BYTES);
+}
+
+export interface HandshakeParams {
+  cluster: string;
+  digest: string;
+  acceptor: string;
+  connector: string;
+  acceptorNonce: Uint8Array;
+  connectorNonce: Uint8Array;
+}
+
+function mac(key: Buffer, role: string, p: HandshakeParams): Buffer {
+  const h = crypto.createHmac('sha256', key);
+  h.update(`dmapifs-dlm/1 ${role}\0${p.cluster}\0${p.digest}\0${p.acceptor}\0${p.connector}\0`);
+  h.update(p.acceptorNonce);
+  h.update(p.connectorNonce);
+  return h.digest();
+}
+
+export function connectorMac(key: Buffer, p: HandshakeParams): Buffer {
+  return mac(key, 'connector', p);
+}
+
+export function acceptorMac(key: Buffer, p: HandshakeParams): Buffer {
+  return mac(key, 'acceptor', p);
+}
+
+/** Constant-time comparison. */
+export function macEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === MAC_BYTES && b.length === MAC_BYTES && crypto.timingSafeEqual(a, b);
+}

@@ -1,0 +1,148 @@
+// The node-to-node transport: listens on this node's address and port from the cluster
+// configuration, dials the node it needs (the master, for a member), keeps at most one live link
+// per peer (a new authenticated link from a peer replaces, and so fences, its old one), and
+// redials a lost link until the node stops.
+import { EventEmitter } from 'events';
+import * as net from 'net';
+import type { Reader } from './codec';
+import { configDigest, type ClusterConfig, type ClusterNode } from './cluster-config';
+import { PeerLink, type LinkContext } from './peer-link';
+
+export interface TransportEvents {
+  peerUp: (link: PeerLink) => void;
+  peerDown: (link: PeerLink, reason: string) => void;
+  frame: (link: PeerLink, type: number, r: Reader, buf: Buffer, start: number, end: number) => void;
+}
+
+export class ClusterTransport extends EventEmitter {
+  private server: net.Server | null = null;
+  private readonly links = new Map<string, PeerLink>();
+  private readonly pending = new Set<PeerLink>();
+  private readonly ctx: LinkContext;
+  private dialTarget: ClusterNode | null = null;
+  private dialTimer: NodeJS.Timeout | null = null;
+  private dialing: PeerLink | null = null;
+  private dialFailures = 0;
+  private stopped = false;
+  private readonly lastDown = new Map<string, { at: number; reason: string }>();
+
+  constructor(readonly cfg: ClusterConfig, readonly self: ClusterNode, key: Buffer, private readonly log: { info(m: string): void; warn(m: string): void }) {
+    super();
+    this.ctx = { cfg, self, key, digest: configDigest(cfg), log };
+  }
+
+  /** Listens, and dials `dialTo` (a node name) when given. */
+  async start(dialTo: string | null): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const server = net.createServer((sock) => this.accept(sock));
+      server.once('error', reject);
+      server.listen(this.self.port, this.self.address, () => {
+        server.removeListener('error', reject);
+        server.on('error', (e) => this.log.warn(`dlm: cluster listener: ${e.message}`));
+        this.server = server;
+        resolve();
+      });
+    }).catch((e: NodeJS.ErrnoException) => {
+      throw Object.assign(new Error(`dlm: cannot listen on ${this.self.address}:${this.self.port} for cluster ${this.cfg.name}: ${e.message}`), { code: e.code });
+    });
+    if (dialTo) {
+      this.dialTarget = this.cfg.nodes.find((n) => n.name === dialTo) ?? null;
+      this.dial();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.dialTimer) clearTimeout(this.dialTimer);
+    for (const l of [...this.links.values(), ...this.pending]) l.close('node stopping');
+    if (this.dialing) this.dialing.close('node stopping');
+    const server = this.server;
+    if (server) await Promise.race([new Promise<void>((r) => server.close(() => r())), new Promise((r) => setTimeout(r, 500).unref())]);
+  }
+
+  /** The live link to a node, if any. */
+  link(name: string): PeerLink | null {
+    const l = this.links.get(name);
+    return l && l.state === 'up' ? l : null;
+  }
+
+  peerStatus(): unknown[] {
+    const out: unknown[] = [];
+    for (const n of this.cfg.nodes) {
+      if (n.name === this.self.name) continue;
+      const l = this.link(n.name);
+      const down = this.lastDown.get(n.name);
+      out.push({ node: n.name, id: n.id, address: `${n.address}:${n.port}`, up: l !== null, ...(l ? { role: l.role } : down ? { lastDown: down.reason } : {}) });
+    }
+    return out;
+  }
+
+  private accept(sock: net.Socket): void {
+    if (this.stopped) { sock.destroy(); return; }
+    const link = new PeerLink(sock, 'acceptor', this.ctx, null);
+    this.track(link);
+  }
+
+  private track(link: PeerLink): void {
+    this.pending.add(link);
+    link.on('up', () => {
+      this.pending.delete(link);
+      const name = link.peer!.name;
+      const old = this.links.get(name);
+      if (old && old !== link) old.close(`replaced by a new connection from node ${name}`);
+      this.links.set(name, link);
+      if (link === this.dialing) this.dialFailures = 0;
+      this.log.info(`dlm: link to node ${name} up (${link.role === 'acceptor' ? 'from' : 'to'} ${link.remote})`);
+      this.emit('peerUp', link);
+    });
+    link.on('frame', (type: number, r: Reader, buf: Buffer, s: number, e: number) => this.emit('frame', link, type, r, buf, s, e));
+    link.on('down', (reason: string, wasUp: boolean) => {
+      this.pending.delete(link);
+      if (wasUp) {
+        const name = link.peer!.name;
+        if (this.links.get(name) === link) this.links.delete(name);
+        this.lastDown.set(name, { at: Date.now(), reason });
+        this.log.warn(`dlm: link to node ${name} down: ${reason}`);
+        this.emit('peerDown', link, reason);
+      } else if (link.role === 'acceptor') {
+        this.log.warn(`dlm: refused cluster connection from ${link.remote}: ${reason}`);
+      } else if (this.dialFailures <= 1 || /refused by the peer|key|configuration/.test(reason)) {
+        this.log.warn(`dlm: cannot join node ${link.peerName} at ${link.remote}: ${reason}`);
+      }
+      if (link === this.dialing) {
+        this.dialing = null;
+        this.scheduleDial();
+      }
+    });
+  }
+
+  private dial(): void {
+    if (this.stopped || !this.dialTarget || this.dialing) return;
+    const t = this.dialTarget;
+    const sock = net.createConnection({ host: t.address, port: t.port });
+    const onError = (e: NodeJS.ErrnoException) => {
+      sock.destroy();
+      this.dialFailures++;
+      if (this.dialFailures === 1) this.log.warn(`dlm: cannot reach node ${t.name} at ${t.address}:${t.port}: ${e.code ?? e.message} (retrying)`);
+      this.scheduleDial();
+    };
+    sock.once('error', onError);
+    sock.once('connect', () => {
+      sock.removeListener('error', onError);
+      const link = new PeerLink(sock, 'connector', this.ctx, t);
+      this.dialing = link;
+      this.track(link);
+      link.on('down', () => { if (this.dialing === link) this.dialing = null; });
+    });
+  }
+
+  private scheduleDial(): void {
+    if (this.stopped || !this.dialTarget || this.dialTimer) return;
+    const delay = Math.min(1000, Math.max(50, this.cfg.heartbeatMs));
+    this.dialTimer = setTimeout(() => {
+      this.dialTimer = null;
+      this.dial();
+    }, delay);
+    this.dialTimer.unref();
+  }
+}
