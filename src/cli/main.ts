@@ -18,6 +18,8 @@ import { isDeadFuseMount, isFuse, mountAt, readMounts, MountEntry } from '../dae
 import { checkNodeName, defaultNodeName, nodePaths, runBase } from '../daemon/paths';
 import { parseArgs, parseSeconds, UsageError } from './args';
 import { CHFS_HELP, cmdChfs, setDmapi } from './chfs';
+import { cmdCluster } from './cluster';
+import { cmdLocks } from './locks';
 import { ensureDaemon, listNodeDirs, NodeProbe, probeNode, servedMounts, stopNode } from './nodes';
 
 const EXIT_OK = 0;
@@ -370,6 +372,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'status': return await cmdStatus(rest);
       case 'chfs': return await cmdChfs(rest, out);
       case 'node': return await cmdNode(rest);
+      case 'locks': return await cmdLocks(rest);
+      case 'cluster': return await cmdCluster(rest);
       default:
         if (cmd.startsWith('-')) throw new UsageError(`unknown option ${cmd}`);
         throw new UsageError(`unknown command '${cmd}'`);

@@ -1,0 +1,75 @@
+// dmapifs locks [--node NAME] [--json]: the lock space as the node's lock master holds it, like
+// dlm_tool lockdebug: namespaces, resources (with their value block: sequence number, valid or not,
+// bytes), the granted / converting / waiting queues with modes, lock ids and owners (node and pid),
+// group lock containers and recovery domains.
+import * as fs from 'fs';
+import { callDaemon } from '../daemon/control-client';
+import { checkNodeName, defaultNodeName, nodePaths } from '../daemon/paths';
+import type { DumpLock, DumpResource } from '../dlm/dump';
+import type { LocksAnswer } from '../dlm/service/dlm-service';
+import { parseArgs, UsageError } from './args';
+
+export const LOCKS_HELP = `usage: dmapifs locks [--node NAME] [--json]
+
+Shows the DLM lock space served to NAME's processes (default: the host name): namespaces,
+resources with their value block (sequence number, INVALID when a holder died or invalidated
+it, contents in hex), the granted, converting and waiting queues (modes, lock ids, owners as
+node:pid), group lock containers and recovery domains. In a cluster the node asks the lock
+master. --json prints the engine's dump as JSON.`;
+
+function print(s: string): void {
+  fs.writeSync(1, s.endsWith('\n') ? s : s + '\n');
+}
+
+function owner(l: DumpLock, nodes: Record<string, string>): string {
+  const where = l.node !== null ? `${nodes[String(l.node)] ?? `node${l.node}`}:` : '';
+  if (l.glc !== null) return `glc ${l.glc}${l.pid !== null ? ` (${where}${l.pid})` : ''}`;
+  return `${where}${l.pid}`;
+}
+
+function lockLine(l: DumpLock, nodes: Record<string, string>, indent: string): string {
+  const mode = l.state === 'granted' ? l.grmode : l.state === 'converting' ? `${l.grmode}->${l.rqmode}` : `->${l.rqmode}`;
+  return `${indent}  ${l.state.padEnd(10)} ${mode.padEnd(8)} lkid ${`${l.lkid.hndl}.${l.lkid.seqn}`.padEnd(10)} owner ${owner(l, nodes)}${l.flags ? `  flags 0x${l.flags.toString(16)}` : ''}`;
+}
+
+function resourceLines(r: DumpResource, nodes: Record<string, string>, indent: string, out: string[]): void {
+  const lvb = r.lvb.seq === 0 && r.lvb.valid && /^0*$/.test(r.lvb.hex) ? 'lvb unset' : `lvb seq ${r.lvb.seq}${r.lvb.valid ? '' : ' INVALID'} ${r.lvb.hex.replace(/(00)+$/, '') || '0'}`;
+  out.push(`${indent}resource "${r.name}"${r.domain ? ` persistent in "${r.domain}"` : ''}  ${lvb}`);
+  for (const l of [...r.granted, ...r.converting, ...r.waiting]) out.push(lockLine(l, nodes, indent));
+  for (const c of r.children) resourceLines(c, nodes, `${indent}    `, out);
+}
+
+export function formatLocks(a: LocksAnswer): string {
+  const d = a.dump;
+  const nodes = a.nodes;
+  const out: string[] = [];
+  const where = a.mode === 'standalone' ? `node ${a.node}` : `node ${a.node}, lock master ${a.master}`;
+  out.push(`${where}: DLM ${d.enabled ? 'enabled' : 'DISABLED'}, ${d.locks} lock${d.locks === 1 ? '' : 's'}, ${d.processes.length} process${d.processes.length === 1 ? '' : 'es'}`);
+  for (const ns of d.namespaces) {
+    out.push(`namespace ${ns.key} (${ns.members} member${ns.members === 1 ? '' : 's'})`);
+    for (const r of ns.resources) resourceLines(r, nodes, '  ', out);
+  }
+  for (const g of d.glcs) {
+    out.push(`group lock container ${g.id}: creator ${g.creator}, members [${g.members.join(', ')}], ${g.locks} locks, namespaces ${g.namespaces.join(', ')}`);
+  }
+  for (const dom of d.domains) {
+    out.push(`recovery domain "${dom.name}": ${dom.attachments.length} attached, ${dom.resources.length} resources${dom.recovering ? ', in recovery' : ''}`);
+  }
+  if (d.processes.length) {
+    out.push('processes:');
+    for (const p of d.processes) {
+      out.push(`  ${nodes[String(p.node)] ?? `node${p.node}`}:${p.pid}  uid ${p.uid} gid ${p.gid}  ${p.locks} lock${p.locks === 1 ? '' : 's'}  namespaces ${p.namespaces.map((n) => `${n.nsp}=${n.ns}`).join(' ') || '-'}${p.pendingNotifications ? `  ${p.pendingNotifications} notifications pending` : ''}`);
+    }
+  }
+  return out.join('\n');
+}
+
+export async function cmdLocks(argv: string[]): Promise<number> {
+  const { opts, positional } = parseArgs(argv, { node: 'value', json: 'flag', help: 'flag' }, 'locks');
+  if (opts.help) { print(LOCKS_HELP); return 0; }
+  if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' for 'locks'`);
+  const node = checkNodeName(typeof opts.node === 'string' ? opts.node : defaultNodeName());
+  const a = await callDaemon<LocksAnswer>(nodePaths(node).socket, 'dlm.locks', {}, { timeoutMs: 20000 });
+  print(opts.json ? JSON.stringify(a, null, 2) : formatLocks(a));
+  return 0;
+}
