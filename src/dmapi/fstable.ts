@@ -33,6 +33,8 @@ export interface MountView {
   backing: string;
   mountpoint: string;
   dev: number | null;
+  /** Tells two mounts of the same directories apart (the configuration is read at each mount). */
+  mountedAt?: number;
 }
 
 /** What the DMAPI keeps per filesystem besides config.json (.dmapifs/dmapi-state.json). */
@@ -54,6 +56,8 @@ export class FsEntry {
   state: FsState;
   readonly fsHandle: Buffer;
   private readonly stateFile: string;
+
+  mountedAt: number | undefined;
 
   constructor(readonly fsid: bigint, readonly backing: string, public mountpoint: string, public dev: number | null, public enabled: boolean) {
     this.fsHandle = makeFsHandle(fsid);
@@ -189,12 +193,13 @@ export class FsTable {
     for (const m of list) {
       seen.add(m.backing);
       let e = this.byBacking.get(m.backing);
-      if (e && e.mountpoint !== m.mountpoint) { this.drop(e); e = undefined; }
+      if (e && (e.mountpoint !== m.mountpoint || e.mountedAt !== m.mountedAt)) { this.drop(e); e = undefined; }
       if (!e) {
         const cfg = loadFsConfig(m.backing);
         const other = this.byFsid.get(cfg.fsid);
         if (other) this.drop(other);
         e = new FsEntry(cfg.fsid, m.backing, m.mountpoint, m.dev, cfg.dmapi);
+        e.mountedAt = m.mountedAt;
         this.byFsid.set(cfg.fsid, e);
         this.byBacking.set(m.backing, e);
         historyChanged = true;
