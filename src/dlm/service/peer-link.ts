@@ -93,7 +93,7 @@ export class PeerLink extends EventEmitter {
   private flush(): void {
     this.flushQueued = false;
     if (this.out.length === 0) return;
-    if (this.state === 'closed') {
+    if (this.state === 'closed' || this.sock.destroyed) {
       this.out.pos = 0;
       return;
     }
@@ -104,12 +104,13 @@ export class PeerLink extends EventEmitter {
   close(reason: string): void {
     if (this.state === 'closed') return;
     const wasUp = this.state === 'up';
+    // What is queued (a REFUSE saying why) still goes out, then nothing more.
+    this.flush();
     this.state = 'closed';
     this.closeReason = reason;
     if (this.hbTimer) clearInterval(this.hbTimer);
     if (this.hsTimer) clearTimeout(this.hsTimer);
     this.decoder.stop();
-    this.flush();
     this.sock.end();
     setTimeout(() => this.sock.destroy(), 200).unref();
     this.emit('down', reason, wasUp);

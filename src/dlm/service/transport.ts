@@ -25,6 +25,8 @@ export class ClusterTransport extends EventEmitter {
   private dialFailures = 0;
   private stopped = false;
   private readonly lastDown = new Map<string, { at: number; reason: string }>();
+  /** When each repeated message was last logged (a peer retrying every heartbeat must not flood the log). */
+  private readonly logged = new Map<string, number>();
 
   constructor(readonly cfg: ClusterConfig, readonly self: ClusterNode, key: Buffer, private readonly log: { info(m: string): void; warn(m: string): void }) {
     super();
@@ -105,15 +107,26 @@ export class ClusterTransport extends EventEmitter {
         this.log.warn(`dlm: link to node ${name} down: ${reason}`);
         this.emit('peerDown', link, reason);
       } else if (link.role === 'acceptor') {
-        this.log.warn(`dlm: refused cluster connection from ${link.remote}: ${reason}`);
-      } else if (this.dialFailures <= 1 || /refused by the peer|key|configuration/.test(reason)) {
-        this.log.warn(`dlm: cannot join node ${link.peerName} at ${link.remote}: ${reason}`);
+        this.warnOnce(`in ${link.sock.remoteAddress} ${reason.replace(/:\d+/g, '')}`, `dlm: refused cluster connection from ${link.remote}: ${reason}`);
+      } else {
+        this.dialFailures++;
+        this.warnOnce(`out ${reason.replace(/:\d+/g, '')}`, `dlm: cannot join node ${link.peerName} at ${link.remote}: ${reason}`);
       }
       if (link === this.dialing) {
         this.dialing = null;
         this.scheduleDial();
       }
     });
+  }
+
+  /** Logs a warning, unless the same one (by `key`) was logged in the last minute. */
+  private warnOnce(key: string, msg: string): void {
+    const now = Date.now();
+    const last = this.logged.get(key);
+    if (last !== undefined && now - last < 60000) return;
+    if (this.logged.size > 1000) this.logged.clear();
+    this.logged.set(key, now);
+    this.log.warn(msg);
   }
 
   private dial(): void {
@@ -123,7 +136,7 @@ export class ClusterTransport extends EventEmitter {
     const onError = (e: NodeJS.ErrnoException) => {
       sock.destroy();
       this.dialFailures++;
-      if (this.dialFailures === 1) this.log.warn(`dlm: cannot reach node ${t.name} at ${t.address}:${t.port}: ${e.code ?? e.message} (retrying)`);
+      this.warnOnce(`dial ${e.code ?? e.message}`, `dlm: cannot reach node ${t.name} at ${t.address}:${t.port}: ${e.code ?? e.message} (retrying)`);
       this.scheduleDial();
     };
     sock.once('error', onError);
