@@ -100,9 +100,11 @@ static napi_value num(napi_env env, double v) {
   napi_create_double(env, v, &r);
   return r;
 }
+// Names and link targets cross to JavaScript as latin1 strings, one char per byte: a name that
+// is not valid UTF-8 survives the trip (the passthrough turns it back into the same bytes).
 static napi_value str(napi_env env, const char *s) {
   napi_value r;
-  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &r);
+  napi_create_string_latin1(env, s, NAPI_AUTO_LENGTH, &r);
   return r;
 }
 static napi_value req_value(napi_env env, fuse_req_t req) {
@@ -573,6 +575,14 @@ static void session_finalize(napi_env env, void *data, void *hint) {
   free(s);
 }
 
+static char *get_bytes(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_latin1(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  napi_get_value_string_latin1(env, v, s, len + 1, &len);
+  return s;
+}
+
 static session_t *get_session(napi_env env, napi_value v) {
   session_t *s = NULL;
   napi_get_value_external(env, v, (void **)&s);
@@ -894,7 +904,7 @@ static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
 // replyReadlink(req, target)
 static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
   ARGS(2);
-  char *t = get_string(env, argv[1]);
+  char *t = get_bytes(env, argv[1]);
   int r = fuse_reply_readlink(get_req(env, argv[0]), t ? t : "");
   free(t);
   return ret_int(env, r);
@@ -1019,7 +1029,7 @@ static napi_value js_reply_readdir(napi_env env, napi_callback_info info) {
     napi_value e;
     size_t nlen;
     napi_get_element(env, argv[2], i, &e);
-    if (napi_get_value_string_utf8(env, e, name, sizeof name, &nlen) != napi_ok) continue;
+    if (napi_get_value_string_latin1(env, e, name, sizeof name, &nlen) != napi_ok) continue;
     struct stat st;
     memset(&st, 0, sizeof st);
     st.st_ino = uinos ? (ino_t)uinos[i] : (ino_t)dinos[i];
@@ -1097,7 +1107,7 @@ static napi_value js_inval_entry(napi_env env, napi_callback_info info) {
   notify_t *n = calloc(1, sizeof(*n));
   n->kind = 1;
   n->ino = (uint64_t)get_num(env, argv[1]);
-  n->name = get_string(env, argv[2]);
+  n->name = get_bytes(env, argv[2]);
   notify_push(s, n);
   return NULL;
 }
@@ -1111,7 +1121,7 @@ static napi_value js_notify_delete(napi_env env, napi_callback_info info) {
   n->kind = 2;
   n->ino = (uint64_t)get_num(env, argv[1]);
   n->child = (uint64_t)get_num(env, argv[2]);
-  n->name = get_string(env, argv[3]);
+  n->name = get_bytes(env, argv[3]);
   notify_push(s, n);
   return NULL;
 }

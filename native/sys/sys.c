@@ -423,12 +423,16 @@ static napi_value js_lstat(napi_env env, napi_callback_info info) {
   return ret_int(env, 0);
 }
 
-/* readdirat(dirfd, path) -> { names: string[], inos: Float64Array, types: Uint8Array } | -errno
+/* readdirat(dirfd, path, encoding?) -> { names: string[], inos: BigUint64Array, types: Uint8Array } | -errno
+ * (encoding "latin1": names one char per byte, for names that are not UTF-8)
  * One directory listing with d_ino and d_type of every entry ("." and ".." left out), read with
  * getdents through opendir: the FUSE readdir needs the inode numbers without a stat per entry.
  * The directory is opened with O_NOFOLLOW: a symlink in its place is never followed. */
+static bool want_latin1(napi_env env, size_t argc, napi_value *argv, size_t idx);
+
 static napi_value js_readdirat(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(3);
+  bool latin1 = want_latin1(env, argc, argv, 2);
   int dirfd;
   TRY(arg_dirfd(env, argv[0], &dirfd));
   int pending = 0;
@@ -440,7 +444,7 @@ static napi_value js_readdirat(napi_env env, napi_callback_info info) {
   if (!d) { int e = errno; close(fd); return ret_int(env, -e); }
   size_t cap = 64, n = 0;
   char **names = malloc(cap * sizeof(char *));
-  double *inos = malloc(cap * sizeof(double));
+  uint64_t *inos = malloc(cap * sizeof(uint64_t));
   uint8_t *types = malloc(cap);
   int err = 0;
   for (;;) {
@@ -451,11 +455,11 @@ static napi_value js_readdirat(napi_env env, napi_callback_info info) {
     if (n == cap) {
       cap *= 2;
       names = realloc(names, cap * sizeof(char *));
-      inos = realloc(inos, cap * sizeof(double));
+      inos = realloc(inos, cap * sizeof(uint64_t));
       types = realloc(types, cap);
     }
     names[n] = strdup(e->d_name);
-    inos[n] = (double)e->d_ino;
+    inos[n] = (uint64_t)e->d_ino;
     types[n] = e->d_type;
     n++;
   }
@@ -469,12 +473,13 @@ static napi_value js_readdirat(napi_env env, napi_callback_info info) {
     napi_create_array_with_length(env, n, &arr);
     for (size_t i = 0; i < n; i++) {
       napi_value v;
-      napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &v);
+      if (latin1) napi_create_string_latin1(env, names[i], NAPI_AUTO_LENGTH, &v);
+      else napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &v);
       napi_set_element(env, arr, (uint32_t)i, v);
     }
-    napi_create_arraybuffer(env, n * sizeof(double), &pi, &ab_i);
-    memcpy(pi, inos, n * sizeof(double));
-    napi_create_typedarray(env, napi_float64_array, n, ab_i, 0, &ta_i);
+    napi_create_arraybuffer(env, n * sizeof(uint64_t), &pi, &ab_i);
+    memcpy(pi, inos, n * sizeof(uint64_t));
+    napi_create_typedarray(env, napi_biguint64_array, n, ab_i, 0, &ta_i);
     napi_create_arraybuffer(env, n, &pt, &ab_t);
     memcpy(pt, types, n);
     napi_create_typedarray(env, napi_uint8_array, n, ab_t, 0, &ta_t);
@@ -1116,8 +1121,16 @@ static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
 }
 
 /* readlinkat(dirfd, path) -> string | -errno */
+static bool want_latin1(napi_env env, size_t argc, napi_value *argv, size_t idx) {
+  if (argc <= idx) return false;
+  char enc[16];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[idx], enc, sizeof enc, &len) != napi_ok) return false;
+  return strcmp(enc, "latin1") == 0;
+}
+
 static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(3);
   int pending = 0, dirfd;
   TRY(arg_dirfd(env, argv[0], &dirfd));
   PATH_ARG(path, 1, "path");
@@ -1139,7 +1152,9 @@ static napi_value js_readlinkat(napi_env env, napi_callback_info info) {
     if (!heap) return ret_int(env, -ENOMEM);
   }
   napi_value s;
-  napi_status st = napi_create_string_utf8(env, buf, (size_t)n, &s);
+  /* encoding "latin1": one char per byte, so names that are not UTF-8 survive the round trip */
+  napi_status st = want_latin1(env, argc, argv, 2) ? napi_create_string_latin1(env, buf, (size_t)n, &s)
+                                                 : napi_create_string_utf8(env, buf, (size_t)n, &s);
   free(heap);
   return st == napi_ok ? s : NULL;
 }

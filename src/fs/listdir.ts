@@ -14,23 +14,15 @@ export interface Listing {
 const UNKNOWN = 0xffffffffn;
 
 /**
- * Lists the directory open as `dirfd`: names, inode numbers and DT_* types as getdents gives
- * them (d_ino equals st_ino, with no stat per entry), or -errno. getdents' numbers arrive as
- * doubles, exact below 2^53; an entry above that (overlayfs xino, some XFS and NFS exports) is
- * stat'ed for its exact number.
+ * Lists the directory open as `dirfd`: names (latin1: one char per byte, see passthrough.ts),
+ * inode numbers and DT_* types as getdents gives them (d_ino equals st_ino, exact over 64 bits,
+ * with no stat per entry), or -errno.
  */
 export function listDir(dirfd: number): Listing | number {
-  const r = sys.readdirat(dirfd, '.');
+  const r = sys.readdirat(dirfd, '.', 'latin1');
   if (typeof r === 'number') return r;
   const st = new BigUint64Array(sys.STAT_FIELDS);
-  const n = r.names.length;
-  const inos = new BigUint64Array(n);
-  for (let i = 0; i < n; i++) {
-    const v = Number(r.inos[i]);
-    if (v < 2 ** 53) inos[i] = BigInt(v);
-    else inos[i] = sys.fstatat(dirfd, r.names[i], sys.AT_SYMLINK_NOFOLLOW, st) === 0 ? st[sys.STAT_INO] : BigInt.asUintN(64, BigInt(v));
-  }
   const dotIno = sys.fstat(dirfd, st) === 0 ? st[sys.STAT_INO] : UNKNOWN;
   const dotdotIno = sys.fstatat(dirfd, '..', sys.AT_SYMLINK_NOFOLLOW, st) === 0 ? st[sys.STAT_INO] : UNKNOWN;
-  return { names: r.names, inos, types: r.types, dotIno, dotdotIno };
+  return { names: r.names, inos: r.inos, types: r.types, dotIno, dotdotIno };
 }

@@ -3,11 +3,12 @@
 // fileset "root". No limits are enforced, so quota and limit columns are 0 ("none"), as
 // mmrepquota prints for entries without limits.
 import * as fs from 'fs';
-import * as path from 'path';
 import { QuotaKind, RESERVED_DIR } from './reserved';
 
 interface Usage { kb: bigint; files: number }
 export interface UsageTable { user: Map<number, Usage>; group: Map<number, Usage>; fileset: Map<string, Usage> }
+
+const SLASH = Buffer.from('/');
 
 function add(m: Map<number | string, Usage>, k: number | string, kb: bigint): void {
   const u = m.get(k);
@@ -28,12 +29,13 @@ export async function scanUsage(root: string): Promise<UsageTable> {
     add(t.fileset as Map<number | string, Usage>, 'root', kb);
   };
   count(rootSt);
-  const walk = async (dir: string, top: boolean): Promise<void> => {
-    let names: string[];
-    try { names = await fs.promises.readdir(dir); } catch { return; }
+  // Names as raw bytes: a name that is not UTF-8 must still be counted.
+  const walk = async (dir: Buffer, top: boolean): Promise<void> => {
+    let names: Buffer[];
+    try { names = await fs.promises.readdir(dir, { encoding: 'buffer' }); } catch { return; }
     for (const name of names) {
-      if (top && name === RESERVED_DIR) continue;
-      const p = path.join(dir, name);
+      if (top && name.toString('latin1') === RESERVED_DIR) continue;
+      const p = Buffer.concat([dir, SLASH, name]);
       let st: fs.BigIntStats;
       try { st = await fs.promises.lstat(p, { bigint: true }); } catch { continue; }
       if (st.dev !== rootSt.dev) continue;
@@ -41,7 +43,7 @@ export async function scanUsage(root: string): Promise<UsageTable> {
       if (st.isDirectory()) await walk(p, false);
     }
   };
-  await walk(root, true);
+  await walk(Buffer.from(root), true);
   return t;
 }
 

@@ -58,13 +58,13 @@ export interface ScanMapsOptions {
 
 /** A [major, minor, ino] triple for scanMapsFor. */
 /** A directory listing: names with their d_ino and d_type (DT_*), "." and ".." left out. */
-export interface DirListing { names: string[]; inos: Float64Array; types: Uint8Array }
+export interface DirListing { names: string[]; inos: BigUint64Array; types: Uint8Array }
 
 export type MapKey = readonly [devMajor: number, devMinor: number, ino: Int64];
 
 interface Binding {
   lstat(path: PathArg, out: U64Out): number;
-  readdirat(dirfd: number, path: PathArg): DirListing | number;
+  readdirat(dirfd: number, path: PathArg, encoding?: 'utf8' | 'latin1'): DirListing | number;
   fstat(fd: number, out: U64Out): number;
   fstatat(dirfd: number, path: PathArg, flags: number, out: U64Out): number;
   statvfs(path: PathArg, out: U64Out): number;
@@ -102,7 +102,7 @@ interface Binding {
   renameat2(olddirfd: number, oldpath: PathArg, newdirfd: number, newpath: PathArg, flags?: number): number;
   linkat(olddirfd: number, oldpath: PathArg, newdirfd: number, newpath: PathArg, flags?: number): number;
   symlinkat(target: PathArg, newdirfd: number, linkpath: PathArg): number;
-  readlinkat(dirfd: number, path: PathArg): string | number;
+  readlinkat(dirfd: number, path: PathArg, encoding?: 'utf8' | 'latin1'): string | number;
   mkdirat(dirfd: number, path: PathArg, mode: number): number;
   unlinkat(dirfd: number, path: PathArg, flags?: number): number;
   access(path: PathArg, mode: number): number;
@@ -169,7 +169,7 @@ function k(name: string): number {
 
 /** lstat(2) into out[STAT_FIELDS] → 0 | -errno. */
 export const lstat: Binding['lstat'] = b.lstat;
-/** readdirat(dirfd, path) → listing with inode numbers and types | -errno (O_NOFOLLOW on the directory). */
+/** readdirat(dirfd, path, encoding?) → listing with exact 64-bit inode numbers and types | -errno (O_NOFOLLOW on the directory; 'latin1' gives names one char per byte). */
 export const readdirat: Binding['readdirat'] = b.readdirat;
 /** fstat(2) into out[STAT_FIELDS] → 0 | -errno. */
 export const fstat: Binding['fstat'] = b.fstat;
@@ -242,7 +242,7 @@ export const fchmodat: Binding['fchmodat'] = b.fchmodat;
 export const renameat2: Binding['renameat2'] = b.renameat2;
 export const linkat: Binding['linkat'] = b.linkat;
 export const symlinkat: Binding['symlinkat'] = b.symlinkat;
-/** readlinkat(2) → the target (UTF-8 decoded) | -errno. */
+/** readlinkat(2) → the target (UTF-8 decoded, or one char per byte with 'latin1') | -errno. */
 export const readlinkat: Binding['readlinkat'] = b.readlinkat;
 export const mkdirat: Binding['mkdirat'] = b.mkdirat;
 /** unlinkat(2); AT_REMOVEDIR for directories. */
