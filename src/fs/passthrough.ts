@@ -38,8 +38,16 @@ const OPEN_FLAGS_KEPT = sys.O_ACCMODE | sys.O_TRUNC | sys.O_APPEND | sys.O_NONBL
 /** File handles above this are virtual (quota reports), not descriptors. */
 const VIRTUAL_FH_BASE = 2 ** 40;
 
-function rel(p: string): string {
-  return p.length <= 1 ? '.' : p.slice(1);
+/**
+ * Names travel as latin1 strings (one char per byte) from the binding on, so that names which
+ * are not UTF-8 survive; they go back to bytes here, at the system call.
+ */
+function bytes(s: string): Buffer {
+  return Buffer.from(s, 'latin1');
+}
+
+function rel(p: string): Buffer {
+  return bytes(p.length <= 1 ? '.' : p.slice(1));
 }
 
 const CAP_SYS_ADMIN = 21;
@@ -99,21 +107,21 @@ export class Passthrough implements FuseOps {
    * backing file that `p` names or fails (ELOOP when a component has become a symlink). Returns
    * what fn returns, or -errno when the directory cannot be opened.
    */
-  private at<T>(p: string, fn: (dirfd: number, name: string) => T): T | number {
+  private at<T>(p: string, fn: (dirfd: number, name: Buffer) => T): T | number {
     const i = p.lastIndexOf('/');
-    if (i <= 0) return fn(this.rootFd, p.length <= 1 ? '.' : p.slice(1));
-    const dfd = sys.openat2(this.rootFd, p.slice(1, i), sys.O_PATH | sys.O_DIRECTORY, 0, RESOLVE);
+    if (i <= 0) return fn(this.rootFd, rel(p));
+    const dfd = sys.openat2(this.rootFd, bytes(p.slice(1, i)), sys.O_PATH | sys.O_DIRECTORY, 0, RESOLVE);
     if (dfd < 0) return dfd;
     try {
-      return fn(dfd, p.slice(i + 1));
+      return fn(dfd, bytes(p.slice(i + 1)));
     } finally {
       sys.close(dfd);
     }
   }
 
   /** A path naming (dirfd, name) for the l*xattr calls (which take no directory descriptor). */
-  private static procPath(dirfd: number, name: string): string {
-    return `/proc/self/fd/${dirfd}/${name}`;
+  private static procPath(dirfd: number, name: Buffer): Buffer {
+    return Buffer.concat([Buffer.from(`/proc/self/fd/${dirfd}/`), name]);
   }
 
   /** The backing file of a path that must not be reserved: 0, or the errno to fail with. */
@@ -129,7 +137,7 @@ export class Passthrough implements FuseOps {
   }
 
   /** Gives the new file `name` in the directory `dirfd` to the caller (see the header). */
-  private own(ctx: RequestContext, dirfd: number, name: string, mode: number, isDir: boolean): number {
+  private own(ctx: RequestContext, dirfd: number, name: Buffer, mode: number, isDir: boolean): number {
     if (ctx.uid === this.myUid && ctx.gid === 0) return 0;
     const pst = stat();
     const r = sys.fstat(dirfd, pst);
@@ -171,7 +179,15 @@ export class Passthrough implements FuseOps {
     }
     const st = stat();
     const res = this.at(p, (dfd, name) => sys.fstatat(dfd, name, sys.AT_SYMLINK_NOFOLLOW, st));
+    // A reserved file reached under another name (a hard link made in the backing directory)
+    // stays invisible.
+    if (res === 0 && this.reserved.isReserved(st[sys.STAT_INO])) return cb(-E.ENOENT);
     cb(res, st);
+  }
+
+  /** Quota reports are not backing files: their xattr and access questions are answered here. */
+  private isQuota(p: string): boolean {
+    return classifyPath(p)?.kind === 'quota';
   }
 
   fgetattr(p: string, fd: number, cb: CbV<StatLike>): void {
@@ -184,6 +200,7 @@ export class Passthrough implements FuseOps {
   access(p: string, mode: number, cb: Cb): void {
     const g = this.guard(p, (mode & 2) !== 0);
     if (g) return cb(g);
+    if (this.isQuota(p)) return cb(0);
     cb(this.at(p, (dfd, name) => sys.faccessat(dfd, name, mode, sys.AT_EACCESS | sys.AT_SYMLINK_NOFOLLOW)));
   }
 
@@ -257,7 +274,7 @@ export class Passthrough implements FuseOps {
   }
 
   readlink(p: string, cb: CbV<string>): void {
-    const r = this.at(p, (dfd, name) => sys.readlinkat(dfd, name));
+    const r = this.at(p, (dfd, name) => sys.readlinkat(dfd, name, 'latin1'));
     if (typeof r === 'number') return cb(r);
     cb(0, r);
   }
@@ -268,7 +285,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
-    const r = this.at(p, (dfd, n) => sys.lsetxattr(Passthrough.procPath(dfd, n), name, value, flags));
+    const r = this.at(p, (dfd, n) => sys.lsetxattr(Passthrough.procPath(dfd, n), bytes(name), value, flags));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -276,8 +293,8 @@ export class Passthrough implements FuseOps {
   getxattr(p: string, name: string, position: number, cb: CbV<Buffer>): void {
     const g = this.guard(p, false);
     if (g) return cb(g);
-    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
-    const r = this.at(p, (dfd, n) => sys.lgetxattr(Passthrough.procPath(dfd, n), name));
+    if (name.startsWith(PRIVATE_XATTR_PREFIX) || this.isQuota(p)) return cb(-E.ENODATA);
+    const r = this.at(p, (dfd, n) => sys.lgetxattr(Passthrough.procPath(dfd, n), bytes(name)));
     if (typeof r === 'number') return cb(r);
     cb(0, r);
   }
@@ -285,6 +302,7 @@ export class Passthrough implements FuseOps {
   listxattr(p: string, cb: CbV<string[]>, ctx: RequestContext): void {
     const g = this.guard(p, false);
     if (g) return cb(g);
+    if (this.isQuota(p)) return cb(0, []);
     const r = this.at(p, (dfd, n) => sys.llistxattr(Passthrough.procPath(dfd, n)));
     if (typeof r === 'number') return cb(r);
     let list = r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX));
@@ -300,7 +318,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
-    const r = this.at(p, (dfd, n) => sys.lremovexattr(Passthrough.procPath(dfd, n), name));
+    const r = this.at(p, (dfd, n) => sys.lremovexattr(Passthrough.procPath(dfd, n), bytes(name)));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -308,7 +326,7 @@ export class Passthrough implements FuseOps {
   fsetxattr(p: string, fd: number, name: string, value: Buffer, position: number, flags: number, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
-    const r = sys.fsetxattr(fd, name, value, flags);
+    const r = sys.fsetxattr(fd, bytes(name), value, flags);
     if (r === 0) this.changed();
     cb(r);
   }
@@ -316,7 +334,7 @@ export class Passthrough implements FuseOps {
   fgetxattr(p: string, fd: number, name: string, position: number, cb: CbV<Buffer>): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.ENODATA);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
-    const r = sys.fgetxattr(fd, name);
+    const r = sys.fgetxattr(fd, bytes(name));
     if (typeof r === 'number') return cb(r);
     cb(0, r);
   }
@@ -331,7 +349,7 @@ export class Passthrough implements FuseOps {
   fremovexattr(p: string, fd: number, name: string, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
-    const r = sys.fremovexattr(fd, name);
+    const r = sys.fremovexattr(fd, bytes(name));
     if (r === 0) this.changed();
     cb(r);
   }
@@ -347,6 +365,13 @@ export class Passthrough implements FuseOps {
     sys.close(dfd);
     if (typeof r === 'number') return cb(r);
     let { names, inos, types, dotdotIno } = r;
+    // Reserved files under other names (hard links made in the backing directory) are not listed.
+    if (names.some((_, i) => this.reserved.isReserved(inos[i]))) {
+      const keep = names.map((_, i) => i).filter((i) => !this.reserved.isReserved(inos[i]));
+      names = keep.map((i) => names[i]);
+      inos = BigUint64Array.from(keep.map((i) => inos[i]));
+      types = Uint8Array.from(keep.map((i) => types[i]));
+    }
     if (p === '/') {
       // The reserved area is never listed; the quota reports always are.
       const keep: number[] = [];
@@ -389,7 +414,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     cb(this.at(p, (dfd, name) => {
-      const r = sys.symlinkat(target, dfd, name);
+      const r = sys.symlinkat(bytes(target), dfd, name);
       if (r < 0) return r;
       this.changed();
       return this.own(ctx, dfd, name, 0o777, false);
@@ -493,7 +518,7 @@ export class Passthrough implements FuseOps {
    * existing file. The kernel checked only what a creation needs (the directory), so the access
    * check of the file itself is made here, on its mode bits (the mount has no ACLs).
    */
-  private openExisting(ctx: RequestContext, dfd: number, name: string, flags: number): number {
+  private openExisting(ctx: RequestContext, dfd: number, name: Buffer, flags: number): number {
     const st = stat();
     const r = sys.fstatat(dfd, name, sys.AT_SYMLINK_NOFOLLOW, st);
     if (r < 0) return r;
