@@ -423,6 +423,11 @@ export class Fuse {
     const n = parent.kids?.get(name);
     if (!n) return;
     parent.kids!.delete(name);
+    this.relink(n, parent, name, newParent, newName);
+  }
+
+  /** The name parent/name of node n (primary or alias) is now newParent/newName. */
+  private relink(n: Node, parent: Node, name: string, newParent: Node, newName: string): void {
     if (n.parent === parent && n.name === name) { n.parent = newParent; n.name = newName; this.renamed(n); }
     else if (n.aliases) {
       for (const a of n.aliases) if (a.parent === parent && a.name === name) { a.parent = newParent; a.name = newName; }
@@ -720,11 +725,13 @@ export class Fuse {
         self.run(req, () => self.invoke('rename', ctx, self.childPath(parent, name), self.childPath(np, newName), (err: unknown) => {
           if (self.replyErrOr(req, err)) return;
           if (flags & 2 /* RENAME_EXCHANGE */) {
+            // Each side may be a node's primary name or one of its aliases (hard links).
             const a = parent.kids?.get(name);
             const b = np.kids?.get(newName);
-            if (a) self.moved(parent, name, np, newName);
-            else np.kids?.delete(newName);
-            if (b) { if (b.parent === np && b.name === newName) { b.parent = parent; b.name = name; self.renamed(b); } self.attach(b, parent, name); }
+            if (a) parent.kids!.delete(name);
+            if (b) np.kids!.delete(newName);
+            if (a) self.relink(a, parent, name, np, newName);
+            if (b) self.relink(b, np, newName, parent, name);
           } else {
             self.dropName(np, newName);
             self.moved(parent, name, np, newName);
