@@ -489,3 +489,17 @@ test('cached data is dropped when the backing file changes behind the mount (sam
   await new Promise((r) => setTimeout(r, 700));
   t.is(fs.readFileSync(x.m('f'), 'utf8'), 'c');
 });
+
+test('names that are not UTF-8 keep their exact bytes both ways', async (t) => {
+  const x = await fsMount(t);
+  const raw = (s: string) => Buffer.from(s, 'latin1');
+  const made = Buffer.concat([Buffer.from(x.b('') + '/'), raw('bad\xffname')]);
+  fs.writeFileSync(made, 'from backing');
+  const listed = fs.readdirSync(x.mnt, { encoding: 'buffer' }).map((b) => b.toString('latin1'));
+  t.true(listed.includes('bad\xffname'));
+  t.is(fs.readFileSync(Buffer.concat([Buffer.from(x.m('') + '/'), raw('bad\xffname')]), 'utf8'), 'from backing');
+  fs.writeFileSync(Buffer.concat([Buffer.from(x.m('') + '/'), raw('new\xfe\x80x')]), 'from mount');
+  t.is(fs.readFileSync(Buffer.concat([Buffer.from(x.b('') + '/'), raw('new\xfe\x80x')]), 'utf8'), 'from mount');
+  fs.symlinkSync(Buffer.concat([raw('tgt\xfd')]), Buffer.concat([Buffer.from(x.m('') + '/'), raw('sl')]));
+  t.is(fs.readlinkSync(x.m('sl'), { encoding: 'buffer' }).toString('latin1'), 'tgt\xfd');
+});

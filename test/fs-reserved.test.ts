@@ -231,3 +231,17 @@ test('quota files refuse every change with EPERM (root) or EACCES (other uids, b
   const p = path.join(x.mnt, 'fileset.quota');
   t.is(fs.readFileSync(p, 'utf8'), fs.readFileSync(p, 'utf8'));
 });
+
+test('a reserved file hard-linked elsewhere in the backing stays invisible; quota files answer xattr questions', async (t) => {
+  const x = await fsMount(t);
+  // Only root working on the backing directly can make such a link; the mount must not show it.
+  fs.linkSync(x.b('.dmapifs', 'quota', 'user.quota'), x.b('leak'));
+  t.false(fs.readdirSync(x.mnt).includes('leak'));
+  t.is(code(() => fs.statSync(x.m('leak'))), 'ENOENT');
+  t.is(code(() => fs.readFileSync(x.m('leak'))), 'ENOENT');
+  for (const q of QUOTAS) {
+    t.is(rc(sys.lgetxattr(x.m(q), 'user.x')), 'ENODATA');
+    t.deepEqual(sys.llistxattr(x.m(q)), []);
+    t.is(code(() => fs.accessSync(x.m(q), fs.constants.R_OK)), '');
+  }
+});
