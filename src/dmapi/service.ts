@@ -4,7 +4,6 @@
 //
 // Readiness: the socket exists only while the service is ready (recovered and listening); a client
 // that finds no socket or a refused connection reports ENOTREADY.
-import * as fs from 'fs';
 import * as path from 'path';
 import { Dlm } from '../dlm/engine';
 import type { Logger } from '../daemon/log';
@@ -70,9 +69,9 @@ export class DmapiService implements Service {
       // SET_INHERIT, CLEAR_INHERIT, GETALL_INHERIT, CREATE_BY_HANDLE, MKDIR_BY_HANDLE, SYMLINK_BY_HANDLE:
       // not implemented (DM_CONFIG_PERS_INHERIT_ATTRIBS = 0, DM_CONFIG_CREATE_BY_HANDLE = 0) → ENOSYS.
     };
-    // The run directory is 0700; let every user reach the 0666 socket (and be refused by
-    // SO_PEERCRED with EPERM) without being able to list the directory.
-    try { fs.chmodSync(this.opts.runDir, 0o711); } catch { /* keep going */ }
+    // The socket is 0666 and every call is checked by SO_PEERCRED (uid 0 or EPERM). The node's run
+    // directory itself is 0700 (the daemon's choice), so an unprivileged process normally cannot
+    // even reach the socket: the client libraries report that as EPERM too.
     this.server = new DmapiServer(this.socketPath, handlers, this.opts.log);
     await this.server.listen();
     this.ready = true;
