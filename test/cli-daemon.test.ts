@@ -85,7 +85,7 @@ test.serial('node start / status / stop', async (t) => {
   t.true(pidAlive(pid));
   t.regex(start.stdout, new RegExp(`node ${node} started \\(pid ${pid}\\)`));
   // Run dir layout and modes.
-  t.is(fs.statSync(cluster.nodeDir(node)).mode & 0o777, 0o700);
+  t.is(fs.statSync(cluster.nodeDir(node)).mode & 0o777, 0o711);
   t.true(fs.statSync(cluster.socketPath(node)).isSocket());
   t.is(fs.statSync(cluster.socketPath(node)).mode & 0o777, 0o600);
   t.is(fs.readFileSync(cluster.pidFile(node), 'utf8'), `${pid}\n`);

@@ -77,8 +77,10 @@ export class Daemon {
 
   private makeRunDir(): void {
     fs.mkdirSync(this.paths.base, { recursive: true, mode: 0o755 });
-    fs.mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(this.paths.dir, 0o700);
+    // 0711: other users may reach the sockets meant for them (dlm.sock, dmapi.sock: 0666, callers
+    // identified by SO_PEERCRED) but not list the directory; control.sock itself is 0600.
+    fs.mkdirSync(this.paths.dir, { recursive: true, mode: 0o711 });
+    fs.chmodSync(this.paths.dir, 0o711);
   }
 
   status(): DaemonStatus {
