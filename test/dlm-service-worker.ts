@@ -10,6 +10,7 @@
 //   {"id":5,"cmd":"unlock","lkid":{...},"flags":0}                     → {"id":5,"status":0}
 //   {"id":6,"cmd":"counter","nsp":1,"file":"/tmp/c","n":50}            → {"id":6,"done":50,"violations":0}
 //   {"id":7,"cmd":"exit"}
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as readline from 'readline';
 import { DlmClient } from '../src/dlm/client';
@@ -99,6 +100,15 @@ async function run(m: Record<string, any>): Promise<void> {
     case 'counter': {
       const r = await counter(c!, m.nsp, m.file, m.n);
       emit({ id, ...r });
+      return;
+    }
+    case 'share': {
+      // A child that inherits this client's connection (fd 3) and outlives us: the node must notice
+      // our death by the pid, not by the socket.
+      const fd = (c as unknown as { sock: { _handle: { fd: number } } }).sock._handle.fd;
+      const child = spawn('sleep', ['60'], { stdio: ['ignore', 'ignore', 'ignore', fd], detached: true });
+      child.unref();
+      emit({ id, child: child.pid });
       return;
     }
     case 'exit':

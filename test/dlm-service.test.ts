@@ -111,6 +111,21 @@ test('a client that exits while waiting leaves the queue; the next waiter gets t
   t.is(r.granted[0].pid, ws[1].w.pid);
 });
 
+test('a client killed while a child still holds its connection is dead by its pid: its locks go', async (t) => {
+  const n = await node(t);
+  const h = await joinedWorker(t, n.sock);
+  t.is((await h.w.call('lock', { nsp: h.nsp, res: 'P', mode: DLM_EXMODE })).status, DLM_SUCCESS);
+  const { child } = await h.w.call('share');
+  t.teardown(() => { try { process.kill(child, 'SIGKILL'); } catch { /* gone */ } });
+  const wr = await joinedWorker(t, n.sock);
+  const waiting = await wr.w.call('lock', { nsp: wr.nsp, res: 'P', mode: DLM_EXMODE });
+  t.true(waiting.wait);
+  process.kill(h.w.pid, 'SIGKILL');
+  await h.w.exited;
+  t.true(pidAlive(child), 'the connection is still open in the child');
+  t.is((await wr.w.waitEvent(waiting.id!, 10000)).status, DLM_SUCCESS);
+});
+
 test('identity comes from SO_PEERCRED: an unprivileged process is refused namespaces it does not hold', async (t) => {
   const n = await node(t);
   const w = new Worker(t, { uid: 65534, gid: 65534 });

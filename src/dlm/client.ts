@@ -547,13 +547,16 @@ export class DlmClient extends EventEmitter {
       }
       return result;
     }
-    const l = this.track(lkid, rid);
-    if (!isNew || (!waits && (sync || status !== DLM_SUCCESS))) l.granted = true;
-    if (!sync && status === DLM_SUCCESS) {
-      // Queued: its completion is to come, unless it came already (an immediate grant completes
-      // inside the request, before the answer is written).
-      if (l.earlyCpl > 0) l.earlyCpl--;
-      else l.pendingCpl++;
+    // A plain dlm_lock / dlm_cvt (no notprm, no routines) leaves nothing to remember here.
+    if (rid !== 0 || !sync || this.locks.has(lkid.hndl)) {
+      const l = this.track(lkid, rid);
+      if (!isNew || (!waits && (sync || status !== DLM_SUCCESS))) l.granted = true;
+      if (!sync && status === DLM_SUCCESS) {
+        // Queued: its completion is to come, unless it came already (an immediate grant completes
+        // inside the request, before the answer is written).
+        if (l.earlyCpl > 0) l.earlyCpl--;
+        else l.pendingCpl++;
+      }
     }
     if (waits) {
       let resolve!: (s: DlmStatus) => void;
