@@ -221,3 +221,10 @@ test.serial('invalidate(path) drops cached pages and attributes of one file', as
   }
   t.is(buf.toString(), 'NEW inode\n');
 });
+
+test('fuse-native error constants: Fuse.ENOENT and friends are negative errnos', (t) => {
+  const F = Fuse as unknown as Record<string, number>;
+  t.is(F.ENOENT, -E.ENOENT);
+  t.is(F.EPERM, -1);
+  t.is(F.EIO, -E.EIO);
+});

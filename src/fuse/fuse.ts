@@ -1011,4 +1011,12 @@ function openBits(o: OpenOptions | undefined): number {
     (o.cacheReaddir ? OPEN.CACHE_READDIR : 0) | (o.noFlush ? OPEN.NOFLUSH : 0);
 }
 
+// fuse-native's error constants: Fuse.ENOENT === -2 and so on, for cb(Fuse.ENOENT).
+for (const [name, value] of Object.entries(os.constants.errno)) {
+  Object.defineProperty(Fuse, name, { value: -value, enumerable: true });
+}
+
+/** Fuse with its static errno constants typed (negative, as fuse-native's). */
+export type FuseClass = typeof Fuse & { readonly [errno in keyof typeof os.constants.errno]: number };
+
 export default Fuse;
