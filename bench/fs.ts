@@ -22,7 +22,7 @@
 //   uncached_stat_per_s      lstat of 10,000 existing files on the mount without caches (every
 //                            lstat is a LOOKUP round trip, plus GETATTR when the reply aged)
 // Each has native_* (the backing tmpfs directly) and *_ratio (mount / native).
-import { execFileSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -211,9 +211,21 @@ function main(): void {
       fs.closeSync(fs.openSync(path.join(nativeStat, n), 'w'));
     }
 
-    const startEnv = profileDir ? { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`.trim() } : env;
-    if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
-    cli(startEnv, ['node', 'start', '--node', node]);
+    if (profileDir) {
+      // Node refuses --cpu-prof in NODE_OPTIONS: start the daemon ourselves, profiled; the CLI
+      // then finds it running. The profile is written when the node stops.
+      fs.mkdirSync(profileDir, { recursive: true });
+      const daemon = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, path.join(REPO, 'dist', 'src', 'daemon', 'main.js'), '--node', node],
+        { env, cwd: '/', detached: true, stdio: 'ignore' });
+      daemon.unref();
+      const sock = path.join(env.DMAPIFS_RUN_DIR as string, node, 'control.sock');
+      const deadline = Date.now() + 20000;
+      while (!fs.existsSync(sock)) {
+        if (Date.now() > deadline) throw new Error(`profiled daemon did not come up (${sock})`);
+        execFileSync('sleep', ['0.1']);
+      }
+    }
+    cli(env, ['node', 'start', '--node', node]);
     cli(env, ['mount', '--node', node, backing, mnt]);
     mounted.push(mnt);
     cli(env, ['mount', '--node', node, '--attr-timeout', '0', '--entry-timeout', '0', backingU, mntU]);
