@@ -111,6 +111,15 @@ async function run(m: Record<string, any>): Promise<void> {
       emit({ id, child: child.pid });
       return;
     }
+    case 'unlockExit': {
+      // Unlock (answered here at once), then exit on the spot: the request must still reach the node.
+      // Called from a promise continuation, as most code does: the exit comes before any later turn.
+      await Promise.resolve();
+      const st = await c!.unlock(m.lkid as LockId, valbOf(m.valb), m.flags ?? 0);
+      if (st !== DLM_SUCCESS) emit({ id, status: st });
+      process.exit(st === DLM_SUCCESS ? 0 : 1);
+      return;
+    }
     case 'exit':
       emit({ id, ok: true });
       process.exit(0);

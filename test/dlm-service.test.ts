@@ -198,6 +198,47 @@ test('the TypeScript client: routines, value blocks, cancel, SYNCSTS, notify, lk
   t.is(await c.unlock(r.lkid!), 31 /* DLM_IVLOCKID */);
 });
 
+test('an unlock answered at once is carried out even when the process exits right after it', async (t) => {
+  const n = await node(t);
+  const h = await joinedWorker(t, n.sock);
+  const wr = await joinedWorker(t, n.sock);
+  const held = await h.w.call('lock', { nsp: h.nsp, res: 'E', mode: DLM_EXMODE, flags: DLM_VALB });
+  t.is(held.status, DLM_SUCCESS);
+  const waiting = await wr.w.call('lock', { nsp: wr.nsp, res: 'E', mode: DLM_PRMODE, flags: DLM_VALB });
+  t.true(waiting.wait);
+  h.w.send('unlockExit', { lkid: held.lkid, flags: DLM_VALB, valb: Buffer.from('e1').toString('hex') });
+  t.is((await h.w.exited).code, 0);
+  const done = await wr.w.waitEvent(waiting.id!);
+  t.is(done.status, DLM_SUCCESS, 'released by the unlock, not by the death (the value block stays valid)');
+  t.is(done.valb, Buffer.from('e1').toString('hex'));
+});
+
+test('unlocks whose outcome is not certain here wait for the node: sublocks, confirmUnlocks', async (t) => {
+  const n = await node(t);
+  const c = await DlmClient.connect({ socketPath: n.sock });
+  t.teardown(() => c.close());
+  const { nsp } = await c.nsjoin(0, DLM_USER);
+  const parent = await c.lock(nsp!, 'parent', DLM_EXMODE);
+  const child = await c.lock(nsp!, 'child', DLM_EXMODE, { parlkid: parent.lkid });
+  t.is(child.status, DLM_SUCCESS);
+  t.is(await c.unlock(parent.lkid!), 39 /* DLM_SUBLOCKS */, 'the node says no: the parent has a sublock');
+  t.is(await c.unlock(child.lkid!), DLM_SUCCESS);
+  t.is(await c.unlock(parent.lkid!), DLM_SUCCESS);
+  t.is(await c.unlock(parent.lkid!), 31 /* DLM_IVLOCKID */, 'not held any more: asked, and refused');
+  const warnings: Error[] = [];
+  c.on('warning', (e: Error) => warnings.push(e));
+  // A lock id never granted to us (forged): the node is asked and refuses.
+  t.is(await c.unlock({ hndl: 999, seqn: 12345 }), 31);
+  // With confirmUnlocks every unlock is a round trip; the results are the same.
+  const s = await DlmClient.connect({ socketPath: n.sock, confirmUnlocks: true });
+  t.teardown(() => s.close());
+  const j = await s.nsjoin(0, DLM_USER | 0x4000);
+  const l = await s.lock(j.nsp!, 'confirmed', DLM_EXMODE);
+  t.is(await s.unlock(l.lkid!), DLM_SUCCESS);
+  t.is(await s.unlock(l.lkid!), 31);
+  t.deepEqual(warnings, []);
+});
+
 /** Sends raw bytes on a fresh connection; collects what comes back until the node closes or `ms` pass. */
 function rawExchange(sock: string, chunks: Buffer[], ms = 300): Promise<{ data: Buffer; closed: boolean }> {
   return new Promise((resolve) => {

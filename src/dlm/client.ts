@@ -18,10 +18,11 @@
 // Events: 'reset' (reason), 'close' (reason).
 
 import { EventEmitter } from 'events';
+import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { defaultNodeName, runBase } from '../daemon/paths';
-import { DLM_DEFAULT_SIGNAL, DLM_VALB, DLM_VALBLKSIZE } from './constants';
+import { DLM_DEFAULT_SIGNAL, DLM_GROUP_LOCK, DLM_INVVALBLK, DLM_VALB, DLM_VALBLKSIZE } from './constants';
 import {
   DLM_BADPARAM,
   DLM_ENOSYS,
@@ -51,7 +52,7 @@ import type {
   SetSignalResult,
 } from './types';
 import { FrameDecoder, MAX_CLIENT_FRAME, Reader, Writer, isWireValue, readValue, writeValue, type WireValue } from './service/codec';
-import { CV, LK, MSG, OP, readLkid, readValb, readValbInto, writeLkid, writeValb } from './service/protocol';
+import { CV, LK, MSG, OP, UNLOCK_QUIET, readLkid, readValb, readValbInto, writeLkid, writeValb } from './service/protocol';
 
 export interface DlmClientOptions {
   /** Node whose daemon to use (default: the host name). */
@@ -62,6 +63,12 @@ export interface DlmClientOptions {
   socketPath?: string;
   /** Milliseconds to wait for the connection (default 5000). */
   connectTimeoutMs?: number;
+  /**
+   * Wait for the node's answer to every dlm_unlock (default false). By default an unlock whose
+   * outcome is certain here is answered DLM_SUCCESS as soon as the node has the request (see
+   * DlmClient.unlock); with true, every unlock takes a round trip.
+   */
+  confirmUnlocks?: boolean;
 }
 
 /** The socket of a node's lock manager. */
@@ -106,6 +113,8 @@ interface Waiter {
   valb: Uint8Array | null;
   /** dlm_lock (a failure then removes the lock) rather than dlm_cvt. */
   isNew: boolean;
+  /** A group lock (never unlocked without the node's answer). */
+  group: boolean;
   lkid: LockId | null;
 }
 
@@ -144,35 +153,66 @@ export class DlmClient extends EventEmitter {
   /** Rids of locks gone while notifications are polled (setSignal(0)): freed after the next notify. */
   private zombies: number[] = [];
   private signal = DLM_DEFAULT_SIGNAL;
+  /** Process locks known granted to us: hndl → seqn (what an unlock without waiting needs). */
+  private readonly held = new Map<number, number>();
+  /** Locks that are (or were) parents of our sublocks, and group locks: their unlock is always asked. */
+  private readonly unsure = new Set<number>();
   private closedReason: string | null = null;
   private deferredErrors: unknown[] = [];
 
-  private constructor(private readonly sock: net.Socket, readonly socketPath: string) {
+  private readonly decoder: FrameDecoder;
+  private readonly confirmUnlocks: boolean;
+
+  private constructor(private readonly sock: net.Socket, readonly socketPath: string, opts: DlmClientOptions) {
     super();
-    const decoder = new FrameDecoder(
+    this.confirmUnlocks = opts.confirmUnlocks === true;
+    this.decoder = new FrameDecoder(
       MAX_CLIENT_FRAME,
       (buf, s, e) => this.onFrame(buf, s, e),
       (len) => this.shutdown(`the node sent a frame of ${len} bytes`),
       () => undefined,
     );
-    sock.on('data', (chunk: Buffer) => {
-      decoder.push(chunk);
-      if (this.deferredErrors.length) {
-        const errs = this.deferredErrors.splice(0);
-        // A routine threw: report it as an uncaught exception of this process, as a throwing
-        // callback of any Node API would, after the protocol state is consistent again.
-        for (const e of errs) setImmediate(() => { throw e; });
-      }
-    });
     sock.on('error', () => undefined);
     sock.on('close', () => this.shutdown('the node closed the connection'));
+    process.on('exit', this.onExit);
+  }
+
+  /** The process exits: what is still unwritten (an unlock answered early) goes out now. */
+  private readonly onExit = () => {
+    if (this.closedReason !== null || this.out.length === 0) return;
+    const fd = (this.sock as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return;
+    const buf = this.out.take();
+    for (let off = 0, tries = 0; off < buf.length && tries < 1000; tries++) {
+      try {
+        off += fs.writeSync(fd, buf, off);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+      }
+    }
+  };
+
+  /** Input from the node (read into one reused buffer: the decoder copies what it keeps). */
+  private input(chunk: Buffer): void {
+    this.decoder.push(chunk);
+    if (this.deferredErrors.length) {
+      const errs = this.deferredErrors.splice(0);
+      // A routine threw: report it as an uncaught exception of this process, as a throwing
+      // callback of any Node API would, after the protocol state is consistent again.
+      for (const e of errs) setImmediate(() => { throw e; });
+    }
   }
 
   /** Connects to the node's lock manager. */
   static connect(opts: DlmClientOptions = {}): Promise<DlmClient> {
     const socketPath = opts.socketPath ?? dlmSocketPath(opts.node, opts.runDir);
     return new Promise((resolve, reject) => {
-      const sock = net.createConnection({ path: socketPath });
+      let client: DlmClient | null = null;
+      const readBuf = Buffer.allocUnsafe(64 * 1024);
+      const sock = net.createConnection({
+        path: socketPath,
+        onread: { buffer: readBuf, callback: (n: number, buf: Uint8Array) => { client?.input((buf as Buffer).subarray(0, n)); } },
+      } as unknown as net.NetConnectOpts);
       const timer = setTimeout(() => {
         sock.destroy();
         reject(Object.assign(new Error(`no answer from ${socketPath}`), { code: 'ETIMEDOUT' }));
@@ -180,7 +220,8 @@ export class DlmClient extends EventEmitter {
       sock.once('connect', () => {
         clearTimeout(timer);
         sock.removeAllListeners('error');
-        resolve(new DlmClient(sock, socketPath));
+        client = new DlmClient(sock, socketPath, opts);
+        resolve(client);
       });
       sock.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -201,10 +242,14 @@ export class DlmClient extends EventEmitter {
 
   /** Closes the connection: the node releases this process' locks (as on exit). */
   close(): void {
+    if (this.closedReason !== null) return;
+    // What is written (an unlock answered early) still reaches the node; then the connection ends.
     this.flush();
     this.sock.end();
-    this.shutdown('closed by the client');
-    this.sock.destroy();
+    const timer = setTimeout(() => this.sock.destroy(), 2000);
+    timer.unref();
+    this.sock.once('finish', () => this.sock.destroy());
+    this.shutdown('closed by the client', false);
   }
 
   // ==== the API =====================================================================================
@@ -277,16 +322,56 @@ export class DlmClient extends EventEmitter {
   unlock(lkid: LockId, valb: Uint8Array | null = null, flags = 0): Promise<DlmStatus> {
     if (!lkidOk(lkid)) return Promise.resolve(DLM_IVLOCKID);
     if (!u32ok(flags) || (flags & DLM_VALB && !(valb instanceof Uint8Array && valb.length >= DLM_VALBLKSIZE))) return Promise.resolve(DLM_BADPARAM);
+    const hndl = lkid.hndl;
+    const seqn = lkid.seqn;
+    const certain = this.certainUnlock(hndl, seqn, flags);
     const w = this.begin(OP.UNLOCK);
     writeLkid(w, lkid);
     w.u32(flags);
     writeValb(w, flags & DLM_VALB ? valb : null);
-    const hndl = lkid.hndl;
-    const seqn = lkid.seqn;
+    if (certain) {
+      // The node answers this request only if it fails. It goes out with the requests made in the
+      // same turn of the event loop (typically the next lock request: one write, one wakeup of the
+      // node), and before them; a process that exits first writes it synchronously on its way out.
+      w.u8(UNLOCK_QUIET);
+      this.out.end(MAX_CLIENT_FRAME);
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        process.nextTick(this.flushNow);
+      }
+      this.gone(hndl, seqn);
+      return Promise.resolve(DLM_SUCCESS);
+    }
+    w.u8(0);
     return (this.send(OP.UNLOCK, decodeStatus) as Promise<DlmStatus>).then((st) => {
       if (st === DLM_SUCCESS) this.gone(hndl, seqn);
       return st;
     });
+  }
+
+  /**
+   * Whether dlm_unlock(lkid, flags) can only succeed: a process lock granted to this process (seen
+   * granted here), that no sublock of ours hangs from, with no request of ours pending on it, and
+   * flags the engine takes. The engine refuses such an unlock only when the lock is already gone,
+   * which happens only with this process (its death) or its node (loss of the lock master): the
+   * lock is released either way. Unlike a lease (a Redis lock may expire and pass to another
+   * owner), a DLM lock cannot be lost behind its owner's back, so the answer carries nothing new
+   * and need not be waited for; the node checks it anyway (a mismatch is reported as 'warning').
+   */
+  private certainUnlock(hndl: number, seqn: number, flags: number): boolean {
+    if (this.confirmUnlocks || this.closedReason !== null) return false;
+    if (this.held.get(hndl) !== seqn || this.unsure.has(hndl)) return false;
+    if (flags & ~(DLM_VALB | DLM_INVVALBLK) || (flags & DLM_VALB && flags & DLM_INVVALBLK)) return false;
+    const l = this.locks.get(hndl);
+    if (l !== undefined && l.seqn === seqn && l.pendingCpl > 0) return false;
+    for (const w of this.waiters.values()) if (w.lkid !== null && w.lkid.hndl === hndl && w.lkid.seqn === seqn) return false;
+    return true;
+  }
+
+  /** The node refused an unlock answered early (which the checks above rule out). */
+  private earlyFailed(reqId: number, status: number): void {
+    if (status === DLM_ENOSYS) return; // the lock master went away: the lock is gone anyway
+    this.emit('warning', new Error(`the node answered status ${status} to unlock request ${reqId}, which was answered DLM_SUCCESS here`));
   }
 
   /** dlm_cancel(&lkid, flags). */
@@ -423,6 +508,10 @@ export class DlmClient extends EventEmitter {
 
   /** The lock is gone: forget it and, unless notifications are polled, the rids it referenced. */
   private gone(hndl: number, seqn: number): void {
+    if (this.held.get(hndl) === seqn) {
+      this.held.delete(hndl);
+      this.unsure.delete(hndl);
+    }
     const l = this.locks.get(hndl);
     if (l === undefined || l.seqn !== seqn) return;
     this.locks.delete(hndl);
@@ -477,7 +566,9 @@ export class DlmClient extends EventEmitter {
     if (bits & LK.VALB) w.bytes(valb!, DLM_VALBLKSIZE);
     if (bits & LK.HINT) writeValue(w, o!.hint as WireValue);
     const userValb = flags & DLM_VALB ? valb : null;
-    return this.send(op, (r, st, id) => this.lockAnswer(r, st, id, rid, sync, true, userValb)) as Promise<LockResult>;
+    if (bits & LK.PARENT) this.unsure.add(o!.parlkid!.hndl);
+    const group = (flags & DLM_GROUP_LOCK) !== 0;
+    return this.send(op, (r, st, id) => this.lockAnswer(r, st, id, rid, sync, true, userValb, group)) as Promise<LockResult>;
   }
 
   private convert(op: number, lkid: LockId, mode: number, o: QueCvtOptions | undefined): Promise<LockResult> {
@@ -523,11 +614,11 @@ export class DlmClient extends EventEmitter {
       const l = this.locks.get(lkid.hndl);
       if (l !== undefined && l.seqn === lkid.seqn) l.valb = userValb;
     }
-    return this.send(op, (r, st, id) => this.lockAnswer(r, st, id, rid, sync, false, userValb)) as Promise<LockResult>;
+    return this.send(op, (r, st, id) => this.lockAnswer(r, st, id, rid, sync, false, userValb, false)) as Promise<LockResult>;
   }
 
   /** Answer of lock / quelock / cvt / quecvt. */
-  private lockAnswer(r: Reader | null, status: number, reqId: number, rid: number, sync: boolean, isNew: boolean, valb: Uint8Array | null): LockResult {
+  private lockAnswer(r: Reader | null, status: number, reqId: number, rid: number, sync: boolean, isNew: boolean, valb: Uint8Array | null, group: boolean): LockResult {
     let lkid: LockId | null = null;
     let waits = false;
     if (r !== null && r.remaining > 0) {
@@ -547,7 +638,11 @@ export class DlmClient extends EventEmitter {
       }
       return result;
     }
-    // A plain dlm_lock / dlm_cvt (no notprm, no routines) leaves nothing to remember here.
+    if (isNew) {
+      if (group) this.unsure.add(lkid.hndl);
+      else if (!waits && (sync || status !== DLM_SUCCESS)) this.held.set(lkid.hndl, lkid.seqn);
+    }
+    // A plain dlm_lock / dlm_cvt (no notprm, no routines) leaves nothing more to remember here.
     if (rid !== 0 || !sync || this.locks.has(lkid.hndl)) {
       const l = this.track(lkid, rid);
       if (!isNew || (!waits && (sync || status !== DLM_SUCCESS))) l.granted = true;
@@ -561,7 +656,7 @@ export class DlmClient extends EventEmitter {
     if (waits) {
       let resolve!: (s: DlmStatus) => void;
       result.wait = new Promise<DlmStatus>((res) => (resolve = res));
-      this.waiters.set(reqId, { result, resolve, valb, isNew, lkid });
+      this.waiters.set(reqId, { result, resolve, valb, isNew, group, lkid });
     }
     return result;
   }
@@ -619,6 +714,12 @@ export class DlmClient extends EventEmitter {
       this.flushQueued = true;
       process.nextTick(this.flushNow);
     }
+    return this.expect(id, op, decode);
+  }
+
+  /** The answer to request `id` (already written or queued). */
+  private expect(id: number, op: number, decode: Decode): Promise<unknown> {
+    if (this.closedReason !== null) return Promise.resolve(decode(null, DLM_ENOSYS, id));
     return new Promise((resolve) => {
       this.pending.set(id, { op, resolve, decode });
     });
@@ -639,7 +740,11 @@ export class DlmClient extends EventEmitter {
           const id = r.u32();
           const status = r.i32();
           const p = this.pending.get(id);
-          if (p === undefined) return;
+          if (p === undefined) {
+            // Only an unlock answered early gets an answer nobody waits for: it failed.
+            this.earlyFailed(id, status);
+            return;
+          }
           this.pending.delete(id);
           p.resolve(p.decode(r, status, id));
           return;
@@ -698,6 +803,7 @@ export class DlmClient extends EventEmitter {
       const l = this.locks.get(w.lkid.hndl);
       if (grantStatus(status)) {
         if (l !== undefined) l.granted = true;
+        if (w.isNew && !w.group) this.held.set(w.lkid.hndl, w.lkid.seqn);
       } else if (w.isNew) {
         this.gone(w.lkid.hndl, w.lkid.seqn);
       }
@@ -728,8 +834,12 @@ export class DlmClient extends EventEmitter {
     else l.earlyCpl++;
     const notprm = npRid !== 0 ? this.recs.get(npRid)?.notprm : undefined;
     const fn = rec?.cplrtn ?? null;
-    if (grantStatus(status)) l.granted = true;
-    else if (!l.granted) this.gone(lkid.hndl, lkid.seqn);
+    if (grantStatus(status)) {
+      if (!l.granted && !this.unsure.has(lkid.hndl)) this.held.set(lkid.hndl, lkid.seqn);
+      l.granted = true;
+    } else if (!l.granted) {
+      this.gone(lkid.hndl, lkid.seqn);
+    }
     if (fn) this.call(() => fn(notprm, lkid, status));
   }
 
@@ -768,6 +878,8 @@ export class DlmClient extends EventEmitter {
     }
     this.locks.clear();
     this.recs.clear();
+    this.held.clear();
+    this.unsure.clear();
     this.zombies = [];
     if (this.deferredErrors.length) {
       const errs = this.deferredErrors.splice(0);
@@ -775,9 +887,10 @@ export class DlmClient extends EventEmitter {
     }
   }
 
-  private shutdown(reason: string): void {
+  private shutdown(reason: string, destroy = true): void {
     if (this.closedReason !== null) return;
     this.closedReason = reason;
+    process.removeListener('exit', this.onExit);
     this.out.abort();
     this.out.pos = 0;
     for (const [id, p] of this.pending) {
@@ -785,7 +898,7 @@ export class DlmClient extends EventEmitter {
       p.resolve(p.decode(null, DLM_ENOSYS, id));
     }
     this.failPending();
-    this.sock.destroy();
+    if (destroy) this.sock.destroy();
     this.emit('close', reason);
   }
 }

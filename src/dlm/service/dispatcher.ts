@@ -15,7 +15,7 @@ import type { BlockingRoutine, CompletionRoutine, Credentials, LockId, QueCvtOpt
 import { DLM_VALB, DLM_VALBLKSIZE } from '../constants';
 import { DLM_IVLOCKID, DLM_SUCCESS, DLM_SUCCVALNOTVALID, DLM_SYNCH, DLM_SYNCVALNOTVALID } from '../status';
 import { MAX_CLIENT_FRAME, Reader, WireError, Writer, readValue, writeValue } from './codec';
-import { CV, LK, MSG, OP, OP_MAX, PROTO_ERR, readLkid, writeLkid, writeValb } from './protocol';
+import { CV, LK, MSG, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, readLkid, writeLkid, writeValb } from './protocol';
 
 /** Where a session's output goes. */
 export interface SessionTransport {
@@ -73,6 +73,7 @@ export class Dispatcher {
   private readonly byProc = new Map<DlmProcess, Set<Session>>();
   private readonly dirty: Session[] = [];
   private flushQueued = false;
+  private inputDepth = 0;
   private readonly flushAll = () => this.flushDirty();
 
   constructor(
@@ -142,10 +143,22 @@ export class Dispatcher {
     if (s.dirty || s.closed) return;
     s.dirty = true;
     this.dirty.push(s);
-    if (!this.flushQueued) {
+    if (!this.flushQueued && this.inputDepth === 0) {
       this.flushQueued = true;
       process.nextTick(this.flushAll);
     }
+  }
+
+  /**
+   * Input from a connection is being handled: output waits for endInput(), which writes it at once
+   * (no extra turn of the event loop; everything one read produced goes out in one write per session).
+   */
+  beginInput(): void {
+    this.inputDepth++;
+  }
+
+  endInput(): void {
+    if (--this.inputDepth === 0 && this.dirty.length > 0) this.flushDirty();
   }
 
   private flushDirty(): void {
@@ -313,9 +326,12 @@ export class Dispatcher {
         const flags = r.u32();
         const hasValb = r.u8();
         const valb = hasValb ? r.bytes(DLM_VALBLKSIZE) : null;
+        const opts = r.remaining > 0 ? r.u8() : 0;
         r.done();
         const st = lkid === null ? p.unlock(NO_LOCK, valb, flags) : p.unlock(lkid, valb, flags);
         if (st === DLM_SUCCESS && lkid !== null) s.valbs.delete(lkid.hndl);
+        // UNLOCK_QUIET: the client already counts on success; only a failure is worth a message.
+        if (opts & UNLOCK_QUIET && st === DLM_SUCCESS) return;
         this.reply(s, reqId, st);
         return this.endReply(s);
       }

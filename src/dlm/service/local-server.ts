@@ -44,6 +44,9 @@ export class LocalConn {
 const MAX_UNREAD = 16 * 1024 * 1024;
 
 export interface LocalBackend {
+  /** Around the frames of one read (output may be held until inputEnd). */
+  inputBegin?(): void;
+  inputEnd?(): void;
   open(conn: LocalConn): void;
   /** One complete frame from the client (a view, valid during the call). */
   frame(conn: LocalConn, buf: Buffer, start: number, end: number): void;
@@ -148,13 +151,17 @@ export class LocalServer {
       },
       (why) => conn.write(errorFrame(PROTO_ERR.MALFORMED, `malformed frame: ${why}`)),
     );
+    const backend = this.backend;
     sock.on('data', (chunk: Buffer) => {
+      backend.inputBegin?.();
       try {
         decoder.push(chunk);
       } catch (e) {
         // Nothing below is expected to throw; if it does, this client goes, the node stays.
         this.log.warn(`dlm: input from ${conn.label} failed: ${(e as Error)?.stack ?? e}`);
         this.drop(conn, 'internal error');
+      } finally {
+        backend.inputEnd?.();
       }
     });
     sock.on('error', () => { /* the client went away; 'close' follows */ });

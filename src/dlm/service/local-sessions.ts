@@ -9,6 +9,14 @@ export class LocalSessions implements LocalBackend, SessionTransport {
 
   constructor(private readonly dispatcher: Dispatcher, private readonly node: number, private readonly drop: (c: LocalConn, reason: string) => void) {}
 
+  inputBegin(): void {
+    this.dispatcher.beginInput();
+  }
+
+  inputEnd(): void {
+    this.dispatcher.endInput();
+  }
+
   open(conn: LocalConn): void {
     const s = new Session(this.nextId++, { ...conn.cred, node: this.node }, this, conn.label);
     s.ctx = conn;

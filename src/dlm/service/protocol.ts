@@ -89,6 +89,12 @@ export const CV = {
   VALB: 0x40,
 } as const;
 
+/**
+ * Options byte that may end an UNLOCK request (lkid | u32 flags | valb? | u8 options).
+ * UNLOCK_QUIET: answer only a failure (the client answered DLM_SUCCESS itself, see client.ts).
+ */
+export const UNLOCK_QUIET = 0x01;
+
 /** Error codes of ERROR messages (protocol errors; DLM statuses travel in REPLY). */
 export const PROTO_ERR = {
   MALFORMED: 'EPROTO',

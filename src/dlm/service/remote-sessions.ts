@@ -66,7 +66,12 @@ export class RemoteSessions implements SessionTransport {
         const conn = r.u32();
         const s = sessions.get(conn);
         if (!s) throw new WireError(`request for unknown connection ${conn}`);
-        forEachFrame(buf, r.pos, end, MAX_CLIENT_FRAME, (b, fs, fe) => this.dispatcher.handleFrame(s, b, fs, fe));
+        this.dispatcher.beginInput();
+        try {
+          forEachFrame(buf, r.pos, end, MAX_CLIENT_FRAME, (b, fs, fe) => this.dispatcher.handleFrame(s, b, fs, fe));
+        } finally {
+          this.dispatcher.endInput();
+        }
         return;
       }
       case P.CLOSE: {
