@@ -476,6 +476,65 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// FUSE_DIRECT_IO_ALLOW_MMAP (issue 6)
+//
+// Files with DMAPI data events are opened with FOPEN_DIRECT_IO so that every read reaches the
+// daemon (and raises its event). The kernel refuses shared mmap of such files unless the server
+// negotiated FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6+, bit 36, in init_out.flags2), which libfuse 3.14
+// does not know. The session's I/O goes through these two functions (fuse_session_custom_io): read
+// notes the INIT request (and whether the kernel offers the flag); writev sets the flag (and
+// FUSE_INIT_EXT) in the INIT reply when it was offered. Everything else passes through unchanged.
+#define DMFS_FUSE_INIT 26
+#define DMFS_INIT_EXT (1u << 30)
+#define DMFS_ALLOW_MMAP_HI (1u << (36 - 32))
+static uint64_t init_unique = 0;
+static int init_offers_mmap = 0;
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
+  (void)userdata;
+  ssize_t n = read(fd, buf, len);
+  if (n >= 40 + 20) {
+    const unsigned char *b = buf;
+    uint32_t opcode;
+    memcpy(&opcode, b + 4, 4);
+    if (opcode == DMFS_FUSE_INIT) {
+      uint32_t flags, flags2;
+      memcpy(&init_unique, b + 8, 8);
+      memcpy(&flags, b + 40 + 12, 4);
+      memcpy(&flags2, b + 40 + 16, 4);
+      init_offers_mmap = (flags & DMFS_INIT_EXT) && (flags2 & DMFS_ALLOW_MMAP_HI);
+    }
+  }
+  return n;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata) {
+  (void)userdata;
+  if (init_unique && count >= 2 && iov[0].iov_len >= 16 && iov[1].iov_len >= 36) {
+    uint64_t unique;
+    int32_t error;
+    memcpy(&unique, (char *)iov[0].iov_base + 8, 8);
+    memcpy(&error, (char *)iov[0].iov_base + 4, 4);
+    if (unique == init_unique) {
+      init_unique = 0;
+      if (error == 0 && init_offers_mmap) {
+        char *o = iov[1].iov_base;  // struct fuse_init_out (libfuse's own copy, writable)
+        uint32_t flags, flags2;
+        memcpy(&flags, o + 12, 4);
+        memcpy(&flags2, o + 32, 4);
+        flags |= DMFS_INIT_EXT;
+        flags2 |= DMFS_ALLOW_MMAP_HI;
+        memcpy(o + 12, &flags, 4);
+        memcpy(o + 32, &flags2, 4);
+      }
+    }
+  }
+  return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io dmfs_io = { .writev = io_writev, .read = io_read, .splice_receive = NULL, .splice_send = NULL };
+
+// ---------------------------------------------------------------------------------------------
 // Notification thread
 
 static void *notify_main(void *arg) {
@@ -664,6 +723,8 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   }
   int fd = fuse_session_fd(s->se);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  // Our own read/writev on the same descriptor (see FUSE_DIRECT_IO_ALLOW_MMAP above).
+  fuse_session_custom_io(s->se, &dmfs_io, fd);
 
   napi_value recv, resname;
   CHECK(napi_create_buffer(env, RECV_BUF_SIZE, (void **)&s->recv_mem, &recv));
