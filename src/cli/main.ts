@@ -34,6 +34,7 @@ usage:
   dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] BACKING MOUNTPOINT
   dmapifs umount [--node NAME] [--lazy] MOUNTPOINT
   dmapifs chfs --dmapi yes|no PATH
+  dmapifs config [--node NAME] [NAME=VALUE...]
   dmapifs status [--json]
   dmapifs node start [--node NAME] [--foreground]
   dmapifs node stop [--node NAME]
@@ -45,14 +46,22 @@ NAME defaults to the host name (${safeDefaultNode()}). Runtime files live in
 $DMAPIFS_RUN_DIR/NAME (default /run/dmapifs/NAME): control.sock, daemon.pid, daemon.log.
 Exit codes: 0 ok, 1 failure, 2 bad usage, 3 node not running (node status).`,
   chfs: CHFS_HELP,
-  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] BACKING MOUNTPOINT
+  config: `usage: dmapifs config [--node NAME] [--json] [NAME=VALUE...]
+Shows, or changes, the DMAPI settings of a running node (kept in <run dir>/NAME/dmapi-settings.json):
+  dmapiEventTimeout           ms a data event waits for its answer, then ENOTREADY (86400000 = forever)
+  dmapiSessionFailureTimeout  s an event waits for its failed session to be assumed, then EIO (0)
+  dmapiMountTimeout           s a mount waits for a MOUNT disposition, then EIO (0: no wait, no event; -1 forever)
+  dmapiDataEventRetry         times a data event re-enabled during its handling is raised again (2; -1 always)`,
+  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--capacity SIZE] BACKING MOUNTPOINT
 
 Mounts the directory BACKING at MOUNTPOINT (an existing empty directory) through FUSE. The
 node's daemon is started if it does not run. Returns once the mount is ready.
   --node NAME          node daemon to serve the mount (default: the host name)
   --attr-timeout S     seconds the kernel may cache attributes (default 1; 0 = never)
   --entry-timeout S    seconds the kernel may cache names (default 1; 0 = never)
-  --dmapi              enable the DMAPI for this filesystem (persistent; see dmapifs chfs)`,
+  --dmapi              enable the DMAPI for this filesystem (persistent; see dmapifs chfs)
+  --capacity SIZE      limit the space the filesystem's files may take (500M, 2G...): writes past it
+                       raise NOSPACE (DMAPI) and fail with ENOSPC`,
   umount: `usage: dmapifs umount [--node NAME] [--lazy] MOUNTPOINT
 
 Unmounts MOUNTPOINT through the daemon serving it. A FUSE mount left behind by a daemon that
@@ -135,7 +144,7 @@ async function realpathWithin(p: string, ms: number): Promise<string | null> {
 // Commands
 
 async function cmdMount(argv: string[]): Promise<number> {
-  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', help: 'flag' }, 'mount');
+  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', capacity: 'value', help: 'flag' }, 'mount');
   if (opts.help) { out(HELP.mount); return EXIT_OK; }
   if (positional.length !== 2) {
     throw new UsageError(positional.length < 2 ? 'mount needs BACKING and MOUNTPOINT' : `unexpected argument '${positional[2]}' for 'mount'`);
@@ -143,6 +152,7 @@ async function cmdMount(argv: string[]): Promise<number> {
   const node = nodeOpt(opts);
   const attrTimeout = typeof opts['attr-timeout'] === 'string' ? parseSeconds('attr-timeout', opts['attr-timeout']) : undefined;
   const entryTimeout = typeof opts['entry-timeout'] === 'string' ? parseSeconds('entry-timeout', opts['entry-timeout']) : undefined;
+  const capacity = typeof opts.capacity === 'string' ? parseSize('capacity', opts.capacity) : undefined;
   const backingArg = path.resolve(positional[0]);
   const mountArg = path.resolve(positional[1]);
   // Check here first so that bad input never starts a daemon; the daemon checks again.
@@ -156,7 +166,7 @@ async function cmdMount(argv: string[]): Promise<number> {
   let rec: MountRecord;
   try {
     rec = await callDaemon<MountRecord>(nodePaths(node).socket, 'mount',
-      { backing, mountpoint, attrTimeout, entryTimeout }, { timeoutMs: 120000 });
+      { backing, mountpoint, attrTimeout, entryTimeout, capacity }, { timeoutMs: 120000 });
   } catch (e) {
     if (daemon.started) {
       // Do not leave behind a daemon that this command started for nothing.
@@ -166,6 +176,32 @@ async function cmdMount(argv: string[]): Promise<number> {
     throw e;
   }
   out(`mounted ${rec.backing} at ${rec.mountpoint} (node ${node}, pid ${daemon.pid}${daemon.started ? ', daemon started' : ''})`);
+  return EXIT_OK;
+}
+
+/** A size in bytes: a number with an optional K, M, G or T suffix (powers of 1024). */
+function parseSize(name: string, v: string): number {
+  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(v.trim());
+  if (!m) throw new UsageError(`--${name} must be a size such as 500M or 2G, not '${v}'`);
+  const n = Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive size`);
+  return n;
+}
+
+/** dmapifs config [--node NODE] [--json] [NAME=VALUE...]: the node's DMAPI settings. */
+async function cmdConfig(argv: string[]): Promise<number> {
+  const { opts, positional } = parseArgs(argv, { node: 'value', json: 'flag', help: 'flag' }, 'config');
+  if (opts.help) { out(HELP.config); return EXIT_OK; }
+  const node = nodeOpt(opts);
+  const set: Record<string, string> = {};
+  for (const a of positional) {
+    const i = a.indexOf('=');
+    if (i <= 0) throw new UsageError(`expected NAME=VALUE, not '${a}'`);
+    set[a.slice(0, i)] = a.slice(i + 1);
+  }
+  const r = await callDaemon<{ node: string; file: string; settings: Record<string, number> }>(nodePaths(node).socket, 'dmapi-config', { set });
+  if (opts.json) out(JSON.stringify(r));
+  else for (const [k, v] of Object.entries(r.settings)) out(`${k} ${v}`);
   return EXIT_OK;
 }
 
@@ -371,6 +407,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'umount': case 'unmount': return await cmdUmount(rest);
       case 'status': return await cmdStatus(rest);
       case 'chfs': return await cmdChfs(rest, out);
+      case 'config': return await cmdConfig(rest);
       case 'node': return await cmdNode(rest);
       case 'locks': return await cmdLocks(rest);
       case 'cluster': return await cmdCluster(rest);

@@ -62,14 +62,16 @@ export class Daemon {
     this.makeRunDir();
     this.log = new Logger(`dmapifs[${this.node}:${process.pid}]`, this.paths.logFile);
     this.services = new ServiceRegistry(this.log);
-    this.mounts = new MountService(this.node, opts.mountFn, this.log, [this.paths.dir]);
-    this.services.register(this.mounts);
-    this.services.register(new DlmService({ node: this.node, runDir: this.paths.dir, log: this.log }));
-    // DMAPI: rights use the dlm service's engine when one is registered (looked up at start).
-    this.services.register(new DmapiService({
+    // DMAPI: rights use the dlm service's engine when one is registered (looked up at start); the
+    // filesystem layer gets it as its event provider (src/fs/events.ts) at each mount.
+    const dmapi = new DmapiService({
       node: this.node, runDir: this.paths.dir, log: this.log, mounts: () => this.mounts.list(),
       engine: () => (this.services.get('dlm') as { engine?: import('../dlm/engine').Dlm } | undefined)?.engine,
-    }));
+    });
+    this.mounts = new MountService(this.node, (o) => opts.mountFn({ ...o, events: dmapi }), this.log, [this.paths.dir]);
+    this.services.register(this.mounts);
+    this.services.register(new DlmService({ node: this.node, runDir: this.paths.dir, log: this.log }));
+    this.services.register(dmapi);
     this.services.addCommand('ping', () => ({ pong: true, node: this.node, pid: process.pid }));
     this.services.addCommand('status', () => this.status());
     this.services.addCommand('stop', () => this.stopCommand());

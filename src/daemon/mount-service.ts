@@ -13,6 +13,13 @@ import { CommandHandler, Service } from './services';
 
 export type MountFn = (opts: MountOptions & { attrTimeout?: number; entryTimeout?: number }) => Promise<MountedFs>;
 
+function optBytes(args: Record<string, unknown>, key: string): number | undefined {
+  const v = args[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new CodedError('EINVAL', `'${key}' must be a positive number of bytes`);
+  return v;
+}
+
 export interface MountRecord extends MountInfo {
   attrTimeout: number | null;
   entryTimeout: number | null;
@@ -106,6 +113,7 @@ export class MountService implements Service {
     const mountArg = str(args, 'mountpoint');
     const attrTimeout = optSeconds(args, 'attrTimeout');
     const entryTimeout = optSeconds(args, 'entryTimeout');
+    const capacity = optBytes(args, 'capacity');
     if (!path.isAbsolute(backingArg)) throw new CodedError('EINVAL', `backing path must be absolute: ${backingArg}`);
     if (!path.isAbsolute(mountArg)) throw new CodedError('EINVAL', `mount point must be absolute: ${mountArg}`);
     // Before touching either path: nothing inside our own mounts (a mount(2) there would wait on
@@ -137,7 +145,7 @@ export class MountService implements Service {
       this.log.info(`mounting ${backing} at ${mountpoint}`);
       let mfs: MountedFs;
       try {
-        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout });
+        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity });
       } catch (e) {
         const b = errorBody(e);
         this.log.warn(`mount of ${backing} at ${mountpoint} failed: ${b.code}: ${b.message}`);

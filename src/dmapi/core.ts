@@ -92,6 +92,12 @@ export class Dmapi {
   rights!: Rights;
   /** dm_obj_ref_hold: token → held objects ("fsid:ino"). */
   readonly objRefs = new Map<number, Set<string>>();
+  /** Told when a DMAPI call changed a file's data, size, times or regions (the mount drops its caches). */
+  onObjectChanged: ((o: Obj) => void) | null = null;
+
+  objectChanged(o: Obj): void {
+    this.onObjectChanged?.(o);
+  }
 
   constructor(readonly fsTable: FsTable, readonly journal: Journal | null) {}
 

@@ -111,6 +111,7 @@ export function dataHandlers(dm: Dmapi): Handlers {
             if (r < 0) fail(-r, 'fdatasync');
           }
           sys.futimens(fd, st[sys.STAT_ATIME_SEC], Number(st[sys.STAT_ATIME_NSEC]), st[sys.STAT_MTIME_SEC], Number(st[sys.STAT_MTIME_NSEC]));
+          dm.objectChanged(o);
           return { written: BigInt(done) };
         } finally {
           sys.close(fd);
@@ -149,6 +150,7 @@ export function dataHandlers(dm: Dmapi): Handlers {
         } finally {
           sys.close(fd);
         }
+        dm.objectChanged(o);
         return {};
       });
     },

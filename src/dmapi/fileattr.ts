@@ -137,6 +137,8 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
           b.writeBigInt64LE(a.dtime as bigint, 0);
           setXattr(o, XA_DTIME, b);
         }
+        // The mount's cached attributes are out of date now.
+        dm.objectChanged(o);
         return {};
       });
     },

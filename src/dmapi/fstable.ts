@@ -233,6 +233,17 @@ export class FsTable {
     for (const e of [...this.byFsid.values()]) this.drop(e);
   }
 
+  /** The entry of a filesystem without bringing the table up to date first (hot paths). */
+  peek(fsid: bigint): FsEntry | undefined {
+    return this.byFsid.get(fsid) ?? (this.sync(), this.byFsid.get(fsid));
+  }
+
+  /** The entry of a backing directory (after bringing the table up to date). */
+  byBackingDir(backing: string): FsEntry | undefined {
+    this.sync();
+    return this.byBacking.get(backing);
+  }
+
   /** The filesystem of a handle: not mounted here → EBADF; DMAPI disabled → EPERM. */
   fsOf(fsid: bigint): FsEntry {
     this.sync();

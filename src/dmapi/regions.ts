@@ -33,6 +33,8 @@ export function regionHandlers(dm: Dmapi): Handlers {
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
         if (o.type !== 'reg') fail(E.EINVAL, 'managed regions are for regular files');
         if (regs.length) setXattr(o, XA_REGIONS, packRegions(regs)); else removeXattr(o, XA_REGIONS);
+        // Pages the kernel cached before the region existed must not let a read skip its event.
+        dm.objectChanged(o);
         return { exact: 1 };
       });
     },

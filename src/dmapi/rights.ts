@@ -26,6 +26,8 @@ import { parseHandle } from './handles';
 
 export const TOKEN_PID_BASE = 0x40000000;
 export const TEMP_PID_BASE = 0x60000000;
+/** The owner of the locks file operations take (issue 6): one DLM process for all of them. */
+export const FILEOP_PID = 0x7ffffff0;
 
 export function fileResource(fsid: bigint, ino: bigint): string {
   return `dmapi:${fsid.toString(16)}:${ino.toString(16)}`;
@@ -38,6 +40,7 @@ function okStatus(st: number): boolean {
 interface Held {
   lkid: LockId;
   right: number;
+  res: string;
 }
 
 interface TokenOwner {
@@ -49,6 +52,35 @@ interface TokenOwner {
 export class Rights {
   private readonly owners = new Map<number, TokenOwner>();
   private tempSeq = 0;
+  /** DM rights held (or being waited for) per resource: file operations lock only where this is > 0. */
+  private readonly dmHeld = new Map<string, number>();
+  private fileOps: { proc: DlmProcess; nsp: number } | null = null;
+
+  private hold(res: string, d: number): void {
+    const n = (this.dmHeld.get(res) ?? 0) + d;
+    if (n > 0) this.dmHeld.set(res, n); else this.dmHeld.delete(res);
+  }
+
+  /**
+   * For a file operation: when a DM right is held or asked for on the file, a DLM lock of the same
+   * resource (PR for reads, EX for changes), so that DM rights exclude the operation; resolves to its
+   * release. null when no DM right concerns the file (the common case: no lock at all). File
+   * operations run synchronously on the daemon's thread once they have their lock, so no DM right can
+   * be granted in the middle of one.
+   */
+  fileOpLock(fsid: bigint, ino: bigint, exclusive: boolean): Promise<() => void> | null {
+    const res = fileResource(fsid, ino);
+    if (!this.dmHeld.has(res)) return null;
+    this.fileOps ??= this.owner(FILEOP_PID);
+    const { proc, nsp } = this.fileOps;
+    const r = proc.lock(nsp, res, exclusive ? DLM_EXMODE : DLM_PRMODE);
+    const done = (st: number) => {
+      if (!okStatus(st) || !r.lkid) throw Object.assign(new Error(`DLM lock failed (status ${st})`), { errno: E.EIO });
+      const lkid = r.lkid;
+      return () => { proc.unlock(lkid); };
+    };
+    return r.wait ? r.wait.then(done) : Promise.resolve(done(r.status));
+  }
 
   constructor(readonly engine: Dlm) {}
 
@@ -94,15 +126,18 @@ export class Rights {
       cur.right = right;
       return;
     }
-    const r = ow.proc.lock(ow.nsp, fileResource(o.fs.fsid, o.ino), mode);
+    const res = fileResource(o.fs.fsid, o.ino);
+    this.hold(res, 1);
+    const r = ow.proc.lock(ow.nsp, res, mode);
     const st = r.wait ? await r.wait : r.status;
-    if (!okStatus(st) || !r.lkid) fail(E.EAGAIN, `DLM lock failed (status ${st})`);
+    if (!okStatus(st) || !r.lkid) { this.hold(res, -1); fail(E.EAGAIN, `DLM lock failed (status ${st})`); }
     if (!this.owners.has(token)) {
       // The token was answered while we waited: give the lock back.
       ow.proc.unlock(r.lkid);
+      this.hold(res, -1);
       fail(E.ESRCH, 'the event was answered meanwhile');
     }
-    ow.locks.set(k, { lkid: r.lkid, right });
+    ow.locks.set(k, { lkid: r.lkid, right, res });
   }
 
   release(token: number, o: Obj): void {
@@ -112,6 +147,7 @@ export class Rights {
     if (!ow || !cur) return;
     ow.proc.unlock(cur.lkid);
     ow.locks.delete(k);
+    this.hold(cur.res, -1);
   }
 
   /** Drops every right of a token (its event was answered). */
@@ -119,7 +155,7 @@ export class Rights {
     const ow = this.owners.get(token);
     if (!ow) return;
     this.owners.delete(token);
-    for (const h of ow.locks.values()) ow.proc.unlock(h.lkid);
+    for (const h of ow.locks.values()) { ow.proc.unlock(h.lkid); this.hold(h.res, -1); }
     ow.proc.nsleave(ow.nsp);
     this.engine.ownerDied(ow.proc);
   }
@@ -129,8 +165,10 @@ export class Rights {
     if (need === DM_RIGHT_NULL || o.isFs) return () => undefined;
     const pid = TEMP_PID_BASE + (this.tempSeq = (this.tempSeq + 1) % 0x1fffffff);
     const { proc, nsp } = this.owner(pid);
-    const done = () => { proc.nsleave(nsp); this.engine.ownerDied(proc); };
-    const r = proc.lock(nsp, fileResource(o.fs.fsid, o.ino), need === DM_RIGHT_EXCL ? DLM_EXMODE : DLM_PRMODE);
+    const res = fileResource(o.fs.fsid, o.ino);
+    this.hold(res, 1);
+    const done = () => { proc.nsleave(nsp); this.engine.ownerDied(proc); this.hold(res, -1); };
+    const r = proc.lock(nsp, res, need === DM_RIGHT_EXCL ? DLM_EXMODE : DLM_PRMODE);
     const st = r.wait ? await r.wait : r.status;
     if (!okStatus(st) || !r.lkid) {
       done();

@@ -21,6 +21,12 @@ import { regionHandlers, regionsOf } from './regions';
 import { Rights, rightsHandlers, fileResource } from './rights';
 import { DmapiServer } from './server';
 import { sessionHandlers } from './sessions';
+import { MountHooks } from './fs-events';
+import { NodeSettings } from './settings';
+import type { FsEventHooks, FsEventsProvider, MountDescription } from '../fs/events';
+import type { CommandHandler } from '../daemon/services';
+
+const E_ESTALE = 116;
 
 export const DMAPI_SOCKET = 'dmapi.sock';
 export const DMAPI_JOURNAL = 'dmapi.journal';
@@ -36,18 +42,43 @@ export interface DmapiServiceOptions {
   engine?: () => Dlm | undefined;
 }
 
-export class DmapiService implements Service {
+export class DmapiService implements Service, FsEventsProvider {
   readonly name = 'dmapi';
   readonly dm: Dmapi;
   private server: DmapiServer | null = null;
   private journal: Journal | null = null;
   readonly socketPath: string;
   private ready = false;
+  /** Node settings (dmapiEventTimeout...): <run>/<node>/dmapi-settings.json. */
+  readonly settings: NodeSettings;
+  /** Mounts being made (their MOUNT event comes before the mount service lists them). */
+  private readonly attaching: MountView[] = [];
+  private readonly mountHooks = new Set<MountHooks>();
+  private stoppedFlag = false;
+  private stoppedResolve!: (errno: number) => void;
+  private readonly stopped = new Promise<number>((r) => { this.stoppedResolve = r; });
+  readonly commands: Record<string, CommandHandler>;
 
   constructor(private readonly opts: DmapiServiceOptions) {
     this.socketPath = path.join(opts.runDir, DMAPI_SOCKET);
-    const table = new FsTable(opts.mounts, path.join(opts.runDir, DMAPI_FSTAB));
+    const table = new FsTable(() => [...this.attaching, ...opts.mounts()], path.join(opts.runDir, DMAPI_FSTAB));
     this.dm = new Dmapi(table, null);
+    this.settings = new NodeSettings(opts.runDir);
+    this.dm.onObjectChanged = (o) => {
+      for (const h of this.mountHooks) if (h.fsid === o.fs.fsid) h.desc.invalidate(o.ino);
+    };
+    this.commands = {
+      // dmapifs config [NAME=VALUE...]: shows or changes the node's DMAPI settings.
+      'dmapi-config': (args) => {
+        const set = (args.set ?? {}) as Record<string, unknown>;
+        if (typeof set !== 'object' || set === null || Array.isArray(set)) throw Object.assign(new Error("'set' must be an object"), { code: 'EINVAL' });
+        try {
+          return { node: opts.node, file: this.settings.file, settings: Object.keys(set).length ? this.settings.set(set) : this.settings.get() };
+        } catch (e) {
+          throw Object.assign(new Error((e as Error).message), { code: 'EINVAL' });
+        }
+      },
+    };
   }
 
   async start(): Promise<void> {
@@ -79,6 +110,9 @@ export class DmapiService implements Service {
 
   async stop(_reason: string): Promise<void> {
     this.ready = false;
+    // Operations waiting for events fail (GPFS: ESTALE on the session node); no new events.
+    this.stoppedFlag = true;
+    this.stoppedResolve(E_ESTALE);
     await this.server?.close();
     this.server = null;
     this.dm.rights?.stop();
@@ -101,7 +135,41 @@ export class DmapiService implements Service {
     };
   }
 
-  // ---- the interface for file operations (issue 6)
+  // ---- the interface for file operations (issue 6): src/fs/events.ts
+
+  async attach(m: MountDescription & { mountedAt?: number }): Promise<FsEventHooks> {
+    const view: MountView = { backing: m.backing, mountpoint: m.mountpoint, dev: null, mountedAt: m.mountedAt };
+    this.attaching.push(view);
+    const fsE = this.dm.fsTable.byBackingDir(m.backing);
+    if (!fsE) {
+      this.dropView(view);
+      throw Object.assign(new Error(`dmapi: no filesystem entry for ${m.backing}`), { code: 'EIO' });
+    }
+    const hooks = new MountHooks({
+      dm: this.dm, settings: this.settings, stopped: this.stopped, isStopped: () => this.stoppedFlag,
+    }, fsE, m);
+    (hooks as unknown as { view: MountView }).view = view;
+    this.mountHooks.add(hooks);
+    const errno = this.stoppedFlag ? 0 : await hooks.mountEvent();
+    if (errno) {
+      this.detach(hooks);
+      const code = errno === 5 ? 'EIO' : (require('./constants') as typeof import('./constants')).errnoName(errno);
+      throw Object.assign(new Error(`the DM application refused the mount (MOUNT event: ${code})`), { code, errno });
+    }
+    return hooks;
+  }
+
+  detach(hooks: FsEventHooks): void {
+    if (!(hooks instanceof MountHooks)) return;
+    this.mountHooks.delete(hooks);
+    const view = (hooks as unknown as { view?: MountView }).view;
+    if (view) this.dropView(view);
+  }
+
+  private dropView(view: MountView): void {
+    const i = this.attaching.indexOf(view);
+    if (i >= 0) this.attaching.splice(i, 1);
+  }
 
   /** Queues an event on the session with the disposition; see events.ts raise(). */
   raise(o: RaiseOptions): RaiseResult {

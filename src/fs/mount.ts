@@ -5,6 +5,7 @@ import * as path from 'path';
 import { Fuse } from '../fuse/fuse';
 import { nativeFuse } from '../fuse/binding';
 import * as sys from '../native/sys';
+import type { FsEventHooks, FsEventsProvider } from './events';
 import { Passthrough } from './passthrough';
 import { ReservedArea } from './reserved';
 import type { MountedFs, MountInfo, MountOptions } from './types';
@@ -13,6 +14,10 @@ export interface FsMountOptions extends MountOptions {
   /** Seconds the kernel may cache attributes and names (default 1; 0 = every stat asks us). */
   attrTimeout?: number;
   entryTimeout?: number;
+  /** Data management events (the node's DMAPI service); none when absent. */
+  events?: FsEventsProvider;
+  /** Capacity limit of the filesystem in bytes (writes beyond it: NOSPACE, then ENOSPC). */
+  capacity?: number;
 }
 
 /** An Error with an errno-style code and a one-line message. */
@@ -105,7 +110,22 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     throw new MountError(err.code ?? 'EIO', `cannot prepare the reserved area ${reserved.dir}: ${err.code === 'EROFS' ? 'the backing filesystem is read-only' : err.message}`);
   }
   const rootFd = openView(backing);
-  const ops = new Passthrough({ rootFd, backing, reserved });
+  const mountedAt = Date.now();
+  // MOUNT comes before the kernel mount; the DM application may refuse it.
+  let fuseRef: Fuse | null = null;
+  let hooks: FsEventHooks | null = null;
+  if (opts.events) {
+    try {
+      hooks = await opts.events.attach({
+        backing, mountpoint, mountedAt, invalidate: (ino) => fuseRef?.invalidateIno(ino),
+      });
+    } catch (e) {
+      sys.close(rootFd);
+      const err = e as { code?: string; message?: string };
+      throw new MountError(err.code ?? 'EIO', err.message ?? String(e));
+    }
+  }
+  const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity });
   let closedResolve!: () => void;
   const closed = new Promise<void>((r) => { closedResolve = r; });
   const fuse = new Fuse(mountpoint, ops, {
@@ -119,17 +139,20 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     onClosed: () => {
       served.delete(realMountpoint);
       sys.close(rootFd);
+      if (hooks) opts.events?.detach(hooks);
       closedResolve();
     },
   });
+  fuseRef = fuse;
   await new Promise<void>((resolve, reject) => {
     fuse.mount((err) => (err ? reject(new MountError('EIO', `mount of ${mountpoint} failed: ${err.message}`)) : resolve()));
   }).catch((e) => {
     sys.close(rootFd);
+    if (hooks) opts.events?.detach(hooks);
     throw e;
   });
   served.add(realMountpoint);
-  const info: MountInfo = { backing, mountpoint, node: opts.node, mountedAt: Date.now(), dev: null };
+  const info: MountInfo = { backing, mountpoint, node: opts.node, mountedAt, dev: null };
   // The device number of the new superblock, read off the thread pool (never synchronously:
   // this thread serves the mount). Waiting for it also means the kernel has finished its first
   // lookups, so an unmount right after mountFs resolves does not find the mount busy.
@@ -137,12 +160,25 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   return {
     info,
     closed,
-    unmount: ({ lazy } = {}) => new Promise<void>((resolve, reject) => {
-      fuse.unmount((err) => {
-        if (!err) return resolve();
-        const code = os.constants.errno.EBUSY === (err as { errno?: number }).errno ? 'EBUSY' : 'EIO';
-        reject(new MountError(code, err.message));
-      }, lazy);
-    }),
+    unmount: async ({ lazy } = {}) => {
+      // PREUNMOUNT before an unmount asked for (a lazy one is forced: no events, as GPFS's forced
+      // unmounts); UNMOUNT after it, with its result.
+      if (hooks && !lazy) {
+        const errno = await (hooks.preUnmount() ?? 0);
+        if (errno) throw new MountError(os.constants.errno.EBUSY === errno ? 'EBUSY' : (Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? 'EIO'), `the DM application refused the unmount of ${mountpoint} (PREUNMOUNT answered with errno ${errno})`);
+      }
+      await new Promise<void>((resolve, reject) => {
+        fuse.unmount((err) => {
+          if (!err) {
+            if (!lazy) hooks?.unmounted(0, false);
+            return resolve();
+          }
+          const errno = (err as { errno?: number }).errno ?? os.constants.errno.EIO;
+          if (!lazy) hooks?.unmounted(errno, false);
+          const code = os.constants.errno.EBUSY === errno ? 'EBUSY' : 'EIO';
+          reject(new MountError(code, err.message));
+        }, lazy);
+      });
+    },
   };
 }

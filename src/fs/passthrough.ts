@@ -22,6 +22,8 @@ import * as sys from '../native/sys';
 import { classifyPath, QuotaKind, QUOTA_FILES, RESERVED_DIR, ReservedArea } from './reserved';
 import { QuotaReports } from './quota';
 import { listDir } from './listdir';
+import type { FileRef, FsEventHooks, Gate, NsOp } from './events';
+import { Capacity } from './capacity';
 
 const E = os.constants.errno;
 const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV;
@@ -82,6 +84,33 @@ export interface PassthroughOptions {
   /** Absolute path of the backing directory (for reports). */
   backing: string;
   reserved: ReservedArea;
+  /** Data management events (src/fs/events.ts); none when absent or when DMAPI is disabled. */
+  events?: FsEventHooks | null;
+  /** Capacity limit in bytes (src/fs/capacity.ts). */
+  capacity?: number;
+}
+
+/** What the event hooks need to know about an open file. */
+interface OpenFile {
+  ino: bigint;
+  nonblock: boolean;
+  direct: boolean;
+}
+
+/** The backing-relative path of a mount path ('' for the root). */
+function relOf(p: string): string {
+  return p.length <= 1 ? '' : p.slice(1);
+}
+/** Parent (backing-relative) and last name of a mount path. */
+function split(p: string): { parent: string; name: string } {
+  const i = p.lastIndexOf('/');
+  return { parent: i <= 0 ? '' : p.slice(1, i), name: p.slice(i + 1) };
+}
+
+/** Runs `go` at once when no event is due, else once the gate opens; a closed gate fails cb. */
+function afterGate(gate: Gate, fail: (errno: number) => void, go: () => void): void {
+  if (!gate) return go();
+  gate.then((e) => (e ? fail(-e) : go()), () => fail(-E.EIO));
 }
 
 export class Passthrough implements FuseOps {
@@ -93,12 +122,88 @@ export class Passthrough implements FuseOps {
   private readonly virtual = new Map<number, Buffer>();
   private nextVirtual = VIRTUAL_FH_BASE;
   private readonly myUid = process.geteuid?.() ?? 0;
+  /** Event hooks when DMAPI is enabled for this filesystem, else null (no event code runs at all). */
+  private readonly ev: FsEventHooks | null;
+  private readonly capacity: Capacity | null;
+  /** Open files (by backing descriptor) and open counts per inode, kept while events are on. */
+  private readonly files = new Map<number, OpenFile>();
+  private readonly opens = new Map<bigint, number>();
 
   constructor(o: PassthroughOptions) {
     this.rootFd = o.rootFd;
     this.pfx = `/proc/self/fd/${o.rootFd}`;
     this.reserved = o.reserved;
     this.quota = new QuotaReports(o.backing);
+    this.ev = o.events && o.events.enabled ? o.events : null;
+    this.capacity = o.capacity ? new Capacity(o.capacity, o.rootFd) : null;
+  }
+
+  // ---------------------------------------------------------------- events (src/fs/events.ts)
+
+  /** A namespace operation under its events: pre-event, the operation, post-event. */
+  private nsOp(op: NsOp, cb: Cb, run: () => number): void {
+    const ev = this.ev;
+    if (!ev) return cb(run());
+    afterGate(ev.before(op), (e) => cb(e), () => {
+      const r = run();
+      ev.after(op, r < 0 ? -r : 0);
+      cb(r);
+    });
+  }
+
+  /** The DESTROY notice for `p` if removing it drops its last link and nobody has it open. */
+  private doomed(p: string): (() => void) | null {
+    if (!this.ev) return null;
+    const st = stat();
+    if (this.at(p, (dfd, name) => sys.fstatat(dfd, name, sys.AT_SYMLINK_NOFOLLOW, st)) !== 0) return null;
+    const isDir = (Number(st[sys.STAT_MODE]) & S_IFMT) === S_IFDIR;
+    if ((!isDir && st[sys.STAT_NLINK] > 1n) || this.opens.has(st[sys.STAT_INO])) return null;
+    return this.ev.prepareDestroy(relOf(p), st[sys.STAT_INO]);
+  }
+
+  private fileRef(p: string, fd: number): FileRef | null {
+    const f = this.files.get(fd);
+    return f ? { rel: relOf(p), ino: f.ino, fd, nonblock: f.nonblock } : null;
+  }
+
+  /** Registers an open file; returns the open options (direct I/O for files with data events). */
+  private opened(p: string, fd: number, flags: number): { directIo?: boolean } | undefined {
+    const ev = this.ev;
+    if (!ev) return undefined;
+    const st = stat();
+    if (sys.fstat(fd, st) < 0) return undefined;
+    const ino = st[sys.STAT_INO];
+    // Files with data events in force bypass the page cache: every read and write reaches us and
+    // raises its event (shared mmap still works: FUSE_DIRECT_IO_ALLOW_MMAP, see the binding).
+    const direct = ev.managed({ rel: relOf(p), ino, fd });
+    this.files.set(fd, { ino, nonblock: (flags & sys.O_NONBLOCK) !== 0, direct });
+    this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
+    return direct ? { directIo: true } : undefined;
+  }
+
+  /** Runs an I/O under the DLM lock that DM rights exclude (when any DM right concerns the file). */
+  private withAccess(ino: bigint, exclusive: boolean, fail: (errno: number) => void, go: () => void): void {
+    const lk = this.ev?.access(ino, exclusive);
+    if (!lk) return go();
+    lk.then((release) => {
+      try { go(); } finally { release(); }
+    }, () => fail(-E.EIO));
+  }
+
+  /** The space check of a write (capacity limit), with NOSPACE; calls go() or fails with ENOSPC. */
+  private withSpace(f: FileRef | null, fd: number, pos: number, len: number, fail: (errno: number) => void, go: () => void, retried = false): void {
+    const cap = this.capacity;
+    if (!cap) return go();
+    const st = stat();
+    if (sys.fstat(fd, st) === 0 && cap.fits(Capacity.growth(st, pos, len))) return go();
+    this.noSpace(f, fail, () => this.withSpace(f, fd, pos, len, fail, go, true), retried);
+  }
+
+  /** NOSPACE: CONTINUE → retry() once; ABORT, no event or a second failure → ENOSPC. */
+  private noSpace(f: FileRef | null, fail: (errno: number) => void, retry: () => void, retried: boolean): void {
+    const gate = retried ? null : this.ev?.noSpace(f) ?? null;
+    if (!gate) return fail(-E.ENOSPC);
+    gate.then((e) => (e ? fail(-E.ENOSPC) : retry()), () => fail(-E.ENOSPC));
   }
 
   /**
@@ -214,7 +319,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     const r = this.at(p, (dfd, name) => sys.fchmodat(dfd, name, mode, sys.AT_SYMLINK_NOFOLLOW));
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(relOf(p)); }
     cb(r);
   }
 
@@ -222,7 +327,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     const r = this.at(p, (dfd, name) => sys.fchownat(dfd, name, uid, gid, sys.AT_SYMLINK_NOFOLLOW));
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(relOf(p)); }
     cb(r);
   }
 
@@ -231,20 +336,22 @@ export class Passthrough implements FuseOps {
     if (g) return cb(g);
     const a = atime.nsec === UTIME_NOW || atime.nsec === UTIME_OMIT ? null : atime.sec;
     const m = mtime.nsec === UTIME_NOW || mtime.nsec === UTIME_OMIT ? null : mtime.sec;
-    cb(this.at(p, (dfd, name) => sys.utimensat(dfd, name, a, atime.nsec, m, mtime.nsec, sys.AT_SYMLINK_NOFOLLOW)));
+    const r = this.at(p, (dfd, name) => sys.utimensat(dfd, name, a, atime.nsec, m, mtime.nsec, sys.AT_SYMLINK_NOFOLLOW));
+    if (r === 0) this.ev?.attribute(relOf(p));
+    cb(r);
   }
 
   fchmod(p: string, fd: number, mode: number, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     const r = sys.fchmod(fd, mode);
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
   }
 
   fchown(p: string, fd: number, uid: number, gid: number, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     const r = sys.fchown(fd, uid, gid);
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
   }
 
@@ -252,7 +359,9 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     const a = atime.nsec === UTIME_NOW || atime.nsec === UTIME_OMIT ? null : atime.sec;
     const m = mtime.nsec === UTIME_NOW || mtime.nsec === UTIME_OMIT ? null : mtime.sec;
-    cb(sys.futimens(fd, a, atime.nsec, m, mtime.nsec));
+    const r = sys.futimens(fd, a, atime.nsec, m, mtime.nsec);
+    if (r === 0) this.ev?.attribute(null, fd);
+    cb(r);
   }
 
   truncate(p: string, size: number, cb: Cb): void {
@@ -260,17 +369,39 @@ export class Passthrough implements FuseOps {
     if (g) return cb(g);
     const fd = sys.openat2(this.rootFd, rel(p), sys.O_WRONLY | sys.O_NONBLOCK, 0, RESOLVE);
     if (fd < 0) return cb(fd);
-    const r = sys.ftruncate(fd, size);
-    sys.close(fd);
-    if (r === 0) this.changed();
-    cb(r);
+    if (!this.ev) {
+      const r = sys.ftruncate(fd, size);
+      sys.close(fd);
+      if (r === 0) this.changed();
+      return cb(r);
+    }
+    const st = stat();
+    sys.fstat(fd, st);
+    this.truncateEv({ rel: relOf(p), ino: st[sys.STAT_INO], fd }, size, (r) => { sys.close(fd); cb(r); });
   }
 
   ftruncate(p: string, fd: number, size: number, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
-    const r = sys.ftruncate(fd, size);
-    if (r === 0) this.changed();
-    cb(r);
+    const f = this.ev ? this.fileRef(p, fd) : null;
+    if (!f) {
+      const r = sys.ftruncate(fd, size);
+      if (r === 0) this.changed();
+      return cb(r);
+    }
+    this.truncateEv(f, size, cb);
+  }
+
+  /** A truncation with its TRUNCATE event (the range between the old and the new size). */
+  private truncateEv(f: FileRef, size: number, cb: (r: number) => void): void {
+    const ev = this.ev!;
+    const st = stat();
+    const old = sys.fstat(f.fd, st) === 0 ? Number(st[sys.STAT_SIZE]) : 0;
+    const gate = old === size ? null : ev.data('truncate', f, Math.min(old, size), Math.abs(old - size));
+    afterGate(gate, cb, () => this.withAccess(f.ino, true, cb, () => {
+      const r = sys.ftruncate(f.fd, size);
+      if (r === 0) { this.changed(); ev.attribute(null, f.fd); }
+      cb(r);
+    }));
   }
 
   readlink(p: string, cb: CbV<string>): void {
@@ -286,7 +417,7 @@ export class Passthrough implements FuseOps {
     if (g) return cb(g);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
     const r = this.at(p, (dfd, n) => sys.lsetxattr(Passthrough.procPath(dfd, n), bytes(name), value, flags));
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(relOf(p)); }
     cb(r);
   }
 
@@ -319,7 +450,7 @@ export class Passthrough implements FuseOps {
     if (g) return cb(g);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
     const r = this.at(p, (dfd, n) => sys.lremovexattr(Passthrough.procPath(dfd, n), bytes(name)));
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(relOf(p)); }
     cb(r);
   }
 
@@ -327,7 +458,7 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
     const r = sys.fsetxattr(fd, bytes(name), value, flags);
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
   }
 
@@ -350,7 +481,7 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
     const r = sys.fremovexattr(fd, bytes(name));
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
   }
 
@@ -391,7 +522,7 @@ export class Passthrough implements FuseOps {
   mknod(p: string, mode: number, dev: number, cb: Cb, ctx: RequestContext): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    cb(this.at(p, (dfd, name) => {
+    this.nsOp({ op: 'create', ...split(p), mode }, cb, () => this.at(p, (dfd, name) => {
       const r = sys.mknodat(dfd, name, mode, dev);
       if (r < 0) return r;
       this.changed();
@@ -402,7 +533,7 @@ export class Passthrough implements FuseOps {
   mkdir(p: string, mode: number, cb: Cb, ctx: RequestContext): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    cb(this.at(p, (dfd, name) => {
+    this.nsOp({ op: 'create', ...split(p), mode: mode | S_IFDIR }, cb, () => this.at(p, (dfd, name) => {
       const r = sys.mkdirat(dfd, name, mode);
       if (r < 0) return r;
       this.changed();
@@ -413,7 +544,7 @@ export class Passthrough implements FuseOps {
   symlink(target: string, p: string, cb: Cb, ctx: RequestContext): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    cb(this.at(p, (dfd, name) => {
+    this.nsOp({ op: 'symlink', ...split(p), mode: 0o120777, target }, cb, () => this.at(p, (dfd, name) => {
       const r = sys.symlinkat(bytes(target), dfd, name);
       if (r < 0) return r;
       this.changed();
@@ -421,37 +552,56 @@ export class Passthrough implements FuseOps {
     }));
   }
 
+  /** The mode of an object (0 when it cannot be read), for REMOVE and RENAME messages. */
+  private modeOf(p: string): number {
+    const st = stat();
+    return this.at(p, (dfd, name) => sys.fstatat(dfd, name, sys.AT_SYMLINK_NOFOLLOW, st)) === 0 ? Number(st[sys.STAT_MODE]) : 0;
+  }
+
   unlink(p: string, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = this.at(p, (dfd, name) => sys.unlinkat(dfd, name, 0));
-    if (r === 0) this.changed();
-    cb(r);
+    this.nsOp({ op: 'remove', ...split(p), mode: this.ev ? this.modeOf(p) : 0 }, cb, () => {
+      const destroy = this.doomed(p);
+      const r = this.at(p, (dfd, name) => sys.unlinkat(dfd, name, 0));
+      if (r === 0) { this.changed(); destroy?.(); }
+      return r;
+    });
   }
 
   rmdir(p: string, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const r = this.at(p, (dfd, name) => sys.unlinkat(dfd, name, sys.AT_REMOVEDIR));
-    if (r === 0) this.changed();
-    cb(r);
+    this.nsOp({ op: 'remove', ...split(p), mode: this.ev ? this.modeOf(p) : 0 }, cb, () => {
+      const destroy = this.doomed(p);
+      const r = this.at(p, (dfd, name) => sys.unlinkat(dfd, name, sys.AT_REMOVEDIR));
+      if (r === 0) { this.changed(); destroy?.(); }
+      return r;
+    });
   }
 
   rename(src: string, dest: string, cb: Cb, ctx: RequestContext): void {
     const flags = ctx.flags;
     const g = this.guard(src, true) || this.guard(dest, true);
     if (g) return cb(g);
-    const r = this.at(src, (sfd, sname) => this.at(dest, (dfd, dname) => sys.renameat2(sfd, sname, dfd, dname, flags)));
-    if (r === 0) this.changed();
-    cb(r);
+    const d = split(dest);
+    this.nsOp({ op: 'rename', ...split(src), newParent: d.parent, newName: d.name, mode: this.ev ? this.modeOf(src) : 0 }, cb, () => {
+      // A rename over an existing file removes that file's name (RENAME_EXCHANGE keeps both).
+      const destroy = flags & 2 /* RENAME_EXCHANGE */ ? null : this.doomed(dest);
+      const r = this.at(src, (sfd, sname) => this.at(dest, (dfd, dname) => sys.renameat2(sfd, sname, dfd, dname, flags)));
+      if (r === 0) { this.changed(); destroy?.(); }
+      return r;
+    });
   }
 
   link(src: string, dest: string, cb: Cb): void {
     const g = this.guard(src, true) || this.guard(dest, true);
     if (g) return cb(g);
-    const r = this.at(src, (sfd, sname) => this.at(dest, (dfd, dname) => sys.linkat(sfd, sname, dfd, dname, 0)));
-    if (r === 0) this.changed();
-    cb(r);
+    this.nsOp({ op: 'link', ...split(dest), target: relOf(src), mode: this.ev ? this.modeOf(src) : 0 }, cb, () => {
+      const r = this.at(src, (sfd, sname) => this.at(dest, (dfd, dname) => sys.linkat(sfd, sname, dfd, dname, 0)));
+      if (r === 0) this.changed();
+      return r;
+    });
   }
 
   // ---------------------------------------------------------------- files
@@ -477,17 +627,51 @@ export class Passthrough implements FuseOps {
       }, (e) => cb(e));
       return;
     }
-    const fd = sys.openat2(this.rootFd, rel(p), this.openFlags(flags), 0, RESOLVE);
+    const ev = this.ev;
+    const trunc = ev !== null && (flags & sys.O_TRUNC) !== 0 && (flags & sys.O_ACCMODE) !== sys.O_RDONLY;
+    // With events, O_TRUNC is done after the open, once its TRUNCATE event (if any) is answered.
+    const fd = sys.openat2(this.rootFd, rel(p), this.openFlags(trunc ? flags & ~sys.O_TRUNC : flags), 0, RESOLVE);
     if (fd < 0) return cb(fd);
-    if (flags & sys.O_TRUNC) this.changed();
-    cb(0, fd);
+    if (flags & sys.O_TRUNC && !trunc) this.changed();
+    const o = this.opened(p, fd, flags);
+    if (!trunc) return cb(0, fd, o);
+    const f = this.fileRef(p, fd)!;
+    this.truncateEv(f, 0, (r) => {
+      if (r < 0) {
+        this.forget(fd);
+        sys.close(fd);
+        return cb(r);
+      }
+      cb(0, fd, o);
+    });
+  }
+
+  /** Drops the event bookkeeping of a descriptor; true when it was the inode's last open. */
+  private forget(fd: number): OpenFile | null {
+    const f = this.files.get(fd);
+    if (!f) return null;
+    this.files.delete(fd);
+    const n = (this.opens.get(f.ino) ?? 1) - 1;
+    if (n > 0) { this.opens.set(f.ino, n); return null; }
+    this.opens.delete(f.ino);
+    return f;
   }
 
   create(p: string, mode: number, cb: OpenCb, ctx: RequestContext): void {
+    const g = this.guard(p, true);
+    if (g) return cb(g === -E.EPERM && classifyPath(p)?.kind === 'quota' ? -E.EEXIST : g);
+    const ev = this.ev;
+    if (!ev) return this.doCreate(p, mode, cb, ctx);
+    const op: NsOp = { op: 'create', ...split(p), mode: mode | S_IFREG };
+    afterGate(ev.before(op), (e) => cb(e), () => this.doCreate(p, mode, (err, fd, o) => {
+      ev.after(op, typeof err === 'number' && err < 0 ? -err : 0);
+      cb(err, fd, o);
+    }, ctx));
+  }
+
+  private doCreate(p: string, mode: number, cb: OpenCb, ctx: RequestContext): void {
     const flags = ctx.flags;
     const self = this;
-    const g = self.guard(p, true);
-    if (g) return cb(g === -E.EPERM && classifyPath(p)?.kind === 'quota' ? -E.EEXIST : g);
     const fd = self.at(p, (dfd, name) => {
       // O_EXCL always: the daemon must know whether it made the file, to give it to the caller.
       let f = -E.EEXIST;
@@ -509,7 +693,7 @@ export class Passthrough implements FuseOps {
       return f;
     });
     if (fd < 0) return cb(fd);
-    cb(0, fd);
+    cb(0, fd, this.opened(p, fd, flags));
   }
 
   /**
@@ -542,14 +726,61 @@ export class Passthrough implements FuseOps {
       if (n > 0) text.copy(buf, 0, pos, pos + n);
       return cb(n);
     }
-    cb(sys.pread(fd, buf, 0, len, pos));
+    const f = this.ev ? this.fileRef(p, fd) : null;
+    if (!f) return cb(sys.pread(fd, buf, 0, len, pos));
+    const ev = this.ev!;
+    const gate = ev.data('read', f, pos, len);
+    afterGate(gate, cb, () => this.withAccess(f.ino, false, cb, () => {
+      cb(sys.pread(fd, buf, 0, len, pos));
+      if (gate && !this.files.get(fd)?.direct) ev.readServed?.(f, pos, len);
+    }));
   }
 
   write(p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
-    const n = sys.pwrite(fd, buf, 0, len, pos);
-    if (n > 0) this.changed();
-    cb(n);
+    const f = this.ev ? this.fileRef(p, fd) : null;
+    if (!f && !this.capacity) {
+      const n = sys.pwrite(fd, buf, 0, len, pos);
+      if (n > 0) this.changed();
+      return cb(n);
+    }
+    const ev = this.ev;
+    const gate = f ? ev!.data('write', f, pos, len) : null;
+    const lk = gate === null && f ? ev!.access(f.ino, true) : null;
+    // buf is valid only now: copy it when the write has to wait (event, DM right, NOSPACE).
+    let data = buf;
+    const copy = () => { if (data === buf) data = Buffer.from(buf.subarray(0, len)); };
+    if (gate || lk) copy();
+    const doWrite = (retried: boolean) => {
+      const st0 = this.capacity ? stat() : null;
+      if (st0) sys.fstat(fd, st0);
+      const n = sys.pwrite(fd, data, 0, len, pos);
+      if (n === -E.ENOSPC && !retried) {
+        // The backing filesystem is full: NOSPACE, and one retry if the DM application freed space.
+        return this.noSpace(f, cb, () => doWrite(true), false);
+      }
+      if (n > 0) {
+        this.changed();
+        if (st0) {
+          const st1 = stat();
+          if (sys.fstat(fd, st1) === 0) this.capacity!.add(Number(st1[sys.STAT_BLOCKS] - st0[sys.STAT_BLOCKS]) * 512);
+        }
+        ev?.attribute(null, fd);
+      }
+      cb(n);
+    };
+    const spaced = () => this.withSpace(f, fd, pos, len, cb, () => doWrite(false));
+    const locked = () => {
+      if (lk) return void lk.then((release) => { try { spaced(); } finally { release(); } }, () => cb(-E.EIO));
+      this.withAccess(f ? f.ino : 0n, true, cb, spaced);
+    };
+    if (this.capacity) copy(); // the space check may wait for NOSPACE
+    if (!gate) return locked();
+    afterGate(gate, cb, () => {
+      const lk2 = f ? ev!.access(f.ino, true) : null;
+      if (!lk2) return spaced();
+      lk2.then((release) => { try { spaced(); } finally { release(); } }, () => cb(-E.EIO));
+    });
   }
 
   flush(p: string, fd: number, cb: Cb): void {
@@ -560,6 +791,14 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) {
       this.virtual.delete(fd);
       return cb(0);
+    }
+    const last = this.ev ? this.forget(fd) : null;
+    if (last) {
+      // The last close through this mount: CLOSE, and DESTROY when the file has no name left.
+      const f: FileRef = { rel: relOf(p), ino: last.ino, fd };
+      this.ev!.closed(f);
+      const st = stat();
+      if (sys.fstat(fd, st) === 0 && st[sys.STAT_NLINK] === 0n) this.ev!.prepareDestroy(f.rel, f.ino, fd)?.();
     }
     cb(sys.close(fd));
   }
@@ -593,7 +832,7 @@ export class Passthrough implements FuseOps {
   fallocate(p: string, fd: number, mode: number, offset: number, length: number, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     const r = sys.fallocate(fd, mode, offset, length);
-    if (r === 0) this.changed();
+    if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
   }
 

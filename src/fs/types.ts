@@ -1,4 +1,5 @@
 // The contract between the filesystem layer (src/fs) and the node daemon (src/daemon) that hosts it.
+import type { FsEventsProvider } from './events';
 
 export interface MountOptions {
   /** Absolute path of the backing directory. */
@@ -7,6 +8,10 @@ export interface MountOptions {
   mountpoint: string;
   /** Name of the node daemon serving the mount (shown as fsname). */
   node: string;
+  /** Data management events (the node's DMAPI service, src/fs/events.ts). */
+  events?: FsEventsProvider;
+  /** Capacity limit in bytes (`dmapifs mount --capacity`). */
+  capacity?: number;
 }
 
 export interface MountInfo {

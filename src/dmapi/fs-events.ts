@@ -1,0 +1,470 @@
+// Events from file operations (issue 6): the DMAPI side of src/fs/events.ts. One MountHooks per
+// mount decides, with GPFS's rules, whether an operation raises an event, builds the XDSM message,
+// queues it on the session holding the disposition, and (synchronous events) resolves when the DM
+// application answers.
+//
+// Rules (dmapi.md §3.3, §6.3, §6.7):
+// * DMAPI disabled for the filesystem → no event at all.
+// * An event is in force for an object when the object's own event list has it, or, when the object
+//   has no list of its own, the filesystem's list has it (GPFS: the object's list overrides). A
+//   file's own list includes the data events its managed regions imply. Namespace events are
+//   enabled by the list of the directory they happen in; PREUNMOUNT, UNMOUNT and NOSPACE by the
+//   filesystem's list; MOUNT by a MOUNT disposition on the global handle.
+// * Data events: a file with managed regions raises READ/WRITE/TRUNCATE only where a region with
+//   that flag overlaps the operation's range (size 0 = to the end of the file and beyond); a file
+//   without any list raises them on every access when the filesystem's list has them.
+// * A synchronous event in force with no session holding its disposition fails the operation with
+//   EIO. An asynchronous one is dropped (there is nobody to tell).
+// * Synchronous events wait for the answer indefinitely; ABORT → the errno; CONTINUE → go on. Data
+//   events honour dmapiEventTimeout (→ ENOTREADY) and dmapiDataEventRetry; events for a failed
+//   session honour dmapiSessionFailureTimeout (→ EIO).
+// * Many operations on one file waiting for the same kind of data event share one event: one
+//   answer releases them all. After the answer the regions are read again: cleared → no further
+//   event; unchanged → the DM application let the access through; changed and still covering the
+//   range (re-enabled during the event) → raised again, at most dmapiDataEventRetry times.
+// * Messages: retcodes of post events and UNMOUNT are 0 or the positive errno of the operation.
+//   NOSPACE is a dm_namesp_event_t with ne_handle1 = the filesystem handle and ne_handle2 = the file
+//   being written (dmapifs: the file is extra information, XDSM leaves it unspecified).
+import * as sys from '../native/sys';
+import type { DataKind, FileRef, FsEventHooks, Gate, MountDescription, NsOp } from '../fs/events';
+import {
+  DM_EVENT_ATTRIBUTE, DM_EVENT_CLOSE, DM_EVENT_CREATE, DM_EVENT_DESTROY, DM_EVENT_LINK, DM_EVENT_MOUNT,
+  DM_EVENT_NOSPACE, DM_EVENT_POSTCREATE, DM_EVENT_POSTLINK, DM_EVENT_POSTREMOVE, DM_EVENT_POSTRENAME,
+  DM_EVENT_POSTSYMLINK, DM_EVENT_PREUNMOUNT, DM_EVENT_READ, DM_EVENT_REMOVE, DM_EVENT_RENAME, DM_EVENT_SYMLINK,
+  DM_EVENT_TRUNCATE, DM_EVENT_UNMOUNT, DM_EVENT_WRITE, DM_REGION_READ, DM_REGION_TRUNCATE, DM_REGION_WRITE,
+  DM_RESP_ABORT, DM_RESP_DONTCARE, E, eventBit,
+} from './constants';
+import type { Dmapi, EventAnswer } from './core';
+import { dispositionOf, raise } from './events';
+import { FsEntry, XA_ATTR, XA_EVENTS, XA_IGEN, XA_REGIONS } from './fstable';
+import { makeHandle } from './handles';
+import { dataEvent, destroyEvent, mountEvent, namespEvent, unpackRegions } from './layouts';
+import { NodeSettings, EVENT_TIMEOUT_INFINITE } from './settings';
+
+/** XDSM: ne_mode of UNMOUNT for a forced unmount. */
+export const DM_UNMOUNT_FORCE = 0x1;
+
+const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_XDEV | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
+const ENODATA = 61;
+
+const lat = (s: string) => Buffer.from(s, 'latin1');
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+const PRE: Record<NsOp['op'], number> = {
+  create: DM_EVENT_CREATE, remove: DM_EVENT_REMOVE, rename: DM_EVENT_RENAME, link: DM_EVENT_LINK, symlink: DM_EVENT_SYMLINK,
+};
+const POST: Record<NsOp['op'], number> = {
+  create: DM_EVENT_POSTCREATE, remove: DM_EVENT_POSTREMOVE, rename: DM_EVENT_POSTRENAME, link: DM_EVENT_POSTLINK,
+  symlink: DM_EVENT_POSTSYMLINK,
+};
+const DATA: Record<DataKind, { type: number; flag: number }> = {
+  read: { type: DM_EVENT_READ, flag: DM_REGION_READ },
+  write: { type: DM_EVENT_WRITE, flag: DM_REGION_WRITE },
+  truncate: { type: DM_EVENT_TRUNCATE, flag: DM_REGION_TRUNCATE },
+};
+const DATA_BITS = eventBit(DM_EVENT_READ) | eventBit(DM_EVENT_WRITE) | eventBit(DM_EVENT_TRUNCATE);
+
+function regionBits(raw: Buffer | null): bigint {
+  let set = 0n;
+  for (const r of (raw && unpackRegions(raw)) || []) {
+    if (r.flags & DM_REGION_READ) set |= eventBit(DM_EVENT_READ);
+    if (r.flags & DM_REGION_WRITE) set |= eventBit(DM_EVENT_WRITE);
+    if (r.flags & DM_REGION_TRUNCATE) set |= eventBit(DM_EVENT_TRUNCATE);
+  }
+  return set;
+}
+function listBits(raw: Buffer | null): bigint {
+  return raw && raw.length === 8 ? raw.readBigUInt64LE(0) : 0n;
+}
+const value = (r: Buffer | number): Buffer | null => (typeof r === 'number' ? null : r);
+
+/** What the hooks need from the service around them. */
+export interface EventsContext {
+  dm: Dmapi;
+  settings: NodeSettings;
+  /** Resolves (with ESTALE) when the DMAPI service stops: waiting operations give up. */
+  stopped: Promise<number>;
+  isStopped(): boolean;
+}
+
+export class MountHooks implements FsEventHooks {
+  readonly enabled: boolean;
+  readonly fsid: bigint;
+  /** Data events under way, by "ino:kind": later operations join them. */
+  private readonly pendingData = new Map<string, Promise<number>>();
+
+  constructor(private readonly cx: EventsContext, fsE: FsEntry, readonly desc: MountDescription) {
+    this.fsid = fsE.fsid;
+    this.enabled = fsE.enabled;
+  }
+
+  private get dm(): Dmapi {
+    return this.cx.dm;
+  }
+
+  private fs(): FsEntry | undefined {
+    return this.cx.isStopped() ? undefined : this.dm.fsTable.peek(this.fsid);
+  }
+
+  // ---- backing objects by latin1 path
+
+  private at<T>(fsE: FsEntry, rel: string, fn: (dirfd: number, name: Buffer) => T): T | number {
+    if (rel === '') return fn(fsE.rootFd, lat('.'));
+    const i = rel.lastIndexOf('/');
+    if (i < 0) return fn(fsE.rootFd, lat(rel));
+    const dfd = sys.openat2(fsE.rootFd, lat(rel.slice(0, i)), sys.O_PATH | sys.O_DIRECTORY | sys.O_CLOEXEC, 0, RESOLVE);
+    if (dfd < 0) return dfd;
+    try {
+      return fn(dfd, lat(rel.slice(i + 1)));
+    } finally {
+      sys.close(dfd);
+    }
+  }
+
+  private xattrAt(fsE: FsEntry, rel: string, name: string): Buffer | null {
+    const r = this.at(fsE, rel, (d, n) => sys.lgetxattr(Buffer.concat([Buffer.from(`/proc/self/fd/${d}/`), n]), name));
+    return typeof r === 'number' ? null : r;
+  }
+
+  private statAt(fsE: FsEntry, rel: string): BigUint64Array | null {
+    const st = new BigUint64Array(sys.STAT_FIELDS);
+    return this.at(fsE, rel, (d, n) => sys.fstatat(d, n, sys.AT_SYMLINK_NOFOLLOW, st)) === 0 ? st : null;
+  }
+
+  /** The generation of an object (the same scheme as FsTable.generation), assigned if it has none. */
+  private generation(fsE: FsEntry, rel: string | null, st: BigUint64Array, fd?: number): number {
+    const t = Number(st[sys.STAT_MODE]) & sys.S_IFMT;
+    const regOrDir = t === sys.S_IFREG || t === sys.S_IFDIR;
+    if (fsE.kernelGen && regOrDir) {
+      if (fd !== undefined) {
+        const g = sys.getVersion(fd);
+        if (g >= 0) return g;
+      } else if (rel !== null) {
+        const f = sys.openat2(fsE.rootFd, lat(rel === '' ? '.' : rel), sys.O_RDONLY | sys.O_NOFOLLOW | sys.O_NONBLOCK | sys.O_CLOEXEC, 0, RESOLVE);
+        if (f >= 0) {
+          const g = sys.getVersion(f);
+          sys.close(f);
+          if (g >= 0) return g;
+        }
+      }
+    }
+    const x = fd !== undefined ? value(sys.fgetxattr(fd, XA_IGEN)) : rel !== null ? this.xattrAt(fsE, rel, XA_IGEN) : null;
+    if (x && x.length === 4) return x.readUInt32LE(0);
+    if (rel === null) return 0;
+    const typeName = t === sys.S_IFREG ? 'reg' : t === sys.S_IFDIR ? 'dir' : t === sys.S_IFLNK ? 'lnk' : 'other';
+    try {
+      return this.dm.fsTable.generation(fsE, lat(rel).toString(), typeName, true) ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Handle of an object by path (or by descriptor when open); null when it is gone. */
+  private handleAt(fsE: FsEntry, rel: string | null, fd?: number): { handle: Buffer; st: BigUint64Array } | null {
+    let st: BigUint64Array | null = null;
+    if (fd !== undefined) {
+      st = new BigUint64Array(sys.STAT_FIELDS);
+      if (sys.fstat(fd, st) !== 0) st = null;
+    } else if (rel !== null) {
+      st = this.statAt(fsE, rel);
+    }
+    if (!st) return null;
+    const ino = st[sys.STAT_INO];
+    if (fsE.reserved.isReserved(ino)) return null;
+    if (rel !== null) fsE.paths.set(ino, lat(rel).toString());
+    return { handle: makeHandle(fsE.fsid, ino, this.generation(fsE, rel, st, fd)), st };
+  }
+
+  private fileHandle(fsE: FsEntry, f: FileRef): Buffer {
+    const st = new BigUint64Array(sys.STAT_FIELDS);
+    sys.fstat(f.fd, st);
+    if (f.rel) fsE.paths.set(f.ino, lat(f.rel).toString());
+    return makeHandle(fsE.fsid, f.ino, this.generation(fsE, null, st, f.fd));
+  }
+
+  /** An object's own event list (with its regions' data events) by descriptor or path. */
+  private ownList(fsE: FsEntry, rel: string | null, fd?: number, withRegions = true): bigint {
+    if (fd !== undefined) {
+      return listBits(value(sys.fgetxattr(fd, XA_EVENTS))) | (withRegions ? regionBits(value(sys.fgetxattr(fd, XA_REGIONS))) : 0n);
+    }
+    if (rel === null) return 0n;
+    return listBits(this.xattrAt(fsE, rel, XA_EVENTS)) | (withRegions ? regionBits(this.xattrAt(fsE, rel, XA_REGIONS)) : 0n);
+  }
+
+  private static inForce(own: bigint, fsList: bigint, type: number): boolean {
+    return ((own !== 0n ? own : fsList) & eventBit(type)) !== 0n;
+  }
+
+  // ---- raising
+
+  /** Queues a synchronous event and waits: 0 (CONTINUE) or an errno. */
+  private async sync(type: number, data: Buffer, o: { timeoutMs?: number; onPending?: () => void } = {}): Promise<number> {
+    const s = dispositionOf(this.dm, this.fsid, type);
+    if (!s) return E.EIO;
+    if (s.failedAt !== null) {
+      // The session's daemon failed and nobody has assumed it yet (dmapiSessionFailureTimeout).
+      const until = Date.now() + this.cx.settings.get().dmapiSessionFailureTimeout * 1000;
+      while (s.failedAt !== null && Date.now() < until && !this.cx.isStopped()) await sleep(100);
+      if (s.failedAt !== null || !this.dm.sessions.has(s.sid)) return E.EIO;
+    }
+    const r = raise(this.dm, { fsid: this.fsid, type, data, sync: true, onPending: o.onPending });
+    if (!r.delivered || !r.answer) return E.EIO;
+    const waits: Array<Promise<EventAnswer | number>> = [r.answer, this.cx.stopped];
+    let timer: NodeJS.Timeout | null = null;
+    if (o.timeoutMs !== undefined && o.timeoutMs < EVENT_TIMEOUT_INFINITE) {
+      waits.push(new Promise<number>((res) => { timer = setTimeout(() => res(E.ENOTREADY), o.timeoutMs); }));
+    }
+    const a = await Promise.race(waits);
+    if (timer) clearTimeout(timer);
+    if (typeof a === 'number') return a;
+    return a.response === DM_RESP_ABORT ? a.errno : 0;
+  }
+
+  private async(type: number, data: Buffer): void {
+    if (!dispositionOf(this.dm, this.fsid, type)) return;
+    raise(this.dm, { fsid: this.fsid, type, data, sync: false });
+  }
+
+  // ---- namespace
+
+  private nsMessage(fsE: FsEntry, op: NsOp, post: boolean, retcode: number): Buffer | null {
+    const h = (rel: string) => this.handleAt(fsE, rel)?.handle ?? null;
+    const child = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
+    const name1 = lat(op.name);
+    switch (op.op) {
+      case 'create':
+        return namespEvent({
+          mode: op.mode, handle1: h(op.parent), name1,
+          handle2: post && retcode === 0 ? h(child(op.parent, op.name)) : null, retcode,
+        });
+      case 'remove':
+        return namespEvent({ mode: op.mode, handle1: h(op.parent), name1, retcode });
+      case 'rename':
+        return namespEvent({
+          mode: op.mode, handle1: h(op.parent), handle2: h(op.newParent ?? op.parent), name1, name2: lat(op.newName ?? ''), retcode,
+        });
+      case 'link':
+        // LTP's printers: ne_handle1 = the directory receiving the link, ne_handle2 = the object.
+        return namespEvent({ mode: op.mode, handle1: h(op.parent), handle2: h(op.target ?? ''), name1, retcode });
+      case 'symlink':
+        return namespEvent({
+          mode: op.mode, handle1: h(op.parent), name1, name2: lat(op.target ?? ''),
+          handle2: post && retcode === 0 ? h(child(op.parent, op.name)) : null, retcode,
+        });
+    }
+  }
+
+  before(op: NsOp): Gate {
+    if (!this.enabled) return null;
+    const fsE = this.fs();
+    if (!fsE) return null;
+    const type = PRE[op.op];
+    if (!MountHooks.inForce(this.ownList(fsE, op.parent, undefined, false), fsE.state.eventlist, type)) return null;
+    const msg = this.nsMessage(fsE, op, false, 0);
+    if (!msg) return Promise.resolve(E.EIO);
+    return this.sync(type, msg);
+  }
+
+  after(op: NsOp, retcode: number): void {
+    if (!this.enabled) return;
+    const fsE = this.fs();
+    if (!fsE) return;
+    const child = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
+    if (op.op === 'rename' && retcode === 0) {
+      // Keep the handle index current: the object now lives under its new name.
+      const nrel = child(op.newParent ?? op.parent, op.newName ?? '');
+      const st = this.statAt(fsE, nrel);
+      if (st) fsE.paths.set(st[sys.STAT_INO], lat(nrel).toString());
+    }
+    const type = POST[op.op];
+    if (!MountHooks.inForce(this.ownList(fsE, op.parent, undefined, false), fsE.state.eventlist, type)) return;
+    if (!dispositionOf(this.dm, this.fsid, type)) return;
+    const msg = this.nsMessage(fsE, op, true, retcode);
+    if (msg) this.async(type, msg);
+  }
+
+  // ---- data
+
+  managed(f: FileRef): boolean {
+    if (!this.enabled) return false;
+    const fsE = this.fs();
+    if (!fsE) return false;
+    const own = this.ownList(fsE, null, f.fd);
+    return ((own !== 0n ? own : fsE.state.eventlist) & DATA_BITS) !== 0n;
+  }
+
+  /** Is a data event due for the range? Returns the list state it was decided on, or null. */
+  private dataDue(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number): Buffer | null {
+    const { type, flag } = DATA[kind];
+    const rawRegions = value(sys.fgetxattr(f.fd, XA_REGIONS));
+    const rawEvents = value(sys.fgetxattr(f.fd, XA_EVENTS));
+    const own = listBits(rawEvents) | regionBits(rawRegions);
+    const state = Buffer.concat([rawRegions ?? Buffer.alloc(0), Buffer.from([0xff]), rawEvents ?? Buffer.alloc(0)]);
+    if (own === 0n) return fsE.state.eventlist & eventBit(type) ? state : null;
+    if (!(own & eventBit(type))) return null;
+    const start = BigInt(off);
+    const end = BigInt(off) + BigInt(Math.max(len, 1));
+    for (const r of (rawRegions && unpackRegions(rawRegions)) || []) {
+      if (!(r.flags & flag)) continue;
+      const rEnd = r.size === 0n ? null : r.offset + r.size;
+      if (start < (rEnd ?? end + 1n) && end > r.offset) return state;
+    }
+    return null;
+  }
+
+  data(kind: DataKind, f: FileRef, off: number, len: number): Gate {
+    if (!this.enabled) return null;
+    const fsE = this.fs();
+    if (!fsE) return null;
+    const state = this.dataDue(fsE, kind, f, off, len);
+    if (!state) return null;
+    return this.dataLoop(fsE, kind, f, off, len, state);
+  }
+
+  private async dataLoop(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number, state: Buffer): Promise<number> {
+    let retries = this.cx.settings.get().dmapiDataEventRetry;
+    for (;;) {
+      const key = `${f.ino}:${kind}`;
+      let p = this.pendingData.get(key);
+      if (!p) {
+        const { type } = DATA[kind];
+        const msg = dataEvent(this.fileHandle(fsE, f), BigInt(off), BigInt(len));
+        let pendingFail: ((e: number) => void) | null = null;
+        const nb = new Promise<number>((res) => { pendingFail = res; });
+        const ev = this.sync(type, msg, {
+          timeoutMs: this.cx.settings.get().dmapiEventTimeout,
+          // dm_pending on an O_NONBLOCK caller's event: that caller gets EAGAIN (the event stays).
+          onPending: f.nonblock ? () => pendingFail?.(E.EAGAIN) : undefined,
+        });
+        p = f.nonblock ? Promise.race([ev, nb]) : ev;
+        const mine = p;
+        this.pendingData.set(key, mine);
+        void mine.finally(() => { if (this.pendingData.get(key) === mine) this.pendingData.delete(key); });
+      }
+      const r = await p;
+      if (r !== 0) return r;
+      const cur = this.fs();
+      if (!cur) return 0;
+      const again = this.dataDue(cur, kind, f, off, len);
+      if (!again || again.equals(state)) return 0;
+      if (retries === 0) return 0;
+      if (retries > 0) retries--;
+      state = again;
+    }
+  }
+
+  access(ino: bigint, exclusive: boolean): Promise<() => void> | null {
+    if (!this.enabled || this.cx.isStopped()) return null;
+    return this.dm.rights?.fileOpLock(this.fsid, ino, exclusive) ?? null;
+  }
+
+  readServed(f: FileRef): void {
+    // A cached open: the pages this read brought in must not serve the next read without its event.
+    this.desc.invalidate(f.ino);
+  }
+
+  // ---- metadata
+
+  attribute(rel: string | null, fd?: number): void {
+    if (!this.enabled) return;
+    const fsE = this.fs();
+    if (!fsE || !dispositionOf(this.dm, this.fsid, DM_EVENT_ATTRIBUTE)) return;
+    if (!MountHooks.inForce(this.ownList(fsE, rel, fd), fsE.state.eventlist, DM_EVENT_ATTRIBUTE)) return;
+    const o = this.handleAt(fsE, rel, fd);
+    if (!o) return;
+    this.async(DM_EVENT_ATTRIBUTE, namespEvent({ mode: Number(o.st[sys.STAT_MODE]), handle1: o.handle }));
+  }
+
+  closed(f: FileRef): void {
+    if (!this.enabled) return;
+    const fsE = this.fs();
+    if (!fsE || !dispositionOf(this.dm, this.fsid, DM_EVENT_CLOSE)) return;
+    if (!MountHooks.inForce(this.ownList(fsE, null, f.fd), fsE.state.eventlist, DM_EVENT_CLOSE)) return;
+    const st = new BigUint64Array(sys.STAT_FIELDS);
+    sys.fstat(f.fd, st);
+    this.async(DM_EVENT_CLOSE, namespEvent({ mode: Number(st[sys.STAT_MODE]), handle1: this.fileHandle(fsE, f) }));
+  }
+
+  prepareDestroy(rel: string, ino: bigint, fd?: number): (() => void) | null {
+    if (!this.enabled) return null;
+    const fsE = this.fs();
+    if (!fsE) return null;
+    if (!MountHooks.inForce(this.ownList(fsE, fd === undefined ? rel : null, fd), fsE.state.eventlist, DM_EVENT_DESTROY)) return null;
+    const o = fd !== undefined ? { handle: this.fileHandle(fsE, { rel, ino, fd }) } : this.handleAt(fsE, rel);
+    if (!o) return null;
+    const name = fsE.state.returnOnDestroy;
+    let copy: Buffer | null = null;
+    if (name) {
+      const x = XA_ATTR + name.toString('hex');
+      copy = fd !== undefined ? value(sys.fgetxattr(fd, x)) : this.xattrAt(fsE, rel, x);
+    }
+    const handle = o.handle;
+    return () => {
+      fsE.paths.delete(ino);
+      this.async(DM_EVENT_DESTROY, destroyEvent(handle, name, copy));
+    };
+  }
+
+  // ---- filesystem
+
+  noSpace(f: FileRef | null): Gate {
+    if (!this.enabled) return null;
+    const fsE = this.fs();
+    if (!fsE || !(fsE.state.eventlist & eventBit(DM_EVENT_NOSPACE))) return null;
+    const fh = f ? this.fileHandle(fsE, f) : null;
+    return this.sync(DM_EVENT_NOSPACE, namespEvent({ mode: 0, handle1: fsE.fsHandle, handle2: fh }));
+  }
+
+  preUnmount(): Gate {
+    if (!this.enabled) return null;
+    const fsE = this.fs();
+    if (!fsE || !(fsE.state.eventlist & eventBit(DM_EVENT_PREUNMOUNT))) return null;
+    const root = this.handleAt(fsE, '');
+    return this.sync(DM_EVENT_PREUNMOUNT, namespEvent({ mode: 0, handle1: fsE.fsHandle, handle2: root?.handle ?? null }));
+  }
+
+  unmounted(retcode: number, forced: boolean): void {
+    if (!this.enabled) return;
+    const fsE = this.fs();
+    if (!fsE || !(fsE.state.eventlist & eventBit(DM_EVENT_UNMOUNT))) return;
+    this.async(DM_EVENT_UNMOUNT, namespEvent({ mode: forced ? DM_UNMOUNT_FORCE : 0, handle1: fsE.fsHandle, retcode }));
+  }
+
+  /**
+   * MOUNT, before the kernel mount exists: offered to one session with a MOUNT disposition after the
+   * other (DONTCARE passes it on); CONTINUE or everybody's DONTCARE → 0; ABORT → its errno. No
+   * disposition: dmapiMountTimeout decides (see settings.ts).
+   */
+  async mountEvent(): Promise<number> {
+    if (!this.enabled) return 0;
+    const skip = new Set<number>();
+    let deadline: number | null = null;
+    for (;;) {
+      const fsE = this.fs();
+      if (!fsE) return E.EIO;
+      const s = dispositionOf(this.dm, this.fsid, DM_EVENT_MOUNT, skip);
+      if (!s) {
+        if (skip.size) return 0;
+        const t = this.cx.settings.get().dmapiMountTimeout;
+        if (t === 0) return 0;
+        deadline ??= t < 0 ? Infinity : Date.now() + t * 1000;
+        if (Date.now() >= deadline) return E.EIO;
+        await sleep(100);
+        continue;
+      }
+      const root = this.handleAt(fsE, '');
+      const msg = mountEvent({
+        mode: 0, fsHandle: fsE.fsHandle, mountDirHandle: null, mountPoint: this.desc.mountpoint, device: fsE.backing,
+        rootHandle: root?.handle ?? fsE.fsHandle,
+      });
+      const r = raise(this.dm, { fsid: this.fsid, type: DM_EVENT_MOUNT, data: msg, sync: true, skip });
+      if (!r.delivered || !r.answer) return E.EIO;
+      const a = await Promise.race([r.answer, this.cx.stopped]);
+      if (typeof a === 'number') return a;
+      if (a.response === DM_RESP_DONTCARE) { skip.add(r.sid); continue; }
+      return a.response === DM_RESP_ABORT ? a.errno : 0;
+    }
+  }
+}
+
+export { ENODATA };

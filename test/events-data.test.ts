@@ -1,0 +1,160 @@
+// Data events through real mounts and real processes: the HSM loop of issue 6 (migrate, `cat` blocks,
+// READ, recall with write_invis, clear the region, CONTINUE, `cat` prints the original bytes), ABORT,
+// WRITE and TRUNCATE, mmap reads, cache coherence, many readers released by one answer.
+import test from 'ava';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { useCluster } from './helpers/cluster';
+import { C, evMount, migrate, mmapRead, nextEvent, noEvent, recall, run } from './helpers/events';
+
+const cluster = useCluster();
+const node = cluster.uniqueNode('ev');
+const RW = [C.DM_EVENT_READ, C.DM_EVENT_WRITE, C.DM_EVENT_TRUNCATE];
+
+test.serial('HSM loop: cat blocks on a migrated file, READ, recall, CONTINUE → the original bytes', async (t) => {
+  const e = await evMount(t, cluster, node, RW);
+  const orig = crypto.randomBytes(300 * 1024 + 17);
+  fs.writeFileSync(e.m('big'), orig);
+  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'big');
+  const h = await migrate(e.dm, e.sid, e.m('big'), archive);
+  t.is(fs.statSync(e.m('big')).size, orig.length, 'the size stays');
+  t.true(fs.statSync(path.join(e.backing, 'big')).blocks * 512 < 64 * 1024, 'the data is gone from the backing file');
+  const cat = run(t, 'cat', [e.m('big')]);
+  const ev = await nextEvent(e.dm, e.sid);
+  t.is(ev.type, C.DM_EVENT_READ);
+  t.true(ev.token > 0);
+  t.deepEqual(ev.handle, h);
+  t.is(ev.offset, 0n);
+  t.true(ev.length! > 0n);
+  await new Promise((r) => setTimeout(r, 200));
+  t.false(cat.exited(), 'cat waits for the answer');
+  await recall(e.dm, e.sid, ev.token, h, archive);
+  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
+  const r = await cat.done;
+  t.is(r.code, 0, r.stderr);
+  t.true(r.stdout.equals(orig), 'cat printed the original bytes');
+  t.true(await noEvent(e.dm, e.sid), 'no more events once the region is cleared');
+  t.is((await e.dm.getDmattr(e.sid, h, C.DM_NO_TOKEN, 'hsmstate')).toString(), 'resident');
+});
+
+test.serial('ABORT with an errno: the reader fails with it', async (t) => {
+  const e = await evMount(t, cluster, node, RW);
+  fs.writeFileSync(e.m('f'), 'hello');
+  await migrate(e.dm, e.sid, e.m('f'), path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f'));
+  const cat = run(t, 'cat', [e.m('f')]);
+  const ev = await nextEvent(e.dm, e.sid);
+  t.is(ev.type, C.DM_EVENT_READ);
+  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_ABORT, 12);
+  const r = await cat.done;
+  t.is(r.code, 1);
+  t.regex(r.stderr, /Cannot allocate memory/);
+});
+
+test.serial('WRITE and TRUNCATE events carry the range; ABORT leaves the file as it was', async (t) => {
+  const e = await evMount(t, cluster, node, RW);
+  fs.writeFileSync(e.m('f'), Buffer.alloc(8192, 0x61));
+  const h = await e.dm.pathToHandle(e.m('f'));
+  await e.dm.setRegion(e.sid, h, C.DM_NO_TOKEN, [{ offset: 4096n, size: 4096n, flags: C.DM_REGION_WRITE | C.DM_REGION_TRUNCATE, opaque: 0 }]);
+  // A write outside the region: no event.
+  const fd = fs.openSync(e.m('f'), 'r+');
+  t.teardown(() => { try { fs.closeSync(fd); } catch { /* closed */ } });
+  fs.writeSync(fd, Buffer.from('x'), 0, 1, 10);
+  t.true(await noEvent(e.dm, e.sid, 100));
+  const w = run(t, 'python3', ['-c', 'import os,sys\nfd=os.open(sys.argv[1],os.O_WRONLY)\ntry:\n  os.pwrite(fd,b"zz",5000)\nexcept OSError as x:\n  print(x.errno); sys.exit(3)', e.m('f')]);
+  const ev = await nextEvent(e.dm, e.sid);
+  t.is(ev.type, C.DM_EVENT_WRITE);
+  t.deepEqual(ev.handle, h);
+  t.is(ev.offset, 5000n);
+  t.is(ev.length, 2n);
+  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_ABORT, 1);
+  const r = await w.done;
+  t.is(r.code, 3);
+  t.is(r.stdout.toString().trim(), '1');
+  t.is(fs.readFileSync(path.join(e.backing, 'f')).subarray(5000, 5002).toString(), 'aa', 'the write did not happen');
+  const tr = run(t, 'truncate', ['-s', '6000', e.m('f')]);
+  const ev2 = await nextEvent(e.dm, e.sid);
+  t.is(ev2.type, C.DM_EVENT_TRUNCATE);
+  t.is(ev2.offset, 6000n);
+  t.is(ev2.length, 8192n - 6000n);
+  await e.dm.respondEvent(e.sid, ev2.token, C.DM_RESP_CONTINUE, 0);
+  t.is((await tr.done).code, 0);
+  t.is(fs.statSync(e.m('f')).size, 6000);
+});
+
+test.serial('mmap reads of a managed region raise READ (shared and private mappings)', async (t) => {
+  const e = await evMount(t, cluster, node, RW);
+  const orig = crypto.randomBytes(64 * 1024);
+  fs.writeFileSync(e.m('m'), orig);
+  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'm');
+  for (const shared of [true, false]) {
+    const h = await migrate(e.dm, e.sid, e.m('m'), archive, C.DM_REGION_READ);
+    const reader = mmapRead(t, e.m('m'), 1000, 5000, shared);
+    const ev = await nextEvent(e.dm, e.sid);
+    t.is(ev.type, C.DM_EVENT_READ, shared ? 'MAP_SHARED' : 'MAP_PRIVATE');
+    await new Promise((r) => setTimeout(r, 100));
+    t.false(reader.exited());
+    await recall(e.dm, e.sid, ev.token, h, archive);
+    await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
+    const r = await reader.done;
+    t.is(r.code, 0, r.stderr);
+    t.true(r.stdout.equals(orig.subarray(1000, 6000)), 'the mapping shows the recalled bytes');
+    t.true(await noEvent(e.dm, e.sid, 100));
+  }
+});
+
+test.serial('many readers of one file are released by one answer', async (t) => {
+  const e = await evMount(t, cluster, node, RW);
+  const orig = crypto.randomBytes(10000);
+  fs.writeFileSync(e.m('f'), orig);
+  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f');
+  const h = await migrate(e.dm, e.sid, e.m('f'), archive);
+  const cats = Array.from({ length: 8 }, () => run(t, 'cat', [e.m('f')]));
+  const ev = await nextEvent(e.dm, e.sid);
+  await new Promise((r) => setTimeout(r, 300));
+  t.true(cats.every((c) => !c.exited()));
+  t.true(await noEvent(e.dm, e.sid, 50), 'one event for all of them');
+  await recall(e.dm, e.sid, ev.token, h, archive);
+  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
+  for (const c of cats) {
+    const r = await c.done;
+    t.is(r.code, 0, r.stderr);
+    t.true(r.stdout.equals(orig));
+  }
+});
+
+test.serial('the page cache never hides new data: write_invis and punch_hole on an open, cached file', async (t) => {
+  const e = await evMount(t, cluster, node, RW);
+  fs.writeFileSync(e.m('c'), Buffer.alloc(8192, 0x41));
+  const fd = fs.openSync(e.m('c'), 'r');
+  t.teardown(() => { try { fs.closeSync(fd); } catch { /* closed */ } });
+  const b = Buffer.alloc(8192);
+  fs.readSync(fd, b, 0, 8192, 0);
+  t.is(b[0], 0x41);
+  const h = await e.dm.pathToHandle(e.m('c'));
+  // The kernel's caches are dropped by a notification sent from the binding's own thread, right
+  // after the DMAPI call: it lands within milliseconds.
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+  await e.dm.writeInvis(e.sid, h, C.DM_NO_TOKEN, 0, 0, Buffer.alloc(4096, 0x42));
+  await settle();
+  fs.readSync(fd, b, 0, 8192, 0);
+  t.is(b[0], 0x42, 'write_invis is seen through the open descriptor');
+  await e.dm.punchHole(e.sid, h, C.DM_NO_TOKEN, 0, 0);
+  await settle();
+  fs.readSync(fd, b, 0, 8192, 0);
+  t.is(b[0], 0, 'punch_hole is seen too');
+  // A region set while the file is open and cached: the next read raises its event.
+  await e.dm.setRegion(e.sid, h, C.DM_NO_TOKEN, [{ offset: 0n, size: 0n, flags: C.DM_REGION_READ, opaque: 0 }]);
+  await settle();
+  const reader = run(t, 'dd', [`if=${e.m('c')}`, 'bs=4096', 'count=1', 'status=none']);
+  const ev = await nextEvent(e.dm, e.sid);
+  t.is(ev.type, C.DM_EVENT_READ);
+  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
+  t.is((await reader.done).code, 0);
+  // Again: an answered event without clearing the region does not let the next read skip its event.
+  const reader2 = run(t, 'dd', [`if=${e.m('c')}`, 'bs=4096', 'count=1', 'status=none']);
+  const ev2 = await nextEvent(e.dm, e.sid);
+  t.is(ev2.type, C.DM_EVENT_READ);
+  await e.dm.respondEvent(e.sid, ev2.token, C.DM_RESP_CONTINUE, 0);
+  t.is((await reader2.done).code, 0);
+});

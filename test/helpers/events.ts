@@ -1,0 +1,146 @@
+// Helpers of the event tests (test/events-*.test.ts): a DMAPI-enabled mount on a node of the
+// test file's cluster, a session with clean-up, child processes that block on events, and an HSM
+// "migrate" step done through the TypeScript client.
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ExecutionContext } from 'ava';
+import { connect, DmapiClient } from '../../src/dmapi/client';
+import * as C from '../../src/dmapi/constants';
+import { Cluster, waitFor } from './cluster';
+
+export { C };
+
+export interface EvMount {
+  node: string;
+  backing: string;
+  mnt: string;
+  dm: DmapiClient;
+  sid: number;
+  fsh: Buffer;
+  m(...p: string[]): string;
+}
+
+/**
+ * Mounts a fresh backing directory with --dmapi on `node` (started on first use), connects a
+ * client, creates a session with the given dispositions on the filesystem. Clean-up: answers what is
+ * left outstanding (CONTINUE), drains, destroys the session, unmounts.
+ */
+export async function evMount(t: ExecutionContext, cluster: Cluster, node: string, disp: number[], extra: string[] = []): Promise<EvMount> {
+  const backing = cluster.tmpDir(t, 'dmfs-back-');
+  const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
+  const r = await cluster.cli(['mount', '--node', node, '--dmapi', ...extra, backing, mnt]);
+  if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
+  const dm = await connect({ node, runDir: cluster.runDir });
+  const sid = await dm.createSession(0, `t${process.pid}`);
+  t.teardown(async () => {
+    // Release anything still blocked, then the session and the mount.
+    for (let i = 0; i < 3; i++) {
+      for (const tok of await dm.getallTokens(sid).catch(() => [] as number[])) await dm.respondEvent(sid, tok, C.DM_RESP_CONTINUE, 0).catch(() => undefined);
+      await dm.getEvents(sid, 0, 0).catch(() => undefined);
+    }
+    await dm.setDisp(sid, await dm.pathToFshandle(mnt).catch(() => Buffer.alloc(0)), C.DM_NO_TOKEN, []).catch(() => undefined);
+    await cluster.cli(['umount', '--node', node, mnt]);
+    if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `)) await cluster.cli(['umount', '--node', node, '--lazy', mnt]);
+    await dm.destroySession(sid).catch(() => undefined);
+    dm.close();
+  });
+  const fsh = await dm.pathToFshandle(mnt);
+  if (disp.length) await dm.setDisp(sid, fsh, C.DM_NO_TOKEN, disp);
+  return { node, backing, mnt, dm, sid, fsh, m: (...p) => path.join(mnt, ...p) };
+}
+
+export interface Child {
+  proc: ChildProcess;
+  done: Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
+  exited(): boolean;
+}
+
+/** Runs a command; its output is collected; killed in teardown if still running. */
+export function run(t: ExecutionContext, cmd: string, args: string[]): Child {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let err = '';
+  let exited = false;
+  proc.stdout!.on('data', (b: Buffer) => out.push(b));
+  proc.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+  const done = new Promise<{ code: number | null; stdout: Buffer; stderr: string }>((resolve) => {
+    proc.on('close', (code) => { exited = true; resolve({ code, stdout: Buffer.concat(out), stderr: err }); });
+  });
+  t.teardown(() => { if (!exited) proc.kill('SIGKILL'); });
+  return { proc, done, exited: () => exited };
+}
+
+/** A Python one-liner that reads [off, off+len) of a file through mmap (MAP_SHARED or MAP_PRIVATE). */
+export function mmapRead(t: ExecutionContext, file: string, off: number, len: number, shared = true): Child {
+  const py = `import mmap,os,sys
+fd=os.open(sys.argv[1],os.O_RDONLY)
+m=mmap.mmap(fd,0,flags=${shared ? 'mmap.MAP_SHARED' : 'mmap.MAP_PRIVATE'},prot=mmap.PROT_READ)
+sys.stdout.buffer.write(m[int(sys.argv[2]):int(sys.argv[2])+int(sys.argv[3])])`;
+  return run(t, 'python3', ['-c', py, file, String(off), String(len)]);
+}
+
+/** Waits for the next event of the session (DM_EV_WAIT), with a deadline. */
+export async function nextEvent(dm: DmapiClient, sid: number, timeoutMs = 10000) {
+  let timer: NodeJS.Timeout | undefined;
+  const to = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`no event within ${timeoutMs} ms`)), timeoutMs); });
+  try {
+    const p = (async () => {
+      for (;;) {
+        try {
+          const [m] = await dm.getEvents(sid, 1, 0);
+          return m;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+    })();
+    return await Promise.race([p, to]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** No event arrives within `ms`. */
+export async function noEvent(dm: DmapiClient, sid: number, ms = 300): Promise<boolean> {
+  await new Promise((r) => setTimeout(r, ms));
+  try {
+    await dm.getEvents(sid, 0, 0);
+    return false;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EAGAIN';
+  }
+}
+
+/** HSM migration through DMAPI: copy out with read_invis, set a DM attribute, punch the data, set a region. */
+export async function migrate(dm: DmapiClient, sid: number, file: string, archive: string, flags = C.DM_REGION_READ | C.DM_REGION_WRITE | C.DM_REGION_TRUNCATE): Promise<Buffer> {
+  const h = await dm.pathToHandle(file);
+  const parts: Buffer[] = [];
+  for (let off = 0; ; ) {
+    const b = await dm.readInvis(sid, h, C.DM_NO_TOKEN, off, 65536);
+    if (!b.length) break;
+    parts.push(b);
+    off += b.length;
+  }
+  const data = Buffer.concat(parts);
+  fs.writeFileSync(archive, data);
+  await dm.setDmattr(sid, h, C.DM_NO_TOKEN, 'hsmstate', false, Buffer.from('migrated'));
+  await dm.punchHole(sid, h, C.DM_NO_TOKEN, 0, 0);
+  await dm.setRegion(sid, h, C.DM_NO_TOKEN, [{ offset: 0n, size: 0n, flags, opaque: 0 }]);
+  return h;
+}
+
+/** HSM recall: write the archived bytes back invisibly and clear the regions. */
+export async function recall(dm: DmapiClient, sid: number, token: number, h: Buffer, archive: string): Promise<void> {
+  const data = fs.readFileSync(archive);
+  // The token comes with no rights (GPFS): take the exclusive right for the recall.
+  if (token !== C.DM_NO_TOKEN) await dm.requestRight(sid, h, token, C.DM_RR_WAIT, C.DM_RIGHT_EXCL);
+  for (let off = 0; off < data.length; off += 65536) {
+    await dm.writeInvis(sid, h, token, 0, off, data.subarray(off, off + 65536));
+  }
+  await dm.setRegion(sid, h, token, []);
+  await dm.setDmattr(sid, h, token, 'hsmstate', false, Buffer.from('resident'));
+}
+
+export { waitFor };
