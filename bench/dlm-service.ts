@@ -1,11 +1,17 @@
 // DLM service benchmark against Redis: `npm run bench:dlm-service` (after a build), `-- --json` for
 // one JSON line, `-- --seconds S` per measurement (default 2), `-- --rounds N` (default 3, best kept).
 //
-//   one client     one process, sequential lock + unlock pairs (each call awaits its answer):
+//   one client     one process, sequential lock + unlock pairs (each call awaited):
 //                  DLM: dlm_lock(EX) + dlm_unlock over <run>/<node>/dlm.sock (DlmClient)
 //                  Redis: SET key token NX PX 30000 + EVALSHA compare-and-delete (the Redis docs'
 //                  single-instance lock), over TCP loopback
 //   16 clients     16 client processes at once, each on its own resource (its own key), aggregate
+//
+// DlmClient answers an unlock whose outcome is certain (a process lock it holds, no sublock, no
+// request pending on it) at once and sends it ahead of the next request (src/dlm/client.ts): a pair
+// costs one round trip. A Redis release cannot be answered that way (the lease may have expired and
+// the key passed to another owner: the compare-and-delete's answer carries information), so it costs
+// two. The "DLM, unlock confirmed" column (confirmUnlocks: true) waits for every unlock's answer too.
 //
 // Both sides use the same client style: one connection per process, binary/RESP frames written
 // once per event-loop turn, one promise per call. The benchmark starts its own node daemon (private
@@ -128,8 +134,8 @@ const UNLOCK_LUA = 'if redis.call("get",KEYS[1]) == ARGV[1] then return redis.ca
 
 // ---- workers: run pairs from `start` to `end` (epoch ms), print the count --------------------------
 
-async function dlmWorker(socketPath: string, resource: string, start: number, end: number): Promise<number> {
-  const c = await DlmClient.connect({ socketPath });
+async function dlmWorker(socketPath: string, resource: string, start: number, end: number, confirmUnlocks: boolean): Promise<number> {
+  const c = await DlmClient.connect({ socketPath, confirmUnlocks });
   const uid = process.getuid!();
   const j = await c.nsjoin(uid, DLM_USER);
   if (j.status !== DLM_SUCCESS) throw new Error(`nsjoin: status ${j.status}`);
@@ -208,7 +214,7 @@ function freePort(): Promise<number> {
 }
 
 /** Runs `n` worker processes together for `seconds`; returns pairs per second (aggregate). */
-async function measure(kind: 'dlm' | 'redis', target: string, n: number, seconds: number): Promise<number> {
+async function measure(kind: 'dlm' | 'dlm-confirmed' | 'redis', target: string, n: number, seconds: number): Promise<number> {
   // Workers start together once all have loaded (node start-up of 16 processes on a small machine).
   const start = Date.now() + 800 + n * 200;
   const end = start + seconds * 1000;
@@ -257,34 +263,40 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 25));
       }
     }
-    const rows: { name: string; dlm: number; redis: number }[] = [];
+    const rows: { name: string; dlm: number; confirmed: number; redis: number }[] = [];
     for (const [name, n] of [['one client', 1], [`${CLIENTS} clients`, CLIENTS]] as const) {
       let d = 0;
+      let c = 0;
       let r = 0;
       for (let i = 0; i < rounds; i++) {
-        // Interleaved, so that a busy machine hurts both sides alike.
+        // Interleaved, so that a busy machine hurts every side alike.
         d = Math.max(d, await measure('dlm', socketPath, n, seconds));
         r = Math.max(r, await measure('redis', String(port), n, seconds));
+        c = Math.max(c, await measure('dlm-confirmed', socketPath, n, seconds));
       }
-      rows.push({ name, dlm: d, redis: r });
+      rows.push({ name, dlm: d, confirmed: c, redis: r });
     }
     if (json) {
       const o: Record<string, number> = {};
       for (const row of rows) {
         const k = row.name.startsWith('one') ? 'one_client' : `clients_${CLIENTS}`;
         o[`${k}_dlm_pairs_per_s`] = Math.round(row.dlm);
+        o[`${k}_dlm_confirmed_pairs_per_s`] = Math.round(row.confirmed);
         o[`${k}_redis_pairs_per_s`] = Math.round(row.redis);
         o[`${k}_ratio`] = Number((row.dlm / row.redis).toFixed(2));
+        o[`${k}_confirmed_ratio`] = Number((row.confirmed / row.redis).toFixed(2));
       }
       process.stdout.write(JSON.stringify(o) + '\n');
     } else {
       const lines = [
         `lock+unlock pairs per second (best of ${rounds} rounds of ${seconds} s; ${os.cpus().length} CPUs)`,
-        `${'workload'.padEnd(12)} ${'DLM (dlm.sock)'.padStart(16)} ${'Redis (SET NX PX + Lua)'.padStart(24)} ${'ratio'.padStart(7)}`,
+        `${'workload'.padEnd(12)} ${'DLM'.padStart(9)} ${'Redis'.padStart(9)} ${'ratio'.padStart(7)}   ${'DLM, unlock confirmed'.padStart(22)} ${'ratio'.padStart(7)}`,
       ];
       for (const row of rows) {
-        lines.push(`${row.name.padEnd(12)} ${Math.round(row.dlm).toString().padStart(16)} ${Math.round(row.redis).toString().padStart(24)} ${(row.dlm / row.redis).toFixed(2).padStart(6)}x`);
+        lines.push(`${row.name.padEnd(12)} ${Math.round(row.dlm).toString().padStart(9)} ${Math.round(row.redis).toString().padStart(9)} ${(row.dlm / row.redis).toFixed(2).padStart(6)}x   ${Math.round(row.confirmed).toString().padStart(22)} ${(row.confirmed / row.redis).toFixed(2).padStart(6)}x`);
       }
+      lines.push('DLM: dlm_lock(EX) + dlm_unlock on dlm.sock; Redis: SET NX PX 30000 + EVALSHA compare-and-delete on 127.0.0.1.');
+      lines.push('"unlock confirmed": every dlm_unlock waits for the node (DlmClient confirmUnlocks), two round trips a pair as Redis.');
       process.stdout.write(lines.join('\n') + '\n');
     }
   } finally {
@@ -298,7 +310,9 @@ async function main(): Promise<void> {
 
 if (process.argv[2] === '--worker') {
   const [, , , kind, target, resource, start, end] = process.argv;
-  const run = kind === 'dlm' ? dlmWorker(target, resource, Number(start), Number(end)) : redisWorker(Number(target), resource, Number(start), Number(end));
+  const run = kind === 'redis'
+    ? redisWorker(Number(target), resource, Number(start), Number(end))
+    : dlmWorker(target, resource, Number(start), Number(end), kind === 'dlm-confirmed');
   run.then((n) => {
     process.stdout.write(`${n}\n`);
     process.exit(0);

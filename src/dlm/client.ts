@@ -99,13 +99,22 @@ interface ClientLock {
   valb: Uint8Array | null;
 }
 
-type Decode = (r: Reader | null, status: number, reqId: number) => unknown;
+type Decode = (r: Reader | null, status: number, reqId: number, p: Pending) => unknown;
 
 interface Pending {
   op: number;
   resolve: (v: unknown) => void;
   decode: Decode;
+  // lock / quelock / cvt / quecvt (kept here rather than in a closure per request):
+  rid: number;
+  sync: boolean;
+  isNew: boolean;
+  valb: Uint8Array | null;
+  group: boolean;
 }
+
+/** What an unlock answered at once returns (a settled promise can be shared). */
+const UNLOCKED: Promise<DlmStatus> = Promise.resolve(DLM_SUCCESS);
 
 interface Waiter {
   result: LockResult;
@@ -340,7 +349,7 @@ export class DlmClient extends EventEmitter {
         process.nextTick(this.flushNow);
       }
       this.gone(hndl, seqn);
-      return Promise.resolve(DLM_SUCCESS);
+      return UNLOCKED;
     }
     w.u8(0);
     return (this.send(OP.UNLOCK, decodeStatus) as Promise<DlmStatus>).then((st) => {
@@ -568,7 +577,7 @@ export class DlmClient extends EventEmitter {
     const userValb = flags & DLM_VALB ? valb : null;
     if (bits & LK.PARENT) this.unsure.add(o!.parlkid!.hndl);
     const group = (flags & DLM_GROUP_LOCK) !== 0;
-    return this.send(op, (r, st, id) => this.lockAnswer(r, st, id, rid, sync, true, userValb, group)) as Promise<LockResult>;
+    return this.send(op, this.lockDecode, rid, sync, true, userValb, group) as Promise<LockResult>;
   }
 
   private convert(op: number, lkid: LockId, mode: number, o: QueCvtOptions | undefined): Promise<LockResult> {
@@ -614,7 +623,7 @@ export class DlmClient extends EventEmitter {
       const l = this.locks.get(lkid.hndl);
       if (l !== undefined && l.seqn === lkid.seqn) l.valb = userValb;
     }
-    return this.send(op, (r, st, id) => this.lockAnswer(r, st, id, rid, sync, false, userValb, false)) as Promise<LockResult>;
+    return this.send(op, this.lockDecode, rid, sync, false, userValb, false) as Promise<LockResult>;
   }
 
   /** Answer of lock / quelock / cvt / quecvt. */
@@ -703,25 +712,23 @@ export class DlmClient extends EventEmitter {
     return this.out.begin(op).u32(id);
   }
 
-  private send(op: number, decode: Decode): Promise<unknown> {
+  private readonly lockDecode: Decode = (r, st, id, p) => this.lockAnswer(r, st, id, p.rid, p.sync, p.isNew, p.valb, p.group);
+
+  private send(op: number, decode: Decode, rid = 0, sync = false, isNew = false, valb: Uint8Array | null = null, group = false): Promise<unknown> {
     const id = this.lastReq;
+    const p: Pending = { op, resolve: noResolve, decode, rid, sync, isNew, valb, group };
     if (this.closedReason !== null) {
       this.out.abort();
-      return Promise.resolve(decode(null, DLM_ENOSYS, id));
+      return Promise.resolve(decode(null, DLM_ENOSYS, id, p));
     }
     this.out.end(MAX_CLIENT_FRAME);
     if (!this.flushQueued) {
       this.flushQueued = true;
       process.nextTick(this.flushNow);
     }
-    return this.expect(id, op, decode);
-  }
-
-  /** The answer to request `id` (already written or queued). */
-  private expect(id: number, op: number, decode: Decode): Promise<unknown> {
-    if (this.closedReason !== null) return Promise.resolve(decode(null, DLM_ENOSYS, id));
     return new Promise((resolve) => {
-      this.pending.set(id, { op, resolve, decode });
+      p.resolve = resolve;
+      this.pending.set(id, p);
     });
   }
 
@@ -746,7 +753,7 @@ export class DlmClient extends EventEmitter {
             return;
           }
           this.pending.delete(id);
-          p.resolve(p.decode(r, status, id));
+          p.resolve(p.decode(r, status, id, p));
           return;
         }
         case MSG.WAITDONE: {
@@ -780,7 +787,7 @@ export class DlmClient extends EventEmitter {
             // The node could not read our request: a bug on one side; the call fails cleanly.
             this.pending.delete(id);
             this.emit('protocolError', { code, message });
-            p.resolve(p.decode(null, DLM_BADPARAM, id));
+            p.resolve(p.decode(null, DLM_BADPARAM, id, p));
           } else {
             this.emit('protocolError', { code, message });
           }
@@ -895,13 +902,15 @@ export class DlmClient extends EventEmitter {
     this.out.pos = 0;
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
-      p.resolve(p.decode(null, DLM_ENOSYS, id));
+      p.resolve(p.decode(null, DLM_ENOSYS, id, p));
     }
     this.failPending();
     if (destroy) this.sock.destroy();
     this.emit('close', reason);
   }
 }
+
+function noResolve(): void {}
 
 function failed(status: DlmStatus): LockResult {
   return { status, lkid: null, wait: null };
