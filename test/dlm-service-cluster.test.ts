@@ -149,6 +149,21 @@ test('the master goes: blocked requests on the other node end with DLM_ENOSYS, n
   t.is((await wr.w.call('lock', { nsp: j.nsp, res: 'M', mode: DLM_EXMODE })).status, DLM_SUCCESS);
 });
 
+test('a request in flight when the master dies is answered DLM_ENOSYS, not left hanging', async (t) => {
+  const { a, b } = await twoNodes(t);
+  const wr = await joinedWorker(t, b.sock);
+  // The master freezes: b forwards the request, no answer comes; then the master dies.
+  process.kill(a.pid, 'SIGSTOP');
+  t.teardown(() => { try { process.kill(a.pid, 'SIGCONT'); } catch { /* gone */ } });
+  const id = wr.w.send('lock', { nsp: wr.nsp, res: 'F', mode: DLM_EXMODE });
+  await sleep(300);
+  t.false(wr.w.has((m) => m.id === id), 'no answer while the master is frozen');
+  process.kill(a.pid, 'SIGKILL');
+  const m = await wr.w.next((x) => x.id === id && x.event === undefined, 10000, 'the answer');
+  t.is(m.status, DLM_ENOSYS);
+  t.true(wr.w.has((x) => x.event === 'reset') || !!(await wr.w.next((x) => x.event === 'reset', 5000)));
+});
+
 test('a node cut off by missed heartbeats loses its locks; after it reconnects nothing is granted twice or lost', async (t) => {
   const { a, b } = await twoNodes(t);
   const h = await joinedWorker(t, b.sock);

@@ -793,9 +793,12 @@ export class DlmClient extends EventEmitter {
           }
           return;
         }
-        case MSG.RESET:
-          this.reset(r.str());
+        case MSG.RESET: {
+          const reason = r.str();
+          const lastReq = r.remaining >= 4 ? r.u32() : 0;
+          this.reset(reason, lastReq);
           return;
+        }
         default:
           return;
       }
@@ -858,8 +861,19 @@ export class DlmClient extends EventEmitter {
     }
   }
 
-  /** The node lost this process' locks: pending requests end with DLM_ENOSYS. */
-  private reset(reason: string): void {
+  /**
+   * The node lost this process' locks: waits and queued requests end with DLM_ENOSYS, and so do the
+   * requests up to `lastReq`, whose answers went down with the node's link to the lock master (the
+   * later ones are answered by the node).
+   */
+  private reset(reason: string, lastReq: number): void {
+    if (lastReq !== 0) {
+      for (const [id, p] of this.pending) {
+        if (id > lastReq) continue;
+        this.pending.delete(id);
+        p.resolve(p.decode(null, DLM_ENOSYS, id, p));
+      }
+    }
     this.failPending();
     this.emit('reset', reason);
   }

@@ -20,6 +20,8 @@ import { sameProcessAlive } from './procfs';
 interface ConnState {
   /** Epoch of the link the client is registered on (0: none). */
   epoch: number;
+  /** Request id of the last request forwarded on that link (its answer may never come). */
+  lastReq: number;
 }
 
 export class Forwarder implements LocalBackend {
@@ -59,7 +61,7 @@ export class Forwarder implements LocalBackend {
   }
 
   open(conn: LocalConn): void {
-    conn.state = { epoch: 0 } satisfies ConnState;
+    conn.state = { epoch: 0, lastReq: 0 } satisfies ConnState;
     this.conns.set(conn.id, conn);
   }
 
@@ -79,6 +81,7 @@ export class Forwarder implements LocalBackend {
       link.end();
       st.epoch = link.epoch;
     }
+    if (end - start >= 5) st.lastReq = buf.readUInt32LE(start + 1);
     const w = link.begin(P.FWD);
     w.u32(conn.id).raw(buf, start - 4, end);
     link.end();
@@ -180,7 +183,9 @@ export class Forwarder implements LocalBackend {
       st.epoch = 0;
       n++;
       const w = this.w;
-      w.begin(MSG.RESET).str(msg.slice(0, 1000));
+      // The client fails what it sent up to lastReq: those answers went down with the link.
+      w.begin(MSG.RESET).str(msg.slice(0, 1000)).u32(st.lastReq);
+      st.lastReq = 0;
       w.end(MAX_CLIENT_FRAME);
       conn.write(w.take());
     }

@@ -8,7 +8,8 @@
 // Blocking  (node → client):  BLOCKING | u32 blkRid | u32 npRid | lkid | u8 mode | value hint
 // Completion(node → client):  COMPLETION | u32 cplRid | u32 npRid | lkid | i32 status | valb?
 // Error     (node → client):  ERROR | u32 reqId (0: none) | str code | str message   (malformed frame)
-// Reset     (node → client):  RESET | str reason      (the lock space lost this node's locks)
+// Reset     (node → client):  RESET | str reason | u32 lastReq   (the lock space lost this node's
+//                             locks; requests up to lastReq will never be answered)
 //
 // Identity is never on the wire: the node takes pid/uid/gid from SO_PEERCRED.
 //
