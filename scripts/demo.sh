@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job, for now: set up, mount a demo filesystem through a dmapifs node, show it working
-# (status, listing, a read and a write through the mount, the backing inode numbers), unmount it
-# and stop the node. Run as root:
+# The main job: set up, mount a DMAPI-enabled demo filesystem through a dmapifs node, show it
+# working (status, listing, a read and a write through the mount, the backing inode numbers), then
+# run a small HSM (examples/hsm.ts) that migrates a file to an archive directory and recalls it
+# when `cat` reads it, printing each event as it happens; unmount and stop the node. Run as root:
 #
 #   sudo bash scripts/demo.sh
 #
@@ -42,8 +43,8 @@ seq 1 10000 > "$BACKING/docs/numbers.txt"
 ln -s docs/about.txt "$BACKING/about-link"
 show ls -la "$BACKING"
 
-step "mount it at $MNT (node '$NODE'; the node daemon starts on demand)"
-show dmapifs mount --node "$NODE" "$BACKING" "$MNT"
+step "mount it at $MNT with the DMAPI enabled (node '$NODE'; the node daemon starts on demand)"
+show dmapifs mount --node "$NODE" --dmapi "$BACKING" "$MNT"
 
 step "status"
 show dmapifs status
@@ -75,6 +76,37 @@ for f in . hello.txt docs docs/about.txt docs/numbers.txt about-link from-mount.
   [ "$b" = "$m" ] || { echo "demo: inode of $f differs" >&2; exit 1; }
 done
 show stat "$MNT/hello.txt"
+
+step "HSM: start the DM application (examples/hsm.ts), migrate a file, read it back"
+ARCHIVE="$DEMO/archive"
+mkdir -p "$ARCHIVE"
+HSM=(node "$ROOT/dist/examples/hsm.js")
+"${HSM[@]}" serve --node "$NODE" --mnt "$MNT" --archive "$ARCHIVE" &
+HSM_PID=$!
+stop_hsm() { kill "$HSM_PID" 2>/dev/null || true; wait "$HSM_PID" 2>/dev/null || true; }
+trap 'stop_hsm; cleanup' EXIT
+sleep 1.5
+seq -f 'line %g of a file that will live on tape' 1 2000 > "$MNT/report.txt"
+SUM=$(md5sum < "$MNT/report.txt")
+printf '$ ls -ls %s   # blocks before migration
+' "$BACKING/report.txt"; ls -ls "$BACKING/report.txt"
+show "${HSM[@]}" migrate --node "$NODE" --archive "$ARCHIVE" "$MNT/report.txt"
+printf '$ ls -ls %s   # the data is gone from the backing file, the size stays
+' "$BACKING/report.txt"; ls -ls "$BACKING/report.txt"
+printf '$ head -3 %s   # blocks until the HSM has recalled the data
+' "$MNT/report.txt"
+head -3 "$MNT/report.txt"
+[ "$(md5sum < "$MNT/report.txt")" = "$SUM" ] || { echo "demo: recalled data differs" >&2; exit 1; }
+echo "(md5 of the recalled file matches the original)"
+printf '$ ls -ls %s   # resident again
+' "$BACKING/report.txt"; ls -ls "$BACKING/report.txt"
+show "${HSM[@]}" migrate --node "$NODE" --archive "$ARCHIVE" "$MNT/report.txt"
+printf '$ rm %s   # DESTROY: the HSM deletes the archive copy
+' "$MNT/report.txt"; rm "$MNT/report.txt"
+sleep 0.5
+show ls "$ARCHIVE"
+stop_hsm
+trap cleanup EXIT
 
 if [ "${DMAPIFS_DEMO_KEEP:-0}" = 1 ]; then
   step "left mounted (DMAPIFS_DEMO_KEEP=1): dmapifs umount $MNT; dmapifs node stop --node $NODE"

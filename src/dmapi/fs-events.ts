@@ -6,8 +6,8 @@
 // Rules (dmapi.md §3.3, §6.3, §6.7):
 // * DMAPI disabled for the filesystem → no event at all.
 // * An event is in force for an object when the object's own event list has it, or, when the object
-//   has no list of its own, the filesystem's list has it (GPFS: the object's list overrides). A
-//   file's own list includes the data events its managed regions imply. Namespace events are
+//   has no list of its own, the filesystem's list has it (GPFS: the object's list overrides).
+//   Managed regions are not an event list: they decide the data events of their file only. Namespace events are
 //   enabled by the list of the directory they happen in; PREUNMOUNT, UNMOUNT and NOSPACE by the
 //   filesystem's list; MOUNT by a MOUNT disposition on the global handle.
 // * Data events: a file with managed regions raises READ/WRITE/TRUNCATE only where a region with
@@ -369,7 +369,7 @@ export class MountHooks implements FsEventHooks {
     if (!this.enabled) return;
     const fsE = this.fs();
     if (!fsE || !dispositionOf(this.dm, this.fsid, DM_EVENT_ATTRIBUTE)) return;
-    if (!MountHooks.inForce(this.ownList(fsE, rel, fd), fsE.state.eventlist, DM_EVENT_ATTRIBUTE)) return;
+    if (!MountHooks.inForce(this.ownList(fsE, rel, fd, false), fsE.state.eventlist, DM_EVENT_ATTRIBUTE)) return;
     const o = this.handleAt(fsE, rel, fd);
     if (!o) return;
     this.async(DM_EVENT_ATTRIBUTE, namespEvent({ mode: Number(o.st[sys.STAT_MODE]), handle1: o.handle }));
@@ -379,7 +379,7 @@ export class MountHooks implements FsEventHooks {
     if (!this.enabled) return;
     const fsE = this.fs();
     if (!fsE || !dispositionOf(this.dm, this.fsid, DM_EVENT_CLOSE)) return;
-    if (!MountHooks.inForce(this.ownList(fsE, null, f.fd), fsE.state.eventlist, DM_EVENT_CLOSE)) return;
+    if (!MountHooks.inForce(this.ownList(fsE, null, f.fd, false), fsE.state.eventlist, DM_EVENT_CLOSE)) return;
     const st = new BigUint64Array(sys.STAT_FIELDS);
     sys.fstat(f.fd, st);
     this.async(DM_EVENT_CLOSE, namespEvent({ mode: Number(st[sys.STAT_MODE]), handle1: this.fileHandle(fsE, f) }));
@@ -389,7 +389,7 @@ export class MountHooks implements FsEventHooks {
     if (!this.enabled) return null;
     const fsE = this.fs();
     if (!fsE) return null;
-    if (!MountHooks.inForce(this.ownList(fsE, fd === undefined ? rel : null, fd), fsE.state.eventlist, DM_EVENT_DESTROY)) return null;
+    if (!MountHooks.inForce(this.ownList(fsE, fd === undefined ? rel : null, fd, false), fsE.state.eventlist, DM_EVENT_DESTROY)) return null;
     const o = fd !== undefined ? { handle: this.fileHandle(fsE, { rel, ino, fd }) } : this.handleAt(fsE, rel);
     if (!o) return null;
     const name = fsE.state.returnOnDestroy;
