@@ -125,6 +125,11 @@ export class Dispatcher {
     }
   }
 
+  /** Whether a process is one of this dispatcher's clients. */
+  hasSessions(proc: DlmProcess): boolean {
+    return this.byProc.has(proc);
+  }
+
   /** Sessions of a process (for the kill hook). */
   sessionsOf(proc: DlmProcess): Session[] {
     return [...(this.byProc.get(proc) ?? [])];

@@ -85,7 +85,16 @@ export class DlmService implements Service {
         // Notifications go out at once, in the order the engine made them (before the answer of the
         // request that caused them): the client then never hears of a lock after it was told it is gone.
         signal: (proc) => {
-          proc.notify();
+          if (this.dispatcher.hasSessions(proc)) {
+            // A client's routines only write messages: safe to run now.
+            this.notifySafely(proc);
+          } else {
+            // A process of another service of this daemon (the engine's default: deferred).
+            setImmediate(() => {
+              const rec = proc.record;
+              if (proc.alive && rec.signal !== 0 && rec.signalRaised) this.notifySafely(proc);
+            });
+          }
         },
         kill: (procs, reason) => this.kill(procs, reason),
       },
@@ -94,6 +103,15 @@ export class DlmService implements Service {
     this.commands = {
       'dlm.locks': () => this.locks(),
     };
+  }
+
+  /** Delivers a process' notifications; a routine that throws is logged, not propagated. */
+  private notifySafely(proc: DlmProcess): void {
+    try {
+      proc.notify();
+    } catch (e) {
+      this.log.warn(`dlm: a notification routine of pid ${proc.pid} threw: ${(e as Error)?.stack ?? e}`);
+    }
   }
 
   async start(): Promise<void> {
