@@ -132,9 +132,15 @@ class RespClient {
 
 const UNLOCK_LUA = 'if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else return 0 end';
 
-// ---- workers: run pairs from `start` to `end` (epoch ms), print the count --------------------------
+// ---- workers: run pairs from `start` to `end` (epoch ms), print the count and the CPU time used ---
 
-async function dlmWorker(socketPath: string, resource: string, start: number, end: number, confirmUnlocks: boolean): Promise<number> {
+interface WorkerResult {
+  n: number;
+  /** CPU time of the worker (user + system) during the timed window, in microseconds. */
+  cpuUs: number;
+}
+
+async function dlmWorker(socketPath: string, resource: string, start: number, end: number, confirmUnlocks: boolean): Promise<WorkerResult> {
   const c = await DlmClient.connect({ socketPath, confirmUnlocks });
   const uid = process.getuid!();
   const j = await c.nsjoin(uid, DLM_USER);
@@ -148,15 +154,17 @@ async function dlmWorker(socketPath: string, resource: string, start: number, en
   };
   while (Date.now() < start) await pair(); // warm-up until the common start
   let n = 0;
+  const cpu0 = process.cpuUsage();
   while (Date.now() < end) {
     for (let i = 0; i < 64; i++) await pair();
     n += 64;
   }
+  const cpu = process.cpuUsage(cpu0);
   c.close();
-  return n;
+  return { n, cpuUs: cpu.user + cpu.system };
 }
 
-async function redisWorker(port: number, resource: string, start: number, end: number): Promise<number> {
+async function redisWorker(port: number, resource: string, start: number, end: number): Promise<WorkerResult> {
   const c = await RespClient.connect(port);
   const sha = await c.call('SCRIPT', 'LOAD', UNLOCK_LUA);
   if (typeof sha !== 'string') throw new Error(`SCRIPT LOAD: ${String(sha)}`);
@@ -172,12 +180,14 @@ async function redisWorker(port: number, resource: string, start: number, end: n
   };
   while (Date.now() < start) await pair();
   let n = 0;
+  const cpu0 = process.cpuUsage();
   while (Date.now() < end) {
     for (let i = 0; i < 64; i++) await pair();
     n += 64;
   }
+  const cpu = process.cpuUsage(cpu0);
   c.close();
-  return n;
+  return { n, cpuUs: cpu.user + cpu.system };
 }
 
 // ---- the driver ------------------------------------------------------------------------------------
@@ -213,12 +223,35 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Runs `n` worker processes together for `seconds`; returns pairs per second (aggregate). */
-async function measure(kind: 'dlm' | 'dlm-confirmed' | 'redis', target: string, n: number, seconds: number): Promise<number> {
+interface Measure {
+  /** Pairs per second, all workers together. */
+  rate: number;
+  /** Client CPU time per pair (µs), and the server's (from /proc) over the same window. */
+  clientUs: number;
+  serverUs: number;
+}
+
+/** CPU time (user + system) of a process so far, in microseconds; 0 if unknown. */
+function cpuOf(pid: number): number {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs `n` worker processes together for `seconds`. */
+async function measure(kind: 'dlm' | 'dlm-confirmed' | 'redis', target: string, n: number, seconds: number, serverPid: number): Promise<Measure> {
   // Workers start together once all have loaded (node start-up of 16 processes on a small machine).
   const start = Date.now() + 800 + n * 200;
   const end = start + seconds * 1000;
-  const procs: Promise<number>[] = [];
+  const procs: Promise<WorkerResult>[] = [];
+  let server0 = 0;
+  const t0 = setTimeout(() => { server0 = cpuOf(serverPid); }, Math.max(0, start - Date.now()));
+  let server1 = 0;
+  const t1 = setTimeout(() => { server1 = cpuOf(serverPid); }, Math.max(0, end - Date.now()));
   for (let i = 0; i < n; i++) {
     const c = spawn(process.execPath, [__filename, '--worker', kind, target, `r${i}`, String(start), String(end)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(c);
@@ -227,11 +260,16 @@ async function measure(kind: 'dlm' | 'dlm-confirmed' | 'redis', target: string, 
     procs.push(waitExit(c).then((code) => {
       children.delete(c);
       if (code !== 0) throw new Error(`${kind} worker exited ${code}`);
-      return Number(out.trim());
+      const [cnt, cpu] = out.trim().split(' ').map(Number);
+      return { n: cnt, cpuUs: cpu };
     }));
   }
-  const counts = await Promise.all(procs);
-  return counts.reduce((a, b) => a + b, 0) / seconds;
+  const results = await Promise.all(procs);
+  clearTimeout(t0);
+  clearTimeout(t1);
+  const pairs = results.reduce((a, b) => a + b.n, 0);
+  const cpu = results.reduce((a, b) => a + b.cpuUs, 0);
+  return { rate: pairs / seconds, clientUs: cpu / pairs, serverUs: server1 > server0 ? (server1 - server0) / pairs : 0 };
 }
 
 async function main(): Promise<void> {
@@ -246,6 +284,7 @@ async function main(): Promise<void> {
   const env = { ...process.env, DMAPIFS_RUN_DIR: runDir, DMAPIFS_CLUSTER_CONFIG: path.join(runDir, 'no-cluster.json') };
   const daemon = spawn(process.execPath, [DAEMON, '--node', node], { env, stdio: 'ignore' });
   children.add(daemon);
+  const daemonPid = daemon.pid!;
   const socketPath = path.join(runDir, node, 'dlm.sock');
   const port = await freePort();
   const redis = spawn(redisBin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
@@ -263,16 +302,18 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 25));
       }
     }
-    const rows: { name: string; dlm: number; confirmed: number; redis: number }[] = [];
+    const rows: { name: string; dlm: Measure; confirmed: Measure; redis: Measure }[] = [];
+    const zero: Measure = { rate: 0, clientUs: 0, serverUs: 0 };
+    const best = (a: Measure, b: Measure) => (b.rate > a.rate ? b : a);
     for (const [name, n] of [['one client', 1], [`${CLIENTS} clients`, CLIENTS]] as const) {
-      let d = 0;
-      let c = 0;
-      let r = 0;
+      let d = zero;
+      let c = zero;
+      let r = zero;
       for (let i = 0; i < rounds; i++) {
         // Interleaved, so that a busy machine hurts every side alike.
-        d = Math.max(d, await measure('dlm', socketPath, n, seconds));
-        r = Math.max(r, await measure('redis', String(port), n, seconds));
-        c = Math.max(c, await measure('dlm-confirmed', socketPath, n, seconds));
+        d = best(d, await measure('dlm', socketPath, n, seconds, daemonPid));
+        r = best(r, await measure('redis', String(port), n, seconds, redis.pid!));
+        c = best(c, await measure('dlm-confirmed', socketPath, n, seconds, daemonPid));
       }
       rows.push({ name, dlm: d, confirmed: c, redis: r });
     }
@@ -280,11 +321,13 @@ async function main(): Promise<void> {
       const o: Record<string, number> = {};
       for (const row of rows) {
         const k = row.name.startsWith('one') ? 'one_client' : `clients_${CLIENTS}`;
-        o[`${k}_dlm_pairs_per_s`] = Math.round(row.dlm);
-        o[`${k}_dlm_confirmed_pairs_per_s`] = Math.round(row.confirmed);
-        o[`${k}_redis_pairs_per_s`] = Math.round(row.redis);
-        o[`${k}_ratio`] = Number((row.dlm / row.redis).toFixed(2));
-        o[`${k}_confirmed_ratio`] = Number((row.confirmed / row.redis).toFixed(2));
+        for (const [side, m] of [['dlm', row.dlm], ['dlm_confirmed', row.confirmed], ['redis', row.redis]] as const) {
+          o[`${k}_${side}_pairs_per_s`] = Math.round(m.rate);
+          o[`${k}_${side}_client_cpu_us_per_pair`] = Number(m.clientUs.toFixed(1));
+          o[`${k}_${side}_server_cpu_us_per_pair`] = Number(m.serverUs.toFixed(1));
+        }
+        o[`${k}_ratio`] = Number((row.dlm.rate / row.redis.rate).toFixed(2));
+        o[`${k}_confirmed_ratio`] = Number((row.confirmed.rate / row.redis.rate).toFixed(2));
       }
       process.stdout.write(JSON.stringify(o) + '\n');
     } else {
@@ -293,7 +336,12 @@ async function main(): Promise<void> {
         `${'workload'.padEnd(12)} ${'DLM'.padStart(9)} ${'Redis'.padStart(9)} ${'ratio'.padStart(7)}   ${'DLM, unlock confirmed'.padStart(22)} ${'ratio'.padStart(7)}`,
       ];
       for (const row of rows) {
-        lines.push(`${row.name.padEnd(12)} ${Math.round(row.dlm).toString().padStart(9)} ${Math.round(row.redis).toString().padStart(9)} ${(row.dlm / row.redis).toFixed(2).padStart(6)}x   ${Math.round(row.confirmed).toString().padStart(22)} ${(row.confirmed / row.redis).toFixed(2).padStart(6)}x`);
+        lines.push(`${row.name.padEnd(12)} ${Math.round(row.dlm.rate).toString().padStart(9)} ${Math.round(row.redis.rate).toString().padStart(9)} ${(row.dlm.rate / row.redis.rate).toFixed(2).padStart(6)}x   ${Math.round(row.confirmed.rate).toString().padStart(22)} ${(row.confirmed.rate / row.redis.rate).toFixed(2).padStart(6)}x`);
+      }
+      lines.push('CPU time per pair, client + server (µs):');
+      for (const row of rows) {
+        const f = (m: Measure) => `${m.clientUs.toFixed(1)} + ${m.serverUs.toFixed(1)}`;
+        lines.push(`  ${row.name.padEnd(12)} DLM ${f(row.dlm)}   Redis ${f(row.redis)}   DLM confirmed ${f(row.confirmed)}`);
       }
       lines.push('DLM: dlm_lock(EX) + dlm_unlock on dlm.sock; Redis: SET NX PX 30000 + EVALSHA compare-and-delete on 127.0.0.1.');
       lines.push('"unlock confirmed": every dlm_unlock waits for the node (DlmClient confirmUnlocks), two round trips a pair as Redis.');
@@ -313,8 +361,8 @@ if (process.argv[2] === '--worker') {
   const run = kind === 'redis'
     ? redisWorker(Number(target), resource, Number(start), Number(end))
     : dlmWorker(target, resource, Number(start), Number(end), kind === 'dlm-confirmed');
-  run.then((n) => {
-    process.stdout.write(`${n}\n`);
+  run.then((r) => {
+    process.stdout.write(`${r.n} ${Math.round(r.cpuUs)}\n`);
     process.exit(0);
   }, (e) => {
     process.stderr.write(`worker: ${(e as Error)?.stack ?? e}\n`);
