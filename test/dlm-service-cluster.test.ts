@@ -234,3 +234,40 @@ test('a node with the wrong cluster key is refused and logged; so is garbage on 
   t.regex(fs.readFileSync(A.logFile(a.node), 'utf8'), /refused cluster connection from 127\.0\.0\.1:\d+: (malformed|frame of|handshake|unexpected)/);
   t.is((await dlmStatus(a)).mode, 'master');
 });
+
+test('dmapifs cluster: init, add-node, show; bad input and an unsafe key are refused', async (t) => {
+  const dir = A.tmpDir(t, 'dmfs-cfg3-');
+  const file = path.join(dir, 'sub', 'cluster.json');
+  const env = { DMAPIFS_CLUSTER_CONFIG: file };
+  let r = await A.cli(['cluster', 'show'], { env });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /no cluster configuration .* dmapifs cluster init/);
+  await A.cliOk(t, ['cluster', 'init', '--name', 'c3', '--heartbeat-ms', '300', '--miss-count', '4'], { env });
+  r = await A.cli(['cluster', 'init'], { env });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /exists \(use --force/);
+  await A.cliOk(t, ['cluster', 'add-node', 'n1', '--address', '10.1.2.3', '--port', '7001'], { env });
+  await A.cliOk(t, ['cluster', 'add-node', 'n2', '--address', '::1', '--port', '7002', '--id', '9', '--master'], { env });
+  r = await A.cli(['cluster', 'add-node', 'n1'], { env });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /already in/);
+  t.is((await A.cli(['cluster', 'add-node', 'bad/name'], { env })).code, 1);
+  t.is((await A.cli(['cluster', 'add-node', 'n3', '--port', '70000'], { env })).code, 2);
+  t.is((await A.cli(['cluster', 'frob'], { env })).code, 2);
+  const shown = JSON.parse((await A.cliOk(t, ['cluster', 'show', '--json'], { env })).stdout);
+  t.is(shown.name, 'c3');
+  t.is(shown.heartbeatMs, 300);
+  t.is(shown.missCount, 4);
+  t.is(shown.effectiveMaster, 'n2');
+  t.deepEqual(shown.nodes.map((n: any) => [n.name, n.id, n.address, n.port]), [['n1', 1, '10.1.2.3', 7001], ['n2', 9, '::1', 7002]]);
+  t.regex(shown.keyFingerprint, /^[0-9a-f]{16}$/);
+  const key = fs.readFileSync(path.join(dir, 'sub', 'cluster.key'), 'utf8').trim();
+  t.false((await A.cliOk(t, ['cluster', 'show'], { env })).stdout.includes(key), 'the key itself is never shown');
+  // A key others can read: refused, and a node of that cluster does not start with it.
+  fs.chmodSync(path.join(dir, 'sub', 'cluster.key'), 0o644);
+  t.regex((await A.cliOk(t, ['cluster', 'show'], { env })).stdout, /UNUSABLE: .*accessible by group or others/);
+  r = await A.cli(['node', 'start', '--node', 'n1'], { env });
+  t.teardown(() => A.stopNode('n1'));
+  t.not(r.code, 0);
+  t.regex(r.stderr + fs.readFileSync(A.logFile('n1'), 'utf8'), /accessible by group or others/);
+});
