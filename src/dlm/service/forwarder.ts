@@ -24,6 +24,9 @@ interface ConnState {
   lastReq: number;
 }
 
+/** Most bytes queued towards the master before a client that keeps sending is cut off. */
+const MAX_LINK_BACKLOG = 32 * 1024 * 1024;
+
 export class Forwarder implements LocalBackend {
   private readonly conns = new Map<number, LocalConn>();
   private link: PeerLink | null = null;
@@ -80,6 +83,12 @@ export class Forwarder implements LocalBackend {
       for (const g of groups) w.u32(g);
       link.end();
       st.epoch = link.epoch;
+    }
+    if (link.sock.writableLength > MAX_LINK_BACKLOG) {
+      // The master does not keep up with what this client sends: the client goes, not the node.
+      this.log.warn(`dlm: ${conn.label} floods the link to the lock master (${link.sock.writableLength} bytes queued); disconnected`);
+      this.local?.drop(conn, 'flooding the link to the lock master');
+      return;
     }
     if (end - start >= 5) st.lastReq = buf.readUInt32LE(start + 1);
     const w = link.begin(P.FWD);
