@@ -111,6 +111,15 @@ async function run(m: Record<string, any>): Promise<void> {
       emit({ id, child: child.pid });
       return;
     }
+    case 'glcCreate': {
+      const r = await c!.glcCreate(m.flags, m.nsps);
+      emit({ id, status: r.status, glc: r.id });
+      return;
+    }
+    case 'glcAttach': {
+      emit({ id, status: await c!.glcAttach(m.glc) });
+      return;
+    }
     case 'unlockExit': {
       // Unlock (answered here at once), then exit on the spot: the request must still reach the node.
       // Called from a promise continuation, as most code does: the exit comes before any later turn.

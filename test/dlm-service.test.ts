@@ -126,6 +126,21 @@ test('a client killed while a child still holds its connection is dead by its pi
   t.is((await wr.w.waitEvent(waiting.id!, 10000)).status, DLM_SUCCESS);
 });
 
+test('the creator of a DLM_GLC_OWNED container dies: the daemon kills the other members', async (t) => {
+  const n = await node(t);
+  const creator = await joinedWorker(t, n.sock);
+  const member = await joinedWorker(t, n.sock);
+  const g = await creator.w.call('glcCreate', { flags: 0x1 /* DLM_GLC_OWNED */, nsps: [creator.nsp] });
+  t.is(g.status, DLM_SUCCESS);
+  t.is((await member.w.call('glcAttach', { glc: g.glc })).status, DLM_SUCCESS);
+  process.kill(creator.w.pid, 'SIGKILL');
+  const ex = await member.w.exited;
+  t.is(ex.signal, 'SIGKILL', 'the member was killed');
+  const logged = new RegExp(`killed pid ${member.w.pid} \\(glc-owned\\)`);
+  await waitFor(() => logged.test(fs.readFileSync(cluster.logFile(n.node), 'utf8')), 5000, 'the kill in the log');
+  t.pass();
+});
+
 test('identity comes from SO_PEERCRED: an unprivileged process is refused namespaces it does not hold', async (t) => {
   const n = await node(t);
   const w = new Worker(t, { uid: 65534, gid: 65534 });
