@@ -135,7 +135,8 @@ const METRIC = /metrc: \[\d+\] (\S+)\s+(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+
   const dir = path.join(mnt, 'stress');
   fs.mkdirSync(dir);
   const summary: string[] = [];
-  for (const { stressors: group, seconds } of STRESSOR_GROUPS) {
+  /** Runs stressors together; checks exit status, failure lines, completion; returns bogo ops. */
+  const stress = async (group: string[], seconds: number): Promise<Map<string, number>> => {
     const args = ['--temp-path', dir, '--timeout', `${seconds}s`, '--metrics-brief', '--verify'];
     for (const s of group) args.push(`--${s}`, '1', ...(STRESSOR_OPTS[s] ?? []));
     const r = await run('stress-ng', args, 5 * 60 * 1000);
@@ -150,9 +151,20 @@ const METRIC = /metrc: \[\d+\] (\S+)\s+(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+
       const m = METRIC.exec(line);
       if (m) ops.set(m[1], Number(m[2]));
     }
+    return ops;
+  };
+  for (const { stressors: group, seconds } of STRESSOR_GROUPS) {
+    const ops = await stress(group, seconds);
     for (const s of group) {
-      t.true((ops.get(s) ?? 0) > 0, `stressor ${s} did work (bogo ops ${ops.get(s)})`);
-      summary.push(`${s} ${ops.get(s) ?? 0}/${seconds}s`);
+      let n = ops.get(s) ?? 0;
+      let secs = seconds;
+      // A stressor starved of CPU in its group (other tests run meanwhile) gets a run of its own.
+      if (n === 0) {
+        secs = 15;
+        n = (await stress([s], secs)).get(s) ?? 0;
+      }
+      t.true(n > 0, `stressor ${s} did work (bogo ops ${n})`);
+      summary.push(`${s} ${n}/${secs}s`);
     }
   }
   t.log(`stress-ng bogo ops: ${summary.join(', ')}`);
