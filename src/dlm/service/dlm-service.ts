@@ -16,7 +16,6 @@
 // Control commands: `dlm.locks` (the lock space's dump, for `dmapifs locks`).
 import * as fs from 'fs';
 import * as path from 'path';
-import { CodedError } from '../../daemon/errors';
 import type { Logger } from '../../daemon/log';
 import type { CommandHandler, Service } from '../../daemon/services';
 import { Dlm } from '../engine';
@@ -222,4 +221,3 @@ export class DlmService implements Service {
   }
 }
 
-export { CodedError };
