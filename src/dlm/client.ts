@@ -244,8 +244,22 @@ export class DlmClient extends EventEmitter {
     return process.pid;
   }
 
+  /** This process' user and group (what the node sees through SO_PEERCRED). */
+  get uid(): number {
+    return process.getuid?.() ?? 0;
+  }
+
+  get gid(): number {
+    return process.getgid?.() ?? 0;
+  }
+
   /** False once the connection is gone. */
   get connected(): boolean {
+    return this.closedReason === null;
+  }
+
+  /** As DlmProcess.alive: false once the connection is gone (the node then counts us dead). */
+  get alive(): boolean {
     return this.closedReason === null;
   }
 
