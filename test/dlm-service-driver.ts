@@ -1,11 +1,48 @@
 // Test side of dlm-service-worker.ts: spawns client processes (optionally as another user) and talks
 // to them; every worker is killed in the test's teardown.
 import type { ExecutionContext } from 'ava';
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, execFileSync, spawn } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 
 const WORKER = path.join(__dirname, 'dlm-service-worker.js');
+
+/** Whether any user may read `file` (every directory above it searchable by others, the file readable). */
+function worldReadable(file: string): boolean {
+  try {
+    if ((fs.statSync(file).mode & 0o004) === 0) return false;
+    for (let d = path.dirname(file); ; d = path.dirname(d)) {
+      if ((fs.statSync(d).mode & 0o001) === 0) return false;
+      if (d === path.dirname(d)) return true;
+    }
+  } catch {
+    return false;
+  }
+}
+
+let publicCopy: string | null = null;
+
+/**
+ * The worker script as another user can run it: the build's own when its path is open to everyone,
+ * else a copy of the compiled tree in a world-readable temporary directory (a checkout under a
+ * private home directory), removed when the test process exits.
+ */
+function workerFor(uid: number | undefined): string {
+  if (uid === undefined || uid === process.getuid?.() || worldReadable(WORKER)) return WORKER;
+  if (publicCopy === null) {
+    const dist = path.dirname(__dirname);
+    const dir = fs.mkdtempSync('/tmp/dmfs-worker-');
+    fs.chmodSync(dir, 0o755);
+    fs.cpSync(path.join(dist, 'src'), path.join(dir, 'src'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'test'), { mode: 0o755 });
+    fs.copyFileSync(WORKER, path.join(dir, 'test', 'dlm-service-worker.js'));
+    execFileSync('chmod', ['-R', 'a+rX', dir]);
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    publicCopy = path.join(dir, 'test', 'dlm-service-worker.js');
+  }
+  return publicCopy;
+}
 
 export interface WorkerMsg {
   id?: number;
@@ -23,7 +60,7 @@ export class Worker {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(t: ExecutionContext, opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {}) {
-    this.proc = spawn(process.execPath, [WORKER], {
+    this.proc = spawn(process.execPath, [workerFor(opts.uid)], {
       stdio: ['pipe', 'pipe', 'pipe'],
       uid: opts.uid,
       gid: opts.gid,
