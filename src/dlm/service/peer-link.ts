@@ -145,9 +145,15 @@ export class PeerLink extends EventEmitter {
     this.decoder.maxFrame = MAX_PEER_FRAME;
     const { heartbeatMs, missCount } = this.ctx.cfg;
     this.lastRx = Date.now();
+    let lastTick = this.lastRx;
     this.hbTimer = setInterval(() => {
-      if (Date.now() - this.lastRx > heartbeatMs * missCount) {
-        this.close(`no heartbeat for ${Date.now() - this.lastRx} ms (${missCount} x ${heartbeatMs} ms)`);
+      const now = Date.now();
+      // After a stall of our own (timers run before pending input is read), what the peer sent
+      // meanwhile is not read yet: judge the peer on the next tick, not on this one.
+      const late = now - lastTick > heartbeatMs * 2;
+      lastTick = now;
+      if (!late && now - this.lastRx > heartbeatMs * missCount) {
+        this.close(`no heartbeat for ${now - this.lastRx} ms (${missCount} x ${heartbeatMs} ms)`);
         return;
       }
       this.begin(P.PING).f64(Date.now());
