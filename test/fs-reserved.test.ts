@@ -245,3 +245,16 @@ test('a reserved file hard-linked elsewhere in the backing stays invisible; quot
     t.is(code(() => fs.accessSync(x.m(q), fs.constants.R_OK)), '');
   }
 });
+
+test('the reserved predicate follows the area as it changes: a file linked into it hides, unlinked from it shows again', async (t) => {
+  const x = await fsMount(t);
+  fs.writeFileSync(x.b('f'), 'data');
+  t.is(fs.readFileSync(x.m('f'), 'utf8'), 'data');
+  fs.linkSync(x.b('f'), x.b('.dmapifs', 'quota', 'zz'));
+  // The set of reserved inode numbers is re-read at most once a second.
+  await new Promise((r) => setTimeout(r, 1100));
+  t.is(code(() => fs.statSync(x.m('f'))), 'ENOENT');
+  fs.unlinkSync(x.b('.dmapifs', 'quota', 'zz'));
+  // An inode number that left the area (or was reused) is not hidden: no waiting needed.
+  t.is(fs.readFileSync(x.m('f'), 'utf8'), 'data');
+});

@@ -56,15 +56,26 @@ export class ReservedArea {
     this.rescan();
   }
 
-  /** Re-reads the inode numbers of the area (after the daemon adds files to it). */
+  /** When the inode numbers were last read off the area (ms). */
+  private scannedAt = 0;
+
+  /** Re-reads the inode numbers of the area (after the daemon adds or replaces files in it). */
   rescan(): void {
-    this.inos.clear();
+    const inos = new Set<bigint>();
     const walk = (p: string) => {
-      const st = fs.lstatSync(p, { bigint: true });
-      this.inos.add(st.ino);
-      if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
+      let st: fs.BigIntStats;
+      try { st = fs.lstatSync(p, { bigint: true }); } catch { return; } // gone meanwhile
+      inos.add(st.ino);
+      if (st.isDirectory()) {
+        let names: string[] = [];
+        try { names = fs.readdirSync(p); } catch { /* gone meanwhile */ }
+        for (const e of names) walk(path.join(p, e));
+      }
     };
     walk(this.dir);
+    this.inos.clear();
+    for (const i of inos) this.inos.add(i);
+    this.scannedAt = Date.now();
   }
 
   /** Records a file the daemon created in the area. */
@@ -74,9 +85,16 @@ export class ReservedArea {
 
   /**
    * THE predicate: is this backing inode one of the filesystem's reserved files?
-   * DMAPI refuses handles of such inodes with EBADF.
+   * DMAPI refuses handles of such inodes with EBADF; the mount does not show them.
+   *
+   * The area changes (configuration rewritten, journals) and inode numbers are reused, so the set
+   * is re-read at most once a second when asked, and a hit is always confirmed against the area as
+   * it is now: an ordinary file that got the number of a file once in the area is not hidden.
    */
   isReserved(ino: bigint): boolean {
+    if (Date.now() - this.scannedAt > 1000) this.rescan();
+    if (!this.inos.has(ino)) return false;
+    this.rescan();
     return this.inos.has(ino);
   }
 }
