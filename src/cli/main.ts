@@ -36,6 +36,8 @@ usage:
   dmapifs chfs --dmapi yes|no PATH
   dmapifs config [--node NAME] [NAME=VALUE...]
   dmapifs status [--json]
+  dmapifs locks [--node NAME] [--json]
+  dmapifs cluster init|add-node|show ...
   dmapifs node start [--node NAME] [--foreground]
   dmapifs node stop [--node NAME]
   dmapifs node status [--node NAME] [--json]

@@ -119,7 +119,8 @@ export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<Sta
   const paths = probe.paths;
   fs.mkdirSync(paths.base, { recursive: true, mode: 0o755 });
   fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-  const logFd = fs.openSync(paths.logFile, 'a', 0o644);
+  const logFd = fs.openSync(paths.logFile, 'a', 0o600);
+  fs.fchmodSync(logFd, 0o600);
   const logStart = fs.fstatSync(logFd).size;
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   let spawnErr: Error | null = null;

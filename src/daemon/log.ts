@@ -10,7 +10,9 @@ export class Logger {
 
   constructor(private readonly prefix: string, file?: string) {
     if (file) {
-      try { this.fd = fs.openSync(file, 'a', 0o644); } catch { this.fd = null; }
+      // 0600: the run directory is 0711 (other users reach dlm.sock and dmapi.sock), the log
+      // stays root's.
+      try { this.fd = fs.openSync(file, 'a', 0o600); fs.fchmodSync(this.fd, 0o600); } catch { this.fd = null; }
     }
     // Without a log file everything goes to stderr; with one, stderr only when a person watches it.
     this.echo = this.fd === null || process.stderr.isTTY === true;
