@@ -18,8 +18,8 @@ import {
 } from './constants';
 import * as H from './handles';
 import {
-  ATTRLIST_SIZE, EVENTMSG_SIZE, Extent, packRegions, Region, STAT_SIZE, unpackExtents, unpackRegions, vardata, vstring,
-  walkChain,
+  ATTRLIST_SIZE, EVENTMSG_SIZE, Extent, packRegions, Region, STAT_SIZE, StatInfo, unpackExtents, unpackRegions, vardata,
+  vstring, walkChain,
 } from './layouts';
 import {
   decodeFields, encodeFrame, FieldValue, FrameDecoder, HEADER_SIZE, MAX_IO, OpName, OPS,
@@ -70,28 +70,8 @@ export interface DmEventMsg {
   attrCopy?: Buffer;
 }
 
-export interface DmStat {
-  handle: Buffer | null;
-  compname: string | null;
-  nevents: number;
-  emask: bigint;
-  pers: number;
-  pmanreg: number;
-  dtime: bigint;
-  change: number;
-  dev: bigint;
-  ino: bigint;
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev: bigint;
-  size: bigint;
-  atime: bigint;
-  mtime: bigint;
-  ctime: bigint;
-  blksize: number;
-  blocks: bigint;
+/** A dm_stat_t as the client decodes it (the fields of layouts.ts' StatInfo). */
+export interface DmStat extends StatInfo {
   /** dm_get_bulkall: the requested DM attribute (empty when the object has none). */
   attr?: Buffer;
 }
