@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the project's native code with node-gyp: our fuse-native binding (native/fuse) and the
-// syscall addon (native/sys). Node's headers are taken from the system (Debian's libnode-dev or the
+// syscall addon (native/sys), then the C DMAPI library (native/libdm, make). Node's headers are taken from the system (Debian's libnode-dev or the
 // image's /usr/include/node) when present, so the build never downloads anything.
 'use strict';
 const { spawnSync } = require('child_process');
@@ -21,6 +21,15 @@ for (const name of ['fuse', 'sys']) {
   const r = spawnSync(process.execPath, [gyp, ...args], { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) {
     console.error(`build-native: node-gyp failed in native/${name}`);
+    process.exit(1);
+  }
+}
+
+// libdm (the C DMAPI library, native/libdm): plain make, builds native/libdm/build/libdm.so.
+if (!only.length || only.includes('libdm')) {
+  const r = spawnSync('make', ['-C', path.join(root, 'native', 'libdm')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) {
+    console.error('build-native: make failed in native/libdm');
     process.exit(1);
   }
 }

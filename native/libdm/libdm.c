@@ -1,0 +1,1458 @@
+/*
+ * libdm - the XDSM DMAPI for dmapifs.  Every dm_* call is one request over the node daemon's
+ * Unix socket <run>/<node>/dmapi.sock (run = $DMAPIFS_RUN_DIR or /run/dmapifs, node =
+ * $DMAPIFS_NODE or the host name); the protocol is docs/dmapi-protocol.md.  The handle
+ * functions the XDSM makes library-side (cmp, hash, is_valid, to_fsid/ino/igen/fshandle,
+ * make_handle/fshandle, free) are computed here without the daemon.
+ *
+ * Threads: the library keeps a pool of connections.  A call takes an idle connection (or opens
+ * a new one), sends its request, reads its reply and puts the connection back, so any number
+ * of threads may call at once, on one session or several; a dm_get_events(DM_EV_WAIT) blocks
+ * only its own connection.  After fork() the child starts with an empty pool.
+ *
+ * Errors: -1 and errno as the daemon answers; no daemon / connection lost -> ENOTREADY (198);
+ * E2BIG stores the size (or count) needed in *rlenp (*nelemp).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "dmapi.h"
+
+_Static_assert(sizeof(dm_stat_t) == 144, "dm_stat_t layout");
+_Static_assert(sizeof(dm_xstat_t) == 152, "dm_xstat_t layout");
+_Static_assert(sizeof(dm_eventmsg_t) == 24, "dm_eventmsg_t layout");
+_Static_assert(sizeof(dm_region_t) == 24, "dm_region_t layout");
+_Static_assert(sizeof(dm_extent_t) == 24, "dm_extent_t layout");
+
+#define OP_INIT_SERVICE 1
+#define OP_CREATE_SESSION 2
+#define OP_DESTROY_SESSION 3
+#define OP_QUERY_SESSION 4
+#define OP_GETALL_SESSIONS 5
+#define OP_GET_EVENTS 10
+#define OP_RESPOND_EVENT 11
+#define OP_FIND_EVENTMSG 12
+#define OP_GETALL_TOKENS 13
+#define OP_MOVE_EVENT 14
+#define OP_PENDING 15
+#define OP_CREATE_USEREVENT 16
+#define OP_SEND_MSG 17
+#define OP_SET_DISP 20
+#define OP_GETALL_DISP 21
+#define OP_SET_EVENTLIST 22
+#define OP_GET_EVENTLIST 23
+#define OP_GET_CONFIG_EVENTS 24
+#define OP_GET_CONFIG 25
+#define OP_GET_MOUNTINFO 26
+#define OP_PATH_TO_HANDLE 30
+#define OP_PATH_TO_FSHANDLE 31
+#define OP_FD_TO_HANDLE 32
+#define OP_HANDLE_TO_PATH 33
+#define OP_REQUEST_RIGHT 40
+#define OP_RELEASE_RIGHT 41
+#define OP_UPGRADE_RIGHT 42
+#define OP_DOWNGRADE_RIGHT 43
+#define OP_QUERY_RIGHT 44
+#define OP_OBJ_REF_HOLD 45
+#define OP_OBJ_REF_RELE 46
+#define OP_OBJ_REF_QUERY 47
+#define OP_SET_REGION 50
+#define OP_GET_REGION 51
+#define OP_SET_DMATTR 60
+#define OP_GET_DMATTR 61
+#define OP_REMOVE_DMATTR 62
+#define OP_GETALL_DMATTR 63
+#define OP_SET_RETURN_ON_DESTROY 64
+#define OP_SET_INHERIT 65
+#define OP_CLEAR_INHERIT 66
+#define OP_GETALL_INHERIT 67
+#define OP_GET_FILEATTR 70
+#define OP_SET_FILEATTR 71
+#define OP_INIT_ATTRLOC 72
+#define OP_GET_DIRATTRS 73
+#define OP_GET_BULKATTR 74
+#define OP_GET_BULKALL 75
+#define OP_READ_INVIS 80
+#define OP_WRITE_INVIS 81
+#define OP_PROBE_HOLE 82
+#define OP_PUNCH_HOLE 83
+#define OP_GET_ALLOCINFO 84
+#define OP_SYNC_BY_HANDLE 85
+#define OP_CREATE_BY_HANDLE 90
+#define OP_MKDIR_BY_HANDLE 91
+#define OP_SYMLINK_BY_HANDLE 92
+
+#define MAX_FRAME (4u * 1024 * 1024)
+#define MAX_IO (1024u * 1024)
+#define FS_HLEN 8
+#define OBJ_HLEN 24
+
+/* ------------------------------------------------------------------ request encoding */
+
+struct wbuf {
+	unsigned char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void w_put(struct wbuf *w, const void *d, size_t n)
+{
+	if (w->oom) return;
+	if (w->len + n > w->cap) {
+		size_t c = w->cap ? w->cap : 256;
+		while (c < w->len + n) c *= 2;
+		unsigned char *q = realloc(w->p, c);
+		if (!q) { w->oom = 1; return; }
+		w->p = q;
+		w->cap = c;
+	}
+	if (n) memcpy(w->p + w->len, d, n);
+	w->len += n;
+}
+static void w_u16(struct wbuf *w, uint16_t v) { unsigned char b[2] = { v, v >> 8 }; w_put(w, b, 2); }
+static void w_u32(struct wbuf *w, uint32_t v)
+{
+	unsigned char b[4];
+	for (int i = 0; i < 4; i++) b[i] = v >> (8 * i);
+	w_put(w, b, 4);
+}
+static void w_i32(struct wbuf *w, int32_t v) { w_u32(w, (uint32_t)v); }
+static void w_u64(struct wbuf *w, uint64_t v)
+{
+	unsigned char b[8];
+	for (int i = 0; i < 8; i++) b[i] = v >> (8 * i);
+	w_put(w, b, 8);
+}
+static void w_i64(struct wbuf *w, int64_t v) { w_u64(w, (uint64_t)v); }
+static void w_bytes(struct wbuf *w, const void *d, size_t n) { w_u32(w, (uint32_t)n); w_put(w, d, n); }
+/* A handle argument: DM_GLOBAL_HANP/HLEN travels as the 1-byte global handle. */
+static void w_handle(struct wbuf *w, const void *hanp, size_t hlen)
+{
+	static const unsigned char global = 0x01;
+	if (hanp == DM_GLOBAL_HANP && hlen == DM_GLOBAL_HLEN) w_bytes(w, &global, 1);
+	else w_bytes(w, hanp, hanp ? hlen : 0);
+}
+
+/* ------------------------------------------------------------------ reply decoding */
+
+struct rbuf {
+	unsigned char *p;   /* frame body after the errno */
+	size_t len, pos;
+};
+
+static uint32_t g_u32(const unsigned char *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static uint64_t g_u64(const unsigned char *b) { return (uint64_t)g_u32(b) | (uint64_t)g_u32(b + 4) << 32; }
+
+/* Readers yield zero / empty once the reply has no more fields (error replies carry none). */
+static uint32_t r_u32(struct rbuf *r)
+{
+	if (r->pos + 4 > r->len) { r->pos = r->len; return 0; }
+	uint32_t v = g_u32(r->p + r->pos);
+	r->pos += 4;
+	return v;
+}
+static int32_t r_i32(struct rbuf *r) { return (int32_t)r_u32(r); }
+static uint64_t r_u64(struct rbuf *r)
+{
+	if (r->pos + 8 > r->len) { r->pos = r->len; return 0; }
+	uint64_t v = g_u64(r->p + r->pos);
+	r->pos += 8;
+	return v;
+}
+static int64_t r_i64(struct rbuf *r) { return (int64_t)r_u64(r); }
+static const unsigned char *r_bytes(struct rbuf *r, size_t *n)
+{
+	uint32_t l = r_u32(r);
+	if (r->pos + l > r->len) { r->pos = r->len; *n = 0; return (const unsigned char *)""; }
+	const unsigned char *d = r->p + r->pos;
+	r->pos += l;
+	*n = l;
+	return d;
+}
+
+/* ------------------------------------------------------------------ connections */
+
+struct conn {
+	int fd;
+	struct conn *next;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn *pool;
+static uint32_t next_id = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void)
+{
+	/* The child must not share the parent's connections: close its copies, start afresh. */
+	struct conn *c = pool;
+	pool = NULL;
+	while (c) {
+		struct conn *n = c->next;
+		close(c->fd);
+		free(c);
+		c = n;
+	}
+	pthread_mutex_init(&pool_lock, NULL);
+}
+static void atfork_prepare(void) { pthread_mutex_lock(&pool_lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&pool_lock); }
+static void install_atfork(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
+
+/* The node name as the daemon derives it from the host name (src/daemon/paths.ts). */
+static void node_name(char *out, size_t cap)
+{
+	const char *env = getenv("DMAPIFS_NODE");
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return;
+	}
+	char h[256] = "";
+	gethostname(h, sizeof h - 1);
+	char *s = h;
+	for (char *p = h; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
+			*p = '-';
+	while (*s && !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9'))) s++;
+	if (strlen(s) > 63) s[63] = 0;
+	snprintf(out, cap, "%s", *s ? s : "localhost");
+}
+
+static int conn_open(int *fdp)
+{
+	char node[128], path[PATH_MAX];
+	const char *run = getenv("DMAPIFS_RUN_DIR");
+	node_name(node, sizeof node);
+	snprintf(path, sizeof path, "%s/%s/dmapi.sock", run && *run ? run : "/run/dmapifs", node);
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa.sun_path) return ENOTREADY;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) return errno == EMFILE || errno == ENFILE ? errno : ENOTREADY;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+		close(fd);
+		return e == EACCES ? EPERM : ENOTREADY;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+static int read_all(int fd, unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = read(fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		if (k == 0) return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/*
+ * One request: the frame header is prepended to the body in w.  Returns the daemon's errno
+ * (0 on success) with the reply fields in *r (free r->p), or ENOTREADY/ENOMEM/EINVAL for
+ * library-side failures.
+ */
+static int call(uint16_t op, struct wbuf *w, struct rbuf *r)
+{
+	memset(r, 0, sizeof *r);
+	pthread_once(&atfork_once, install_atfork);
+	if (w->oom) { free(w->p); return ENOMEM; }
+	if (w->len + 12 > MAX_FRAME) { free(w->p); return E2BIG; }
+
+	pthread_mutex_lock(&pool_lock);
+	struct conn *c = pool;
+	if (c) pool = c->next;
+	uint32_t id = next_id++;
+	if (!next_id) next_id = 1;
+	pthread_mutex_unlock(&pool_lock);
+	if (!c) {
+		int fd, e = conn_open(&fd);
+		if (e) { free(w->p); return e; }
+		c = malloc(sizeof *c);
+		if (!c) { close(fd); free(w->p); return ENOMEM; }
+		c->fd = fd;
+	}
+
+	unsigned char *body = NULL;
+	uint32_t len = 0;
+	struct wbuf f = { 0 };
+	w_u32(&f, (uint32_t)(w->len + 8));
+	w_u32(&f, id);
+	w_u16(&f, op);
+	w_u16(&f, 0);
+	w_put(&f, w->p, w->len);
+	free(w->p);
+	if (f.oom) { free(f.p); goto back; }
+	int bad = write_all(c->fd, f.p, f.len);
+	free(f.p);
+	while (!bad) {
+		unsigned char hdr[12];
+		if (read_all(c->fd, hdr, 4) < 0) { bad = 1; break; }
+		len = g_u32(hdr);
+		if (len < 8 || len > MAX_FRAME - 4) { bad = 1; break; }
+		if (read_all(c->fd, hdr + 4, 8) < 0) { bad = 1; break; }
+		body = malloc(len - 8 + 1);
+		if (!body || read_all(c->fd, body, len - 8) < 0) { bad = 1; break; }
+		if (g_u32(hdr + 4) == id) break;     /* one request in flight per connection */
+		free(body);
+		body = NULL;
+	}
+	if (bad) {
+		free(body);
+		close(c->fd);
+		free(c);
+		return ENOTREADY;
+	}
+back:
+	pthread_mutex_lock(&pool_lock);
+	c->next = pool;
+	pool = c;
+	pthread_mutex_unlock(&pool_lock);
+	if (!body) return ENOMEM;
+	if (len - 8 < 4) { free(body); return EPROTO; }
+	int err = (int32_t)g_u32(body);
+	r->p = body;
+	r->len = len - 8;
+	r->pos = 4;
+	return err;
+}
+
+static int fail(int e) { errno = e; return -1; }
+#define DONE(e) do { free(r.p); if (e) return fail(e); return 0; } while (0)
+
+/* ------------------------------------------------------------------ service and sessions */
+
+static char version_buf[256];
+
+int dm_init_service(char **versionstrpp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!versionstrpp) return fail(EFAULT);
+	int e = call(OP_INIT_SERVICE, &w, &r);
+	if (!e) {
+		size_t n;
+		const unsigned char *v = r_bytes(&r, &n);
+		pthread_mutex_lock(&pool_lock);
+		if (n >= sizeof version_buf) n = sizeof version_buf - 1;
+		memcpy(version_buf, v, n);
+		version_buf[n] = 0;
+		pthread_mutex_unlock(&pool_lock);
+		*versionstrpp = version_buf;
+	}
+	DONE(e);
+}
+
+int dm_create_session(dm_sessid_t oldsid, char *sessinfop, dm_sessid_t *newsidp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!newsidp) return fail(EFAULT);
+	w_i32(&w, oldsid);
+	w_bytes(&w, sessinfop ? sessinfop : "", sessinfop ? strlen(sessinfop) : 0);
+	int e = call(OP_CREATE_SESSION, &w, &r);
+	if (!e) *newsidp = r_i32(&r);
+	DONE(e);
+}
+
+int dm_destroy_session(dm_sessid_t sid)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_i32(&w, sid);
+	int e = call(OP_DESTROY_SESSION, &w, &r);
+	DONE(e);
+}
+
+int dm_query_session(dm_sessid_t sid, size_t buflen, void *bufp, size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_u64(&w, buflen);
+	int e = call(OP_QUERY_SESSION, &w, &r);
+	uint64_t rlen = r_u64(&r);
+	size_t n;
+	const unsigned char *d = r_bytes(&r, &n);
+	if (!e || e == E2BIG) *rlenp = rlen ? rlen : n;
+	if (!e) {
+		if (n > buflen) e = E2BIG;
+		else if (!bufp && n) e = EFAULT;
+		else memcpy(bufp, d, n);
+	}
+	DONE(e);
+}
+
+int dm_getall_sessions(unsigned int nelem, dm_sessid_t *sidbufp, unsigned int *nelemp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!nelemp) return fail(EFAULT);
+	w_u32(&w, nelem);
+	int e = call(OP_GETALL_SESSIONS, &w, &r);
+	unsigned int cnt = r_u32(&r);
+	size_t n;
+	const unsigned char *d = r_bytes(&r, &n);
+	if (!e || e == E2BIG) *nelemp = cnt;
+	if (!e) {
+		if (n / 4 > nelem) e = E2BIG;
+		else if (n && !sidbufp) e = EFAULT;
+		else for (size_t i = 0; i < n / 4; i++) sidbufp[i] = (int32_t)g_u32(d + 4 * i);
+	}
+	DONE(e);
+}
+
+/* ------------------------------------------------------------------ events */
+
+/* Copies a variable-length reply (rlen, buf) into the caller's buffer; E2BIG sets *rlenp. */
+static int copy_var(int e, struct rbuf *r, size_t buflen, void *bufp, size_t *rlenp)
+{
+	uint64_t rlen = r_u64(r);
+	size_t n;
+	const unsigned char *d = r_bytes(r, &n);
+	if (e == E2BIG) { *rlenp = rlen; return e; }
+	if (e) return e;
+	*rlenp = n;
+	if (n > buflen) { *rlenp = rlen > n ? rlen : n; return E2BIG; }
+	if (n && !bufp) return EFAULT;
+	if (n) memcpy(bufp, d, n);
+	return 0;
+}
+
+int dm_get_events(dm_sessid_t sid, unsigned int maxmsgs, unsigned int flags, size_t buflen, void *bufp,
+	size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_u32(&w, maxmsgs);
+	w_u32(&w, flags);
+	w_u64(&w, buflen);
+	int e = call(OP_GET_EVENTS, &w, &r);
+	e = copy_var(e, &r, buflen, bufp, rlenp);
+	DONE(e);
+}
+
+int dm_respond_event(dm_sessid_t sid, dm_token_t token, dm_response_t response, int reterror, size_t buflen,
+	void *respbufp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (buflen && !respbufp) return fail(EFAULT);
+	if (buflen > MAX_IO) return fail(E2BIG);
+	w_i32(&w, sid);
+	w_i32(&w, token);
+	w_i32(&w, response);
+	w_i32(&w, reterror);
+	w_bytes(&w, respbufp, buflen);
+	int e = call(OP_RESPOND_EVENT, &w, &r);
+	DONE(e);
+}
+
+int dm_find_eventmsg(dm_sessid_t sid, dm_token_t token, size_t buflen, void *bufp, size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_i32(&w, token);
+	w_u64(&w, buflen);
+	int e = call(OP_FIND_EVENTMSG, &w, &r);
+	e = copy_var(e, &r, buflen, bufp, rlenp);
+	DONE(e);
+}
+
+int dm_getall_tokens(dm_sessid_t sid, unsigned int nelem, dm_token_t *tokenbufp, unsigned int *nelemp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!nelemp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_u32(&w, nelem);
+	int e = call(OP_GETALL_TOKENS, &w, &r);
+	unsigned int cnt = r_u32(&r);
+	size_t n;
+	const unsigned char *d = r_bytes(&r, &n);
+	if (!e || e == E2BIG) *nelemp = cnt;
+	if (!e) {
+		if (n / 4 > nelem) e = E2BIG;
+		else if (n && !tokenbufp) e = EFAULT;
+		else for (size_t i = 0; i < n / 4; i++) tokenbufp[i] = (int32_t)g_u32(d + 4 * i);
+	}
+	DONE(e);
+}
+
+int dm_move_event(dm_sessid_t srcsid, dm_token_t token, dm_sessid_t targetsid, dm_token_t *rtokenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!rtokenp) return fail(EFAULT);
+	w_i32(&w, srcsid);
+	w_i32(&w, token);
+	w_i32(&w, targetsid);
+	int e = call(OP_MOVE_EVENT, &w, &r);
+	if (!e) *rtokenp = r_i32(&r);
+	DONE(e);
+}
+
+int dm_pending(dm_sessid_t sid, dm_token_t token, dm_timestruct_t *delay)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_i32(&w, sid);
+	w_i32(&w, token);
+	w_i64(&w, delay ? (int64_t)delay->dm_tv_sec : 0);
+	w_i32(&w, delay ? delay->dm_tv_nsec : 0);
+	int e = call(OP_PENDING, &w, &r);
+	DONE(e);
+}
+
+int dm_create_userevent(dm_sessid_t sid, size_t msglen, void *msgdatap, dm_token_t *tokenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!tokenp || (msglen && !msgdatap)) return fail(EFAULT);
+	if (msglen > MAX_IO) return fail(E2BIG);
+	w_i32(&w, sid);
+	w_bytes(&w, msgdatap, msglen);
+	int e = call(OP_CREATE_USEREVENT, &w, &r);
+	if (!e) *tokenp = r_i32(&r);
+	DONE(e);
+}
+
+int dm_send_msg(dm_sessid_t targetsid, dm_msgtype_t msgtype, size_t buflen, void *bufp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (buflen && !bufp) return fail(EFAULT);
+	if (buflen > MAX_IO) return fail(E2BIG);
+	w_i32(&w, targetsid);
+	w_i32(&w, msgtype);
+	w_bytes(&w, bufp, buflen);
+	int e = call(OP_SEND_MSG, &w, &r);
+	DONE(e);
+}
+
+/* ------------------------------------------------------------------ dispositions, config */
+
+static int set_events(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
+	dm_eventset_t *eventsetp, unsigned int maxevent)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!eventsetp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u64(&w, *eventsetp);
+	w_u32(&w, maxevent);
+	int e = call(op, &w, &r);
+	DONE(e);
+}
+
+int dm_set_disp(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_eventset_t *eventsetp,
+	unsigned int maxevent)
+{
+	return set_events(OP_SET_DISP, sid, hanp, hlen, token, eventsetp, maxevent);
+}
+
+int dm_set_eventlist(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_eventset_t *eventsetp,
+	unsigned int maxevent)
+{
+	return set_events(OP_SET_EVENTLIST, sid, hanp, hlen, token, eventsetp, maxevent);
+}
+
+int dm_getall_disp(dm_sessid_t sid, size_t buflen, void *bufp, size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_u64(&w, buflen);
+	int e = call(OP_GETALL_DISP, &w, &r);
+	e = copy_var(e, &r, buflen, bufp, rlenp);
+	DONE(e);
+}
+
+static int eventset_reply(int e, struct rbuf *r, unsigned int nelem, dm_eventset_t *eventsetp,
+	unsigned int *nelemp)
+{
+	unsigned int cnt = r_u32(r);
+	uint64_t set = r_u64(r);
+	if (!e || e == E2BIG) *nelemp = cnt;
+	if (!e) {
+		/* events >= nelem are the caller's to keep: only the first nelem bits are written */
+		dm_eventset_t keep = nelem >= 64 ? 0 : (*eventsetp & ~(((dm_eventset_t)1 << nelem) - 1));
+		dm_eventset_t mine = nelem >= 64 ? set : (set & (((dm_eventset_t)1 << nelem) - 1));
+		*eventsetp = keep | mine;
+	}
+	return e;
+}
+
+int dm_get_eventlist(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
+	dm_eventset_t *eventsetp, unsigned int *nelemp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!eventsetp || !nelemp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u32(&w, nelem);
+	int e = call(OP_GET_EVENTLIST, &w, &r);
+	e = eventset_reply(e, &r, nelem, eventsetp, nelemp);
+	DONE(e);
+}
+
+int dm_get_config_events(void *hanp, size_t hlen, unsigned int nelem, dm_eventset_t *eventsetp,
+	unsigned int *nelemp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!eventsetp || !nelemp) return fail(EFAULT);
+	w_handle(&w, hanp, hlen);
+	w_u32(&w, nelem);
+	int e = call(OP_GET_CONFIG_EVENTS, &w, &r);
+	e = eventset_reply(e, &r, nelem, eventsetp, nelemp);
+	DONE(e);
+}
+
+int dm_get_config(void *hanp, size_t hlen, dm_config_t flagname, dm_size_t *retvalp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!retvalp) return fail(EFAULT);
+	w_handle(&w, hanp, hlen);
+	w_u32(&w, (uint32_t)flagname);
+	int e = call(OP_GET_CONFIG, &w, &r);
+	if (!e) *retvalp = r_u64(&r);
+	DONE(e);
+}
+
+int dm_get_mountinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, size_t buflen, void *bufp,
+	size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u64(&w, buflen);
+	int e = call(OP_GET_MOUNTINFO, &w, &r);
+	e = copy_var(e, &r, buflen, bufp, rlenp);
+	DONE(e);
+}
+
+/* ------------------------------------------------------------------ handles */
+
+static int handle_reply(int e, struct rbuf *r, void **hanpp, size_t *hlenp)
+{
+	size_t n;
+	const unsigned char *d = r_bytes(r, &n);
+	if (e) return e;
+	void *h = malloc(n ? n : 1);
+	if (!h) return ENOMEM;
+	memcpy(h, d, n);
+	*hanpp = h;
+	*hlenp = n;
+	return 0;
+}
+
+/* path.resolve: absolute, '.' and '..' removed textually. */
+static int resolve_path(const char *p, char *out, size_t cap)
+{
+	char tmp[PATH_MAX * 2];
+	if (p[0] == '/') snprintf(tmp, sizeof tmp, "%s", p);
+	else {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof cwd)) return errno;
+		snprintf(tmp, sizeof tmp, "%s/%s", cwd, p);
+	}
+	size_t o = 0;
+	out[0] = 0;
+	char *save, *tok = strtok_r(tmp, "/", &save);
+	for (; tok; tok = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(tok, ".")) continue;
+		if (!strcmp(tok, "..")) {
+			while (o > 0 && out[o - 1] != '/') o--;
+			if (o > 0) o--;
+			out[o] = 0;
+			continue;
+		}
+		size_t l = strlen(tok);
+		if (o + 1 + l + 1 > cap) return ENAMETOOLONG;
+		out[o++] = '/';
+		memcpy(out + o, tok, l);
+		o += l;
+		out[o] = 0;
+	}
+	if (!o) { out[0] = '/'; out[1] = 0; }
+	return 0;
+}
+
+static int path_handle(uint16_t op, char *path, void **hanpp, size_t *hlenp)
+{
+	if (!path || !hanpp || !hlenp) return fail(EFAULT);
+	const char *p = *path ? path : ".";
+	struct stat st;
+	if (lstat(p, &st) < 0) return -1;
+	char abs[PATH_MAX], full[PATH_MAX * 2];
+	int e = resolve_path(p, abs, sizeof abs);
+	if (e) return fail(e);
+	if (!strcmp(abs, "/")) strcpy(full, "/");
+	else {
+		char *slash = strrchr(abs, '/');
+		char dir[PATH_MAX], real[PATH_MAX];
+		size_t dl = (size_t)(slash - abs);
+		if (dl == 0) strcpy(dir, "/");
+		else { memcpy(dir, abs, dl); dir[dl] = 0; }
+		if (!realpath(dir, real)) return -1;
+		snprintf(full, sizeof full, "%s/%s", strcmp(real, "/") ? real : "", slash + 1);
+	}
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_u64(&w, (uint64_t)st.st_dev);
+	w_u64(&w, (uint64_t)st.st_ino);
+	w_bytes(&w, full, strlen(full));
+	e = call(op, &w, &r);
+	e = handle_reply(e, &r, hanpp, hlenp);
+	DONE(e);
+}
+
+int dm_path_to_handle(char *path, void **hanpp, size_t *hlenp)
+{
+	return path_handle(OP_PATH_TO_HANDLE, path, hanpp, hlenp);
+}
+
+int dm_path_to_fshandle(char *path, void **hanpp, size_t *hlenp)
+{
+	return path_handle(OP_PATH_TO_FSHANDLE, path, hanpp, hlenp);
+}
+
+int dm_fd_to_handle(int fd, void **hanpp, size_t *hlenp)
+{
+	if (!hanpp || !hlenp) return fail(EFAULT);
+	struct stat st;
+	if (fstat(fd, &st) < 0) return -1;
+	char link[64], target[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, target, sizeof target - 1);
+	if (n < 0) return -1;
+	target[n] = 0;
+	if (target[0] != '/') return fail(ENXIO);
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_u64(&w, (uint64_t)st.st_dev);
+	w_u64(&w, (uint64_t)st.st_ino);
+	w_bytes(&w, target, (size_t)n);
+	int e = call(OP_FD_TO_HANDLE, &w, &r);
+	e = handle_reply(e, &r, hanpp, hlenp);
+	DONE(e);
+}
+
+int dm_handle_to_path(void *dirhanp, size_t dirhlen, void *targhanp, size_t targhlen, size_t buflen,
+	char *pathbufp, size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!rlenp) return fail(EFAULT);
+	w_handle(&w, dirhanp, dirhlen);
+	w_handle(&w, targhanp, targhlen);
+	w_u64(&w, buflen);
+	int e = call(OP_HANDLE_TO_PATH, &w, &r);
+	e = copy_var(e, &r, buflen, pathbufp, rlenp);
+	DONE(e);
+}
+
+enum hkind { H_BAD, H_GLOBAL, H_FS, H_OBJ };
+
+static enum hkind handle_kind(const void *hanp, size_t hlen)
+{
+	if (hanp == DM_GLOBAL_HANP && hlen == DM_GLOBAL_HLEN) return H_GLOBAL;
+	if (!hanp) return H_BAD;
+	const unsigned char *b = hanp;
+	if (hlen == 1) return b[0] == 0x01 ? H_GLOBAL : H_BAD;
+	if (hlen == FS_HLEN) return g_u64(b) ? H_FS : H_BAD;
+	if (hlen == OBJ_HLEN) {
+		unsigned s = 0;
+		for (int i = 0; i < 22; i++) s += b[i];
+		if (!g_u64(b) || b[20] != 1 || b[21] != 1 || (unsigned)(b[22] | b[23] << 8) != (s & 0xffff)) return H_BAD;
+		return H_OBJ;
+	}
+	return H_BAD;
+}
+
+dm_boolean_t dm_handle_is_valid(void *hanp, size_t hlen)
+{
+	return handle_kind(hanp, hlen) != H_BAD ? DM_TRUE : DM_FALSE;
+}
+
+int dm_handle_cmp(void *hanp1, size_t hlen1, void *hanp2, size_t hlen2)
+{
+	static const unsigned char global = 0x01;
+	if (hanp1 == DM_GLOBAL_HANP && hlen1 == DM_GLOBAL_HLEN) hanp1 = (void *)&global;
+	if (hanp2 == DM_GLOBAL_HANP && hlen2 == DM_GLOBAL_HLEN) hanp2 = (void *)&global;
+	if (hlen1 != hlen2) return hlen1 < hlen2 ? -1 : 1;
+	if (!hlen1) return 0;
+	if (!hanp1 || !hanp2) return hanp1 == hanp2 ? 0 : (hanp1 ? 1 : -1);
+	int c = memcmp(hanp1, hanp2, hlen1);
+	return c < 0 ? -1 : c > 0;
+}
+
+unsigned int dm_handle_hash(void *hanp, size_t hlen)
+{
+	if (hanp == DM_GLOBAL_HANP && hlen == DM_GLOBAL_HLEN) return 1;
+	unsigned int s = 0;
+	const unsigned char *b = hanp;
+	for (size_t i = 0; b && i < hlen; i++) s += b[i];
+	return s;
+}
+
+int dm_handle_to_fsid(void *hanp, size_t hlen, dm_fsid_t *fsidp)
+{
+	enum hkind k = handle_kind(hanp, hlen);
+	if (k == H_BAD) return fail(EINVAL);
+	if (k == H_GLOBAL) return fail(EBADF);
+	if (!fsidp) return fail(EFAULT);
+	*fsidp = g_u64(hanp);
+	return 0;
+}
+
+int dm_handle_to_ino(void *hanp, size_t hlen, dm_ino_t *inop)
+{
+	enum hkind k = handle_kind(hanp, hlen);
+	if (k == H_BAD) return fail(EINVAL);
+	if (k != H_OBJ) return fail(EBADF);
+	if (!inop) return fail(EFAULT);
+	*inop = g_u64((unsigned char *)hanp + 8);
+	return 0;
+}
+
+int dm_handle_to_igen(void *hanp, size_t hlen, dm_igen_t *igenp)
+{
+	enum hkind k = handle_kind(hanp, hlen);
+	if (k == H_BAD) return fail(EINVAL);
+	if (k != H_OBJ) return fail(EBADF);
+	if (!igenp) return fail(EFAULT);
+	*igenp = g_u32((unsigned char *)hanp + 16);
+	return 0;
+}
+
+int dm_make_fshandle(dm_fsid_t *fsidp, void **hanpp, size_t *hlenp)
+{
+	if (!fsidp || !hanpp || !hlenp) return fail(EFAULT);
+	if (!*fsidp) return fail(EINVAL);
+	struct wbuf w = { 0 };
+	w_u64(&w, *fsidp);
+	if (w.oom) return fail(ENOMEM);
+	*hanpp = w.p;
+	*hlenp = FS_HLEN;
+	return 0;
+}
+
+int dm_handle_to_fshandle(void *hanp, size_t hlen, void **fshanpp, size_t *fshlenp)
+{
+	dm_fsid_t fsid;
+	if (dm_handle_to_fsid(hanp, hlen, &fsid) < 0) return -1;
+	return dm_make_fshandle(&fsid, fshanpp, fshlenp);
+}
+
+int dm_make_handle(dm_fsid_t *fsidp, dm_ino_t *inop, dm_igen_t *igenp, void **hanpp, size_t *hlenp)
+{
+	if (!fsidp || !inop || !igenp || !hanpp || !hlenp) return fail(EFAULT);
+	if (!*fsidp) return fail(EINVAL);
+	struct wbuf w = { 0 };
+	w_u64(&w, *fsidp);
+	w_u64(&w, *inop);
+	w_u32(&w, *igenp);
+	unsigned char vk[2] = { 1, 1 };
+	w_put(&w, vk, 2);
+	if (w.oom) return fail(ENOMEM);
+	unsigned s = 0;
+	for (int i = 0; i < 22; i++) s += w.p[i];
+	w_u16(&w, (uint16_t)s);
+	if (w.oom) return fail(ENOMEM);
+	*hanpp = w.p;
+	*hlenp = OBJ_HLEN;
+	return 0;
+}
+
+void dm_handle_free(void *hanp, size_t hlen)
+{
+	(void)hlen;
+	if (hanp != DM_GLOBAL_HANP) free(hanp);
+}
+
+/* ------------------------------------------------------------------ rights and references */
+
+static int obj_call(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, int32_t *out)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	int e = call(op, &w, &r);
+	if (!e && out) *out = r_i32(&r);
+	DONE(e);
+}
+
+int dm_request_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int flags,
+	dm_right_t right)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u32(&w, flags);
+	w_i32(&w, right);
+	int e = call(OP_REQUEST_RIGHT, &w, &r);
+	DONE(e);
+}
+
+int dm_release_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token)
+{
+	return obj_call(OP_RELEASE_RIGHT, sid, hanp, hlen, token, NULL);
+}
+int dm_upgrade_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token)
+{
+	return obj_call(OP_UPGRADE_RIGHT, sid, hanp, hlen, token, NULL);
+}
+int dm_downgrade_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token)
+{
+	return obj_call(OP_DOWNGRADE_RIGHT, sid, hanp, hlen, token, NULL);
+}
+int dm_query_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_right_t *rightp)
+{
+	int32_t v = 0;
+	if (!rightp) return fail(EFAULT);
+	if (obj_call(OP_QUERY_RIGHT, sid, hanp, hlen, token, &v) < 0) return -1;
+	*rightp = (dm_right_t)v;
+	return 0;
+}
+int dm_obj_ref_hold(dm_sessid_t sid, dm_token_t token, void *hanp, size_t hlen)
+{
+	return obj_call(OP_OBJ_REF_HOLD, sid, hanp, hlen, token, NULL);
+}
+int dm_obj_ref_rele(dm_sessid_t sid, dm_token_t token, void *hanp, size_t hlen)
+{
+	return obj_call(OP_OBJ_REF_RELE, sid, hanp, hlen, token, NULL);
+}
+int dm_obj_ref_query(dm_sessid_t sid, dm_token_t token, void *hanp, size_t hlen)
+{
+	int32_t v = 0;
+	if (obj_call(OP_OBJ_REF_QUERY, sid, hanp, hlen, token, &v) < 0) return -1;
+	return v ? 1 : 0;
+}
+int dm_sync_by_handle(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token)
+{
+	return obj_call(OP_SYNC_BY_HANDLE, sid, hanp, hlen, token, NULL);
+}
+
+/* ------------------------------------------------------------------ regions */
+
+int dm_set_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
+	dm_region_t *regbufp, dm_boolean_t *exactflagp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!exactflagp || (nelem && !regbufp)) return fail(EFAULT);
+	if ((size_t)nelem * sizeof(dm_region_t) > MAX_IO) return fail(E2BIG);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u32(&w, nelem * (uint32_t)sizeof(dm_region_t));
+	for (unsigned i = 0; i < nelem; i++) {
+		w_i64(&w, regbufp[i].rg_offset);
+		w_u64(&w, regbufp[i].rg_size);
+		w_u32(&w, regbufp[i].rg_flags);
+		w_u32(&w, regbufp[i].rg_opaque);
+	}
+	int e = call(OP_SET_REGION, &w, &r);
+	if (!e) *exactflagp = r_i32(&r) ? DM_TRUE : DM_FALSE;
+	DONE(e);
+}
+
+int dm_get_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
+	dm_region_t *regbufp, unsigned int *nelemp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!nelemp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u32(&w, nelem);
+	int e = call(OP_GET_REGION, &w, &r);
+	unsigned int cnt = r_u32(&r);
+	size_t n;
+	const unsigned char *d = r_bytes(&r, &n);
+	if (!e || e == E2BIG) *nelemp = cnt;
+	if (!e) {
+		size_t k = n / sizeof(dm_region_t);
+		if (k > nelem) e = E2BIG;
+		else if (k && !regbufp) e = EFAULT;
+		else for (size_t i = 0; i < k; i++) {
+			const unsigned char *q = d + 24 * i;
+			regbufp[i].rg_offset = (dm_off_t)g_u64(q);
+			regbufp[i].rg_size = g_u64(q + 8);
+			regbufp[i].rg_flags = g_u32(q + 16);
+			regbufp[i].rg_opaque = g_u32(q + 20);
+		}
+	}
+	DONE(e);
+}
+
+/* ------------------------------------------------------------------ DM attributes */
+
+int dm_set_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_attrname_t *attrnamep,
+	int setdtime, size_t buflen, void *bufp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!attrnamep || (buflen && !bufp)) return fail(EFAULT);
+	if (buflen > MAX_IO) return fail(E2BIG);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
+	w_i32(&w, setdtime ? 1 : 0);
+	w_bytes(&w, bufp, buflen);
+	int e = call(OP_SET_DMATTR, &w, &r);
+	DONE(e);
+}
+
+int dm_get_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_attrname_t *attrnamep,
+	size_t buflen, void *bufp, size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!attrnamep || !rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
+	w_u64(&w, buflen);
+	int e = call(OP_GET_DMATTR, &w, &r);
+	e = copy_var(e, &r, buflen, bufp, rlenp);
+	DONE(e);
+}
+
+int dm_remove_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, int setdtime,
+	dm_attrname_t *attrnamep)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!attrnamep) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_i32(&w, setdtime ? 1 : 0);
+	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
+	int e = call(OP_REMOVE_DMATTR, &w, &r);
+	DONE(e);
+}
+
+int dm_getall_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, size_t buflen, void *bufp,
+	size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u64(&w, buflen);
+	int e = call(OP_GETALL_DMATTR, &w, &r);
+	e = copy_var(e, &r, buflen, bufp, rlenp);
+	DONE(e);
+}
+
+int dm_set_return_on_destroy(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
+	dm_attrname_t *attrnamep, dm_boolean_t enable)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	static const dm_attrname_t zero;
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_bytes(&w, (attrnamep ? attrnamep : &zero)->an_chars, DM_ATTR_NAME_SIZE);
+	w_i32(&w, enable ? 1 : 0);
+	int e = call(OP_SET_RETURN_ON_DESTROY, &w, &r);
+	DONE(e);
+}
+
+int dm_set_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_attrname_t *attrnamep,
+	mode_t mode)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!attrnamep) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
+	w_u32(&w, mode);
+	int e = call(OP_SET_INHERIT, &w, &r);
+	DONE(e);
+}
+
+int dm_clear_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_attrname_t *attrnamep)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!attrnamep) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
+	int e = call(OP_CLEAR_INHERIT, &w, &r);
+	DONE(e);
+}
+
+int dm_getall_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
+	dm_inherit_t *inheritbufp, unsigned int *nelemp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!nelemp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u32(&w, nelem);
+	int e = call(OP_GETALL_INHERIT, &w, &r);
+	unsigned int cnt = r_u32(&r);
+	size_t n;
+	const unsigned char *d = r_bytes(&r, &n);
+	if (!e || e == E2BIG) *nelemp = cnt;
+	if (!e) {
+		/* wire entries: 8-byte name + u32 mode */
+		size_t k = n / 12;
+		if (k > nelem) e = E2BIG;
+		else if (k && !inheritbufp) e = EFAULT;
+		else for (size_t i = 0; i < k; i++) {
+			memcpy(inheritbufp[i].ih_name.an_chars, d + 12 * i, DM_ATTR_NAME_SIZE);
+			inheritbufp[i].ih_filetype = g_u32(d + 12 * i + 8);
+		}
+	}
+	DONE(e);
+}
+
+/* ------------------------------------------------------------------ file attributes and scans */
+
+int dm_get_fileattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int mask,
+	dm_stat_t *statp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!statp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u32(&w, mask);
+	int e = call(OP_GET_FILEATTR, &w, &r);
+	if (!e) {
+		size_t n;
+		const unsigned char *d = r_bytes(&r, &n);
+		memset(statp, 0, sizeof *statp);
+		/* the handle and name parts of the chain entry are not the caller's: only dm_stat_t */
+		memcpy(statp, d, n < sizeof *statp ? n : sizeof *statp);
+		statp->_link = 0;
+		if (statp->dt_handle.vd_offset + (size_t)statp->dt_handle.vd_length > sizeof *statp)
+			statp->dt_handle.vd_offset = 0, statp->dt_handle.vd_length = 0;
+		if (statp->dt_compname.vd_offset + (size_t)statp->dt_compname.vd_length > sizeof *statp)
+			statp->dt_compname.vd_offset = 0, statp->dt_compname.vd_length = 0;
+	}
+	DONE(e);
+}
+
+int dm_set_fileattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int mask,
+	dm_fileattr_t *attrp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!attrp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u32(&w, mask);
+	w_u32(&w, attrp->fa_mode);
+	w_u32(&w, attrp->fa_uid);
+	w_u32(&w, attrp->fa_gid);
+	w_i64(&w, attrp->fa_atime);
+	w_i64(&w, attrp->fa_mtime);
+	w_i64(&w, attrp->fa_ctime);
+	w_i64(&w, attrp->fa_dtime);
+	w_i64(&w, attrp->fa_size);
+	int e = call(OP_SET_FILEATTR, &w, &r);
+	DONE(e);
+}
+
+int dm_init_attrloc(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_attrloc_t *locp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!locp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	int e = call(OP_INIT_ATTRLOC, &w, &r);
+	if (!e) *locp = r_i64(&r);
+	DONE(e);
+}
+
+static int scan_reply(int e, struct rbuf *r, dm_attrloc_t *locp, size_t buflen, void *bufp, size_t *rlenp)
+{
+	int more = r_i32(r);
+	int64_t loc = r_i64(r);
+	e = copy_var(e, r, buflen, bufp, rlenp);
+	if (e) return -e;
+	*locp = loc;
+	return more ? 1 : 0;
+}
+
+static int scan(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int mask,
+	dm_attrname_t *attrnamep, dm_attrloc_t *locp, size_t buflen, void *bufp, size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!locp || !rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_u32(&w, mask);
+	if (op == OP_GET_BULKALL) w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
+	w_i64(&w, *locp);
+	w_u64(&w, buflen);
+	int e = call(op, &w, &r);
+	int v = scan_reply(e, &r, locp, buflen, bufp, rlenp);
+	free(r.p);
+	if (v < 0) return fail(-v);
+	return v;
+}
+
+int dm_get_dirattrs(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int mask,
+	dm_attrloc_t *locp, size_t buflen, void *bufp, size_t *rlenp)
+{
+	return scan(OP_GET_DIRATTRS, sid, hanp, hlen, token, mask, NULL, locp, buflen, bufp, rlenp);
+}
+
+int dm_get_bulkattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int mask,
+	dm_attrloc_t *locp, size_t buflen, void *bufp, size_t *rlenp)
+{
+	return scan(OP_GET_BULKATTR, sid, hanp, hlen, token, mask, NULL, locp, buflen, bufp, rlenp);
+}
+
+int dm_get_bulkall(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int mask,
+	dm_attrname_t *attrnamep, dm_attrloc_t *locp, size_t buflen, void *bufp, size_t *rlenp)
+{
+	if (!attrnamep) return fail(EFAULT);
+	return scan(OP_GET_BULKALL, sid, hanp, hlen, token, mask, attrnamep, locp, buflen, bufp, rlenp);
+}
+
+/* ------------------------------------------------------------------ data */
+
+dm_ssize_t dm_read_invis(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_off_t off, dm_size_t len,
+	void *bufp)
+{
+	if (len && !bufp) return fail(EFAULT);
+	dm_size_t done = 0;
+	do {
+		dm_size_t want = len - done > MAX_IO ? MAX_IO : len - done;
+		struct wbuf w = { 0 };
+		struct rbuf r;
+		w_i32(&w, sid);
+		w_handle(&w, hanp, hlen);
+		w_i32(&w, token);
+		w_i64(&w, off + (dm_off_t)done);
+		w_u64(&w, want);
+		int e = call(OP_READ_INVIS, &w, &r);
+		if (e) {
+			free(r.p);
+			if (done) break;       /* what was read stands */
+			return fail(e);
+		}
+		size_t n;
+		const unsigned char *d = r_bytes(&r, &n);
+		if (n > want) n = want;
+		memcpy((char *)bufp + done, d, n);
+		free(r.p);
+		done += n;
+		if (n < want) break;
+	} while (done < len);
+	return (dm_ssize_t)done;
+}
+
+dm_ssize_t dm_write_invis(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, int flags, dm_off_t off,
+	dm_size_t len, void *bufp)
+{
+	if (len && !bufp) return fail(EFAULT);
+	dm_size_t done = 0;
+	do {
+		dm_size_t chunk = len - done > MAX_IO ? MAX_IO : len - done;
+		struct wbuf w = { 0 };
+		struct rbuf r;
+		w_i32(&w, sid);
+		w_handle(&w, hanp, hlen);
+		w_i32(&w, token);
+		w_u32(&w, (uint32_t)flags);
+		w_i64(&w, off + (dm_off_t)done);
+		w_bytes(&w, (char *)bufp + done, chunk);
+		int e = call(OP_WRITE_INVIS, &w, &r);
+		if (e) {
+			free(r.p);
+			if (done) break;
+			return fail(e);
+		}
+		int64_t n = r_i64(&r);
+		free(r.p);
+		if (n < 0) n = 0;
+		done += (dm_size_t)n;
+		if ((dm_size_t)n < chunk) break;
+	} while (done < len);
+	return (dm_ssize_t)done;
+}
+
+int dm_probe_hole(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_off_t off, dm_size_t len,
+	dm_off_t *roffp, dm_size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!roffp || !rlenp) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_i64(&w, off);
+	w_u64(&w, len);
+	int e = call(OP_PROBE_HOLE, &w, &r);
+	if (!e) {
+		*roffp = r_i64(&r);
+		*rlenp = r_u64(&r);
+	}
+	DONE(e);
+}
+
+int dm_punch_hole(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_off_t off, dm_size_t len)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_i64(&w, off);
+	w_u64(&w, len);
+	int e = call(OP_PUNCH_HOLE, &w, &r);
+	DONE(e);
+}
+
+int dm_get_allocinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_off_t *offp,
+	unsigned int nelem, dm_extent_t *extentp, unsigned int *nelemp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!offp || !nelemp || (nelem && !extentp)) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, hanp, hlen);
+	w_i32(&w, token);
+	w_i64(&w, *offp);
+	w_u32(&w, nelem);
+	int e = call(OP_GET_ALLOCINFO, &w, &r);
+	int more = r_i32(&r);
+	int64_t noff = r_i64(&r);
+	unsigned int cnt = r_u32(&r);
+	size_t n;
+	const unsigned char *d = r_bytes(&r, &n);
+	if (!e || e == E2BIG) *nelemp = cnt;
+	if (!e) {
+		size_t k = n / 24;
+		if (k > nelem) { free(r.p); return fail(E2BIG); }
+		for (size_t i = 0; i < k; i++) {
+			const unsigned char *q = d + 24 * i;
+			extentp[i].ex_type = (dm_extenttype_t)g_u32(q);
+			extentp[i].ex_pad1 = 0;
+			extentp[i].ex_offset = (dm_off_t)g_u64(q + 8);
+			extentp[i].ex_length = g_u64(q + 16);
+		}
+		*nelemp = (unsigned int)k;
+		*offp = noff;
+	}
+	free(r.p);
+	if (e) return fail(e);
+	return more ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ namespace by handle */
+
+static int by_handle(uint16_t op, dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm_token_t token, void *hanp,
+	size_t hlen, char *cname, char *path)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	if (!cname || (op == OP_SYMLINK_BY_HANDLE && !path)) return fail(EFAULT);
+	w_i32(&w, sid);
+	w_handle(&w, dirhanp, dirhlen);
+	w_i32(&w, token);
+	w_handle(&w, hanp, hlen);
+	w_bytes(&w, cname, strlen(cname));
+	if (op == OP_SYMLINK_BY_HANDLE) w_bytes(&w, path, strlen(path));
+	int e = call(op, &w, &r);
+	DONE(e);
+}
+
+int dm_create_by_handle(dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm_token_t token, void *hanp,
+	size_t hlen, char *cname)
+{
+	return by_handle(OP_CREATE_BY_HANDLE, sid, dirhanp, dirhlen, token, hanp, hlen, cname, NULL);
+}
+
+int dm_mkdir_by_handle(dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm_token_t token, void *hanp,
+	size_t hlen, char *cname)
+{
+	return by_handle(OP_MKDIR_BY_HANDLE, sid, dirhanp, dirhlen, token, hanp, hlen, cname, NULL);
+}
+
+int dm_symlink_by_handle(dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm_token_t token, void *hanp,
+	size_t hlen, char *cname, char *path)
+{
+	return by_handle(OP_SYMLINK_BY_HANDLE, sid, dirhanp, dirhlen, token, hanp, hlen, cname, path);
+}
