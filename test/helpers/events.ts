@@ -54,6 +54,8 @@ export interface Child {
   proc: ChildProcess;
   done: Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
   exited(): boolean;
+  /** `done`, or a failure naming the command when it is still running after `ms` (blocked on an event nobody answered?). */
+  finish(ms?: number): Promise<{ code: number | null; stdout: Buffer; stderr: string }>;
 }
 
 /** Runs a command; its output is collected; killed in teardown if still running. */
@@ -68,7 +70,18 @@ export function run(t: ExecutionContext, cmd: string, args: string[]): Child {
     proc.on('close', (code) => { exited = true; resolve({ code, stdout: Buffer.concat(out), stderr: err }); });
   });
   t.teardown(() => { if (!exited) proc.kill('SIGKILL'); });
-  return { proc, done, exited: () => exited };
+  const finish = async (ms = 10000) => {
+    let timer: NodeJS.Timeout | undefined;
+    const to = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`${cmd} ${args.join(' ')} still running after ${ms} ms (blocked on an event nobody answered?)`)), ms);
+    });
+    try {
+      return await Promise.race([done, to]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return { proc, done, exited: () => exited, finish };
 }
 
 /** A Python one-liner that reads [off, off+len) of a file through mmap (MAP_SHARED or MAP_PRIVATE). */
@@ -80,26 +93,44 @@ sys.stdout.buffer.write(m[int(sys.argv[2]):int(sys.argv[2])+int(sys.argv[3])])`;
   return run(t, 'python3', ['-c', py, file, String(off), String(len)]);
 }
 
-/** Waits for the next event of the session (DM_EV_WAIT), with a deadline. */
-export async function nextEvent(dm: DmapiClient, sid: number, timeoutMs = 10000) {
+/** The name of an event type (DM_EVENT_READ for 16). */
+export function eventName(type: number): string {
+  for (const [k, v] of Object.entries(C)) if (k.startsWith('DM_EVENT_') && v === type && k !== 'DM_EVENT_MAX') return k;
+  return `event type ${type}`;
+}
+
+/** Waits for the next event of the session (DM_EV_WAIT), with a deadline; `what` names it in the failure. */
+export async function nextEvent(dm: DmapiClient, sid: number, timeoutMs = 10000, what = 'the next event') {
   let timer: NodeJS.Timeout | undefined;
-  const to = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`no event within ${timeoutMs} ms`)), timeoutMs); });
+  let stop = false;
+  const to = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => { stop = true; rej(new Error(`${what} never arrived (session ${sid}, waited ${timeoutMs} ms)`)); }, timeoutMs);
+  });
   try {
     const p = (async () => {
-      for (;;) {
+      while (!stop) {
         try {
           const [m] = await dm.getEvents(sid, 1, 0);
           return m;
         } catch (e) {
           if ((e as { code?: string }).code !== 'EAGAIN') throw e;
-          await new Promise((r) => setTimeout(r, 10));
+          await new Promise((r) => setTimeout(r, 2));
         }
       }
+      return undefined as never;
     })();
     return await Promise.race([p, to]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The next event must be of `type`: otherwise a failure naming the event expected and the one that came. */
+export async function expectEvent(dm: DmapiClient, sid: number, type: number, context = '', timeoutMs = 10000) {
+  const label = `${eventName(type)}${context ? ` (${context})` : ''}`;
+  const m = await nextEvent(dm, sid, timeoutMs, label);
+  if (m.type !== type) throw new Error(`expected ${label}, got ${eventName(m.type)} (token ${m.token})`);
+  return m;
 }
 
 /** No event arrives within `ms`. */
