@@ -63,7 +63,11 @@ export function runC(exe: string, args: string[], ms = 60000): Promise<{ code: n
 const GROUPS: Array<[string, string]> = [
   ['sessions', 'sessions: init_service, create/assume, query and getall with E2BIG, destroy'],
   ['events', 'events: user events, send_msg, get_events (E2BIG, EAGAIN, DM_EV_WAIT), find_eventmsg, tokens, move, pending, a READ'],
+  ['dispositions', 'dispositions: set_disp, getall_disp, set/get_eventlist, get_mountinfo, a CREATE'],
   ['handles', 'handles: path/fd/fs handles, library-side functions, handle_to_path'],
+  ['rights', 'rights and object references'],
+  ['regions', 'managed regions and a WRITE event'],
+  ['dmattr', 'DM attributes'],
   ['config', 'config: get_config, get_config_events'],
 ];
 
