@@ -68,6 +68,9 @@ const GROUPS: Array<[string, string]> = [
   ['rights', 'rights and object references'],
   ['regions', 'managed regions and a WRITE event'],
   ['dmattr', 'DM attributes'],
+  ['fileattr', 'file attributes and bulk scans'],
+  ['holes', 'holes and allocation'],
+  ['invis', 'invisible I/O'],
   ['config', 'config: get_config, get_config_events'],
 ];
 

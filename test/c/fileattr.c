@@ -1,0 +1,156 @@
+/* File attributes and scans: get/set_fileattr (masks, settable fields, errnos), init_attrloc,
+ * get_dirattrs over several calls (1 = more, 0 = done; E2BIG), get_bulkattr, get_bulkall. */
+#include "check.h"
+
+static char buf[65536] __attribute__((aligned(8)));
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) FAILX("usage: fileattr MNT BACKING");
+	const char *mnt = argv[1];
+	dm_sessid_t sid = new_session("libdm fileattr");
+	char *d = mnt_path(mnt, "dir");
+	mkdir(d, 0755);
+	const char *names[3] = { "d1", "d2", "d3" };
+	void *hs[3];
+	size_t hls[3];
+	for (int i = 0; i < 3; i++) {
+		char *p = mnt_path(d, names[i]);
+		write_file(p, "0123456789", 3 + i);
+		OK(dm_path_to_handle(p, &hs[i], &hls[i]));
+	}
+	char *f = mnt_path(d, "d1");
+	void *fsh, *dh;
+	size_t fshl, dhl;
+	OK(dm_path_to_fshandle((char *)mnt, &fsh, &fshl));
+	OK(dm_path_to_handle(d, &dh, &dhl));
+
+	struct stat st;
+	OK(stat(f, &st));
+	dm_stat_t ds;
+	OK(dm_get_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_STAT, &ds));
+	EQ(ds.dt_size, 3);
+	EQ(ds.dt_ino, st.st_ino);
+	EQ(ds.dt_mode, st.st_mode);
+	EQ(ds.dt_nlink, 1);
+	EQ(ds.dt_uid, st.st_uid);
+	EQ(ds.dt_mtime, st.st_mtime);
+	EQ(ds.dt_blksize, st.st_blksize);
+	ERR(dm_get_fileattr(sid, fsh, fshl, DM_NO_TOKEN, DM_AT_STAT, &ds), EINVAL);
+	ERR(dm_get_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, 0x80000000u, &ds), EINVAL);
+
+	/* settable fields; no SIZE, no CTIME; DTIME only with DM attributes */
+	dm_fileattr_t fa;
+	memset(&fa, 0, sizeof fa);
+	fa.fa_mode = 0640;
+	fa.fa_uid = 1234;
+	fa.fa_gid = 4321;
+	fa.fa_atime = 1000000;
+	fa.fa_mtime = 2000000;
+	OK(dm_set_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_MODE | DM_AT_UID | DM_AT_GID | DM_AT_ATIME | DM_AT_MTIME, &fa));
+	/* the backing file (the mount's attribute cache may still answer the old values for a moment) */
+	OK(stat(mnt_path(argv[2], "dir/d1"), &st));
+	EQ(st.st_mode & 07777, 0640);
+	EQ(st.st_uid, 1234);
+	EQ(st.st_gid, 4321);
+	EQ(st.st_atime, 1000000);
+	EQ(st.st_mtime, 2000000);
+	OK(dm_get_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_STAT, &ds));
+	EQ(ds.dt_mode & 07777, 0640);
+	EQ(ds.dt_uid, 1234);
+	EQ(ds.dt_gid, 4321);
+	EQ(ds.dt_atime, 1000000);
+	EQ(ds.dt_mtime, 2000000);
+	fa.fa_size = 1;
+	ERR(dm_set_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_SIZE, &fa), EINVAL);
+	ERR(dm_set_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_CTIME, &fa), EINVAL);
+	fa.fa_dtime = 3000000;
+	ERR(dm_set_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_DTIME, &fa), EINVAL);
+	dm_attrname_t an;
+	attrname(&an, "bulk");
+	OK(dm_set_dmattr(sid, hs[1], hls[1], DM_NO_TOKEN, &an, 0, 5, "value"));
+	OK(dm_set_fileattr(sid, hs[1], hls[1], DM_NO_TOKEN, DM_AT_DTIME, &fa));
+	OK(dm_get_fileattr(sid, hs[1], hls[1], DM_NO_TOKEN, DM_AT_DTIME | DM_AT_PATTR, &ds));
+	EQ(ds.dt_dtime, 3000000);
+	CHECK(ds.dt_pers != 0, "dt_pers set with DM attributes");
+
+	/* EMASK and PMANR */
+	dm_eventset_t ev = 0;
+	DMEV_SET(DM_EVENT_ATTRIBUTE, ev);
+	OK(dm_set_eventlist(sid, hs[2], hls[2], DM_NO_TOKEN, &ev, DM_EVENT_MAX));
+	dm_region_t rg = { 0, 0, DM_REGION_READ, 0 };
+	dm_boolean_t exact;
+	OK(dm_set_region(sid, hs[2], hls[2], DM_NO_TOKEN, 1, &rg, &exact));
+	OK(dm_get_fileattr(sid, hs[2], hls[2], DM_NO_TOKEN, DM_AT_EMASK | DM_AT_PMANR, &ds));
+	CHECK(DMEV_ISSET(DM_EVENT_ATTRIBUTE, ds.dt_emask), "emask 0x%llx", (unsigned long long)ds.dt_emask);
+	CHECK(ds.dt_pmanreg != 0, "pmanreg");
+	OK(dm_set_region(sid, hs[2], hls[2], DM_NO_TOKEN, 0, NULL, &exact));
+	ev = 0;
+	OK(dm_set_eventlist(sid, hs[2], hls[2], DM_NO_TOKEN, &ev, DM_EVENT_MAX));
+
+	/* get_dirattrs: all three entries with names and handles, one per call with a small buffer */
+	dm_attrloc_t loc;
+	ERR(dm_init_attrloc(sid, hs[0], hls[0], DM_NO_TOKEN, &loc), EINVAL);
+	OK(dm_init_attrloc(sid, dh, dhl, DM_NO_TOKEN, &loc));
+	size_t rlen = 0;
+	ERR(dm_get_dirattrs(sid, dh, dhl, DM_NO_TOKEN, DM_AT_STAT | DM_AT_HANDLE, &loc, 16, buf, &rlen), E2BIG);
+	CHECK(rlen > sizeof(dm_stat_t), "E2BIG rlen %zu", rlen);
+	size_t one = rlen + 8;
+	int seen = 0, calls = 0, rc;
+	do {
+		rc = dm_get_dirattrs(sid, dh, dhl, DM_NO_TOKEN, DM_AT_STAT | DM_AT_HANDLE, &loc, one, buf, &rlen);
+		CHECK(rc == 0 || rc == 1, "get_dirattrs -> %d errno %d", rc, errno);
+		calls++;
+		for (dm_stat_t *p = rlen ? (dm_stat_t *)buf : NULL; p; p = DM_STEP_TO_NEXT(p, dm_stat_t *)) {
+			char *nm = DM_GET_VALUE(p, dt_compname, char *);
+			int i = nm[1] - '1';
+			CHECK(nm[0] == 'd' && i >= 0 && i < 3 && !nm[2], "entry '%s'", nm);
+			CHECK(!(seen & (1 << i)), "entry '%s' twice", nm);
+			seen |= 1 << i;
+			EQ(dm_handle_cmp(DM_GET_VALUE(p, dt_handle, void *), DM_GET_LEN(p, dt_handle), hs[i], hls[i]), 0);
+			EQ(p->dt_size, 3 + i);
+		}
+	} while (rc == 1 && calls < 20);
+	EQ(rc, 0);
+	EQ(seen, 7);
+	CHECK(calls >= 3, "one entry per call: %d calls", calls);
+
+	/* bulkattr over the filesystem; bulkall with the DM attribute */
+	OK(dm_init_attrloc(sid, fsh, fshl, DM_NO_TOKEN, &loc));
+	dm_token_t tok;
+	OK(dm_create_userevent(sid, 0, NULL, &tok));
+	ERR(dm_get_bulkattr(sid, fsh, fshl, tok, DM_AT_STAT, &loc, sizeof buf, buf, &rlen), EINVAL);   /* GPFS: no token */
+	OK(dm_respond_event(sid, tok, DM_RESP_CONTINUE, 0, 0, NULL));
+	seen = 0;
+	calls = 0;
+	do {
+		rc = dm_get_bulkattr(sid, fsh, fshl, DM_NO_TOKEN, DM_AT_STAT | DM_AT_HANDLE, &loc, sizeof buf, buf, &rlen);
+		CHECK(rc == 0 || rc == 1, "get_bulkattr -> %d errno %d", rc, errno);
+		for (dm_stat_t *p = rlen ? (dm_stat_t *)buf : NULL; p; p = DM_STEP_TO_NEXT(p, dm_stat_t *))
+			for (int i = 0; i < 3; i++)
+				if (!dm_handle_cmp(DM_GET_VALUE(p, dt_handle, void *), DM_GET_LEN(p, dt_handle), hs[i], hls[i]))
+					seen |= 1 << i;
+	} while (rc == 1 && ++calls < 1000);
+	EQ(seen, 7);
+	OK(dm_init_attrloc(sid, fsh, fshl, DM_NO_TOKEN, &loc));
+	int withattr = 0;
+	do {
+		rc = dm_get_bulkall(sid, fsh, fshl, DM_NO_TOKEN, DM_AT_STAT | DM_AT_HANDLE, &an, &loc, sizeof buf, buf, &rlen);
+		CHECK(rc == 0 || rc == 1, "get_bulkall -> %d errno %d", rc, errno);
+		for (dm_xstat_t *x = rlen ? (dm_xstat_t *)buf : NULL; x;
+		     x = x->dx_statinfo._link ? (dm_xstat_t *)((char *)x + x->dx_statinfo._link) : NULL) {
+			dm_stat_t *p = &x->dx_statinfo;
+			int mine = !dm_handle_cmp(DM_GET_VALUE(p, dt_handle, void *), DM_GET_LEN(p, dt_handle), hs[1], hls[1]);
+			if (mine) {
+				EQ(DM_GET_LEN(x, dx_attrdata), 5);
+				CHECK(!memcmp(DM_GET_VALUE(x, dx_attrdata, char *), "value", 5), "bulkall value");
+				withattr++;
+			} else {
+				EQ(DM_GET_LEN(x, dx_attrdata), 0);
+			}
+		}
+	} while (rc == 1);
+	EQ(withattr, 1);
+	OK(dm_destroy_session(sid));
+	DONE_OK();
+}
