@@ -72,6 +72,7 @@ const GROUPS: Array<[string, string]> = [
   ['holes', 'holes and allocation'],
   ['invis', 'invisible I/O'],
   ['config', 'config: get_config, get_config_events'],
+  ['threads', '4 threads on one session answer events concurrently'],
 ];
 
 for (const [name, title] of GROUPS) {
