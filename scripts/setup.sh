@@ -9,7 +9,8 @@
 #   sudo bash scripts/setup.sh
 #
 # Environment: DMAPIFS_FORCE_NPM_CI=1 reinstalls node_modules; DMAPIFS_NO_LINK=1 (or CI=true)
-# skips the /usr/local/bin/dmapifs link.
+# skips the /usr/local/bin/dmapifs link; DMAPIFS_NO_LIBDM_INSTALL=1 skips installing the C API
+# (header, libdm, dmapi.pc) under /usr/local.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,6 +79,24 @@ fi
 
 log "npm run build"
 npm run --silent build
+
+# ----------------------------------------------------------------------------- the C API
+# libdm (built above by build-native.js) with <dmapi.h> and dmapi.pc under /usr/local, so that
+# `cc prog.c $(pkg-config --cflags --libs dmapi)` and plain `cc prog.c -ldm` work; then the C
+# examples (examples/c: hsm, dmdump) against the installed library.
+if [ "${DMAPIFS_NO_LIBDM_INSTALL:-0}" != 1 ]; then
+  make -s -C "$ROOT/native/libdm" install PREFIX=/usr/local
+  ldconfig
+  log "libdm installed: /usr/local/include/dmapi.h, /usr/local/lib/libdm.so.1, /usr/local/lib/pkgconfig/dmapi.pc"
+  smoke="$(mktemp -d)"
+  printf '#include <dmapi.h>\nint main(void){ dm_fsid_t f = 1; void *h; size_t l; return dm_make_fshandle(&f, &h, &l) || l != 8; }\n' > "$smoke/t.c"
+  # shellcheck disable=SC2046
+  cc "$smoke/t.c" -o "$smoke/t" $(pkg-config --cflags --libs dmapi) && "$smoke/t" || { rm -rf "$smoke"; die "a program built with pkg-config dmapi does not run"; }
+  cc "$smoke/t.c" -o "$smoke/t2" -ldm && "$smoke/t2" || { rm -rf "$smoke"; die "a program built with -ldm does not run"; }
+  rm -rf "$smoke"
+  make -s -C "$ROOT/examples/c" DMAPI_CFLAGS="$(pkg-config --cflags dmapi)" DMAPI_LIBS="$(pkg-config --libs dmapi)"
+  log "C examples built: examples/c/build/hsm, examples/c/build/dmdump"
+fi
 
 # ----------------------------------------------------------------------------- the command
 if [ "${CI:-}" != true ] && [ "${DMAPIFS_NO_LINK:-0}" != 1 ]; then
