@@ -97,3 +97,28 @@ test.serial('libdm: no daemon → ENOTREADY (198)', async (t) => {
   t.is(r.code, 0, r.stdout);
   t.regex(r.stdout, /^ok \d+ checks$/m);
 });
+
+test.serial('libdm install: make install into a prefix; programs built with pkg-config dmapi and with plain -ldm run', async (t) => {
+  const prefix = fs.mkdtempSync('/tmp/dmfs-libdm-prefix-');
+  t.teardown(() => fs.rmSync(prefix, { recursive: true, force: true }));
+  execFileSync('make', ['-s', '-C', path.join(REPO, 'native', 'libdm'), 'install', `PREFIX=${prefix}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const f of ['include/dmapi.h', 'lib/libdm.so.1', 'lib/libdm.so', 'lib/libdm.a', 'lib/pkgconfig/dmapi.pc']) t.true(fs.existsSync(path.join(prefix, f)), f);
+  const pcEnv = { ...process.env, PKG_CONFIG_PATH: path.join(prefix, 'lib', 'pkgconfig') };
+  const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'dmapi'], { env: pcEnv }).toString().trim();
+  t.is(flags, `-I${prefix}/include -L${prefix}/lib -ldm`);
+  const src = path.join(REPO, 'test', 'c', 'config.c');
+  const a = path.join(prefix, 'prog-pc');
+  const b = path.join(prefix, 'prog-ldm');
+  execFileSync('sh', ['-c', `cc -I${REPO}/test/c ${src} -o ${a} $(pkg-config --cflags --libs dmapi)`], { env: pcEnv });
+  execFileSync('cc', [`-I${prefix}/include`, `-I${REPO}/test/c`, src, '-o', b, `-L${prefix}/lib`, '-ldm']);
+  const { mnt } = await dmMount(t);
+  for (const exe of [a, b]) {
+    const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      execFile(exe, [mnt], { env: { ...process.env, DMAPIFS_RUN_DIR: cluster.runDir, DMAPIFS_NODE: node, LD_LIBRARY_PATH: path.join(prefix, 'lib') } },
+        (err, stdout) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout: String(stdout) }));
+    });
+    t.is(r.code, 0, r.stdout);
+    t.regex(r.stdout, /^ok \d+ checks$/m);
+    t.regex(execFileSync('ldd', [exe], { env: { ...process.env, LD_LIBRARY_PATH: path.join(prefix, 'lib') } }).toString(), new RegExp(`libdm\\.so\\.1 => ${prefix}/lib/libdm\\.so\\.1`));
+  }
+});
