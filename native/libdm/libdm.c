@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,32 @@ _Static_assert(sizeof(dm_xstat_t) == 152, "dm_xstat_t layout");
 _Static_assert(sizeof(dm_eventmsg_t) == 24, "dm_eventmsg_t layout");
 _Static_assert(sizeof(dm_region_t) == 24, "dm_region_t layout");
 _Static_assert(sizeof(dm_extent_t) == 24, "dm_extent_t layout");
+_Static_assert(sizeof(dm_data_event_t) == 24, "dm_data_event_t layout");
+_Static_assert(sizeof(dm_namesp_event_t) == 40, "dm_namesp_event_t layout");
+_Static_assert(sizeof(dm_mount_event_t) == 44, "dm_mount_event_t layout");
+_Static_assert(sizeof(dm_destroy_event_t) == 24, "dm_destroy_event_t layout");
+_Static_assert(sizeof(dm_dispinfo_t) == 24, "dm_dispinfo_t layout");
+_Static_assert(sizeof(dm_attrlist_t) == 20, "dm_attrlist_t layout");
+/* the offsets of docs/dmapi-protocol.md (the daemon builds these structures byte for byte) */
+_Static_assert(offsetof(dm_eventmsg_t, ev_data) == 16, "ev_data");
+_Static_assert(offsetof(dm_data_event_t, de_offset) == 8, "de_offset");
+_Static_assert(offsetof(dm_namesp_event_t, ne_retcode) == 36, "ne_retcode");
+_Static_assert(offsetof(dm_mount_event_t, me_roothandle) == 36, "me_roothandle");
+_Static_assert(offsetof(dm_destroy_event_t, ds_attrcopy) == 16, "ds_attrcopy");
+_Static_assert(offsetof(dm_dispinfo_t, di_eventset) == 16, "di_eventset");
+_Static_assert(offsetof(dm_attrlist_t, al_data) == 12, "al_data");
+_Static_assert(offsetof(dm_stat_t, dt_emask) == 24, "dt_emask");
+_Static_assert(offsetof(dm_stat_t, dt_dtime) == 40, "dt_dtime");
+_Static_assert(offsetof(dm_stat_t, dt_change) == 48, "dt_change");
+_Static_assert(offsetof(dm_stat_t, dt_dev) == 56, "dt_dev");
+_Static_assert(offsetof(dm_stat_t, dt_mode) == 72, "dt_mode");
+_Static_assert(offsetof(dm_stat_t, dt_rdev) == 88, "dt_rdev");
+_Static_assert(offsetof(dm_stat_t, dt_size) == 96, "dt_size");
+_Static_assert(offsetof(dm_stat_t, dt_blksize) == 128, "dt_blksize");
+_Static_assert(offsetof(dm_stat_t, dt_blocks) == 136, "dt_blocks");
+_Static_assert(offsetof(dm_xstat_t, dx_attrdata) == 144, "dx_attrdata");
+_Static_assert(offsetof(dm_region_t, rg_flags) == 16, "rg_flags");
+_Static_assert(offsetof(dm_extent_t, ex_offset) == 8, "ex_offset");
 
 #define OP_INIT_SERVICE 1
 #define OP_CREATE_SESSION 2
