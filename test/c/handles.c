@@ -97,6 +97,10 @@ int main(int argc, char **argv)
 	dm_sessid_t sid = new_session("handles");
 	dm_stat_t sb;
 	ERR(dm_get_fileattr(sid, gone, gonel, DM_NO_TOKEN, DM_AT_STAT, &sb), EBADF);
+	/* namespace by handle is not implemented (DM_CONFIG_CREATE_BY_HANDLE 0) */
+	ERR(dm_create_by_handle(sid, dh, dhl, DM_NO_TOKEN, h, hl, "c"), ENOSYS);
+	ERR(dm_mkdir_by_handle(sid, dh, dhl, DM_NO_TOKEN, h, hl, "m"), ENOSYS);
+	ERR(dm_symlink_by_handle(sid, dh, dhl, DM_NO_TOKEN, h, hl, "s", "target"), ENOSYS);
 	OK(dm_destroy_session(sid));
 
 	dm_handle_free(h, hl);
