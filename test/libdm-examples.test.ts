@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { connect } from '../src/dmapi/client';
 import * as C from '../src/dmapi/constants';
-import { REPO, useCluster, waitFor } from './helpers/cluster';
+import { pidAlive, REPO, useCluster, waitFor } from './helpers/cluster';
 
 const cluster = useCluster();
 const node = cluster.uniqueNode('libdmex');
@@ -130,6 +130,46 @@ test.serial('C HSM: a restarted HSM assumes its session and answers what was lef
   const sid2 = /session (\d+)/.exec(second.out())?.[1];
   t.truthy(sid1);
   t.is(sid2, sid1, 'the same session, assumed');
+});
+
+test.serial('C HSM: kill -9 of the node daemon; after the remount the same HSM process assumes its session and recalls', async (t) => {
+  const own = cluster.uniqueNode('libdmk');
+  t.teardown(() => cluster.stopNode(own));
+  const backing = cluster.tmpDir(t, 'dmfs-back-');
+  const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
+  const archive = cluster.tmpDir(t, 'dmfs-arch-');
+  t.teardown(() => cluster.unmount(mnt));
+  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', backing, mnt], { timeoutMs: 30000 })).code, 0);
+  const orig = crypto.randomBytes(200 * 1024 + 3);
+  fs.writeFileSync(path.join(mnt, 'f'), orig);
+  const hsm = start(t, 'hsm', ['serve', '--node', own, '--mnt', mnt, '--archive', archive]);
+  await waitFor(() => /waiting for events/.test(hsm.out()), 10000, 'the C HSM to start');
+  const mig = await sh(path.join(EX, 'build', 'hsm'), ['migrate', '--node', own, '--archive', archive, path.join(mnt, 'f')]);
+  t.is(mig.code, 0, mig.stderr);
+  const sid = /session (\d+)/.exec(hsm.out())![1];
+
+  const pid = cluster.daemonPid(own)!;
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => !pidAlive(pid), 5000, `daemon ${pid} to die`);
+  await waitFor(() => /node daemon is gone \(ENOTREADY\)/.test(hsm.out()), 10000, 'the HSM to see ENOTREADY');
+  await cluster.cli(['umount', mnt], { timeoutMs: 30000 });
+  const r = await cluster.cli(['mount', '--node', own, '--dmapi', backing, mnt], { timeoutMs: 30000 });
+  t.is(r.code, 0, r.stderr);
+  await waitFor(() => new RegExp(`session ${sid} assumed`).test(hsm.out()), 10000, 'the HSM to assume its session again');
+  t.true(fs.statSync(path.join(backing, 'f')).blocks * 512 < 64 * 1024, 'still migrated after the restart');
+  const cat = await sh('cat', [path.join(mnt, 'f')]);
+  t.is(cat.code, 0, cat.stderr);
+  t.true(cat.stdout.equals(orig), 'recalled by the same HSM process');
+  t.is(hsm.proc.exitCode, null);
+  t.log(hsm.out().trim());
+  // teardown of this node: the session goes with it
+  const dm = await connect({ node: own, runDir: cluster.runDir });
+  const fsh = await dm.pathToFshandle(mnt);
+  await dm.setEventlist(Number(sid), fsh, C.DM_NO_TOKEN, []).catch(() => undefined);
+  await dm.setDisp(Number(sid), fsh, C.DM_NO_TOKEN, []).catch(() => undefined);
+  hsm.proc.kill('SIGKILL');
+  await dm.destroySession(Number(sid)).catch(() => undefined);
+  dm.close();
 });
 
 test.serial('dmdump prints namespace events with names and handles', async (t) => {

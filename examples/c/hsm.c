@@ -12,7 +12,8 @@
  * returned on destroy, answers again what a previous run left outstanding, then handles events:
  * READ/WRITE/TRUNCATE on a migrated file: exclusive right -> write_invis the archived bytes back
  * -> clear the regions -> mark it resident -> CONTINUE (ABORT EIO when the recall fails).
- * DESTROY: the archive copy named by the returned attribute is deleted.
+ * DESTROY: the archive copy named by the returned attribute is deleted.  When the node daemon
+ * dies (ENOTREADY), serve waits for it to come back and assumes its session again.
  *
  * migrate: read_invis the file into DIR/<id> -> DM attribute "hsmid" = <id> -> punch_hole (all)
  * -> one managed region over the whole file for READ|WRITE|TRUNCATE.
@@ -248,7 +249,20 @@ static __attribute__((noreturn)) void serve(const char *mnt)
 				continue;
 			}
 			if (errno == EINTR) continue;
-			die("dm_get_events");
+			if (errno != ENOTREADY) die("dm_get_events");
+			/* The node daemon died: wait for it to come back, assume the session again (its
+			 * pending events come back, to be received anew) and go on. */
+			say("the node daemon is gone (ENOTREADY); waiting for it to come back");
+			char *ver;
+			while (dm_init_service(&ver) < 0) {
+				if (errno != ENOTREADY) die("dm_init_service");
+				usleep(200000);
+			}
+			dm_sessid_t again;
+			if (dm_create_session(sid, SESSION, &again) < 0) die("dm_create_session (assume)");
+			sid = again;
+			say("the node daemon is back: session %d assumed", sid);
+			continue;
 		}
 		for (dm_eventmsg_t *m = buf; m; m = DM_STEP_TO_NEXT(m, dm_eventmsg_t *)) handle(sid, m);
 	}

@@ -8,7 +8,10 @@
  * Threads: the library keeps a pool of connections.  A call takes an idle connection (or opens
  * a new one), sends its request, reads its reply and puts the connection back, so any number
  * of threads may call at once, on one session or several; a dm_get_events(DM_EV_WAIT) blocks
- * only its own connection.  After fork() the child starts with an empty pool.
+ * only its own connection.  After fork() the child starts with an empty pool.  An idle
+ * connection the daemon closed (it died or restarted) is dropped before use, so a program keeps
+ * working across daemon restarts: the calls in flight when the daemon died fail ENOTREADY, the
+ * next ones reach the new daemon.
  *
  * Errors: -1 and errno as the daemon answers; no daemon / connection lost -> ENOTREADY (198);
  * E2BIG stores the size (or count) needed in *rlenp (*nelemp).
@@ -17,6 +20,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -322,10 +326,20 @@ static int call(uint16_t op, struct wbuf *w, struct rbuf *r)
 	if (w->len + 12 > MAX_FRAME) { free(w->p); return E2BIG; }
 
 	pthread_mutex_lock(&pool_lock);
-	struct conn *c = pool;
-	if (c) pool = c->next;
 	uint32_t id = next_id++;
 	if (!next_id) next_id = 1;
+	struct conn *c;
+	for (;;) {
+		c = pool;
+		if (!c) break;
+		pool = c->next;
+		/* An idle connection has nothing to read: readable or hung up means the daemon closed it
+		 * (it died or was restarted), so it is dropped and the call opens a fresh one. */
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		if (poll(&pfd, 1, 0) == 0) break;
+		close(c->fd);
+		free(c);
+	}
 	pthread_mutex_unlock(&pool_lock);
 	if (!c) {
 		int fd, e = conn_open(&fd);
