@@ -133,6 +133,15 @@ int main(int argc, char **argv)
 	} while (rc == 1 && ++calls < 1000);
 	EQ(seen, 7);
 	OK(dm_init_attrloc(sid, fsh, fshl, DM_NO_TOKEN, &loc));
+	dm_attrloc_t loc0 = loc;
+	rlen = 0;
+	ERR(dm_get_bulkattr(sid, fsh, fshl, DM_NO_TOKEN, DM_AT_STAT | DM_AT_HANDLE, &loc, 8, buf, &rlen), E2BIG);
+	CHECK(rlen > sizeof(dm_stat_t), "bulkattr E2BIG rlen %zu", rlen);
+	EQ(loc, loc0);
+	rlen = 0;
+	ERR(dm_get_bulkall(sid, fsh, fshl, DM_NO_TOKEN, DM_AT_STAT | DM_AT_HANDLE, &an, &loc, 8, buf, &rlen), E2BIG);
+	CHECK(rlen > sizeof(dm_xstat_t), "bulkall E2BIG rlen %zu", rlen);
+	EQ(loc, loc0);
 	int withattr = 0;
 	do {
 		rc = dm_get_bulkall(sid, fsh, fshl, DM_NO_TOKEN, DM_AT_STAT | DM_AT_HANDLE, &an, &loc, sizeof buf, buf, &rlen);
