@@ -2,6 +2,7 @@
  * blocking), create_userevent, getall_tokens (E2BIG), find_eventmsg, move_event, pending,
  * respond_event errors, and a READ event from a real read of a file with a managed region. */
 #include <pthread.h>
+#include <signal.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include "check.h"
@@ -20,10 +21,16 @@ static void *send_sync(void *arg)
 static void *send_later(void *arg)
 {
 	(void)arg;
+	sigset_t ss;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &ss, NULL);     /* the signal goes to the thread in dm_get_events */
 	usleep(300000);
 	dm_send_msg(sid, DM_MSGTYPE_ASYNC, 5, "later");
 	return NULL;
 }
+static volatile sig_atomic_t alarms;
+static void on_alarm(int sig) { (void)sig; alarms++; }
 static double now(void)
 {
 	struct timeval tv;
@@ -80,6 +87,21 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 	CHECK(dt > 0.2, "DM_EV_WAIT returned after %.3f s", dt);
 	CHECK(!memcmp(DM_GET_VALUE(m, ev_data, char *), "later", 5), "the late message");
+
+	/* a signal (handler without SA_RESTART) does not interrupt DM_EV_WAIT (GPFS: uninterruptible) */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	pthread_create(&th, NULL, send_later, NULL);
+	t0 = now();
+	ualarm(100000, 0);
+	OK(dm_get_events(sid, 0, DM_EV_WAIT, sizeof buf, buf, &rlen));
+	dt = now() - t0;
+	pthread_join(th, NULL);
+	EQ(alarms, 1);
+	CHECK(dt > 0.2, "returned after %.3f s, not at the signal", dt);
+	CHECK(!memcmp(DM_GET_VALUE(m, ev_data, char *), "later", 5), "the message after the signal");
 
 	/* sync user message: the sender gets the answer's errno */
 	pthread_create(&th, NULL, send_sync, NULL);
