@@ -658,12 +658,7 @@ static int eventset_reply(int e, struct rbuf *r, unsigned int nelem, dm_eventset
 	unsigned int cnt = r_u32(r);
 	uint64_t set = r_u64(r);
 	if (!e || e == E2BIG) *nelemp = cnt;
-	if (!e) {
-		/* events >= nelem are the caller's to keep: only the first nelem bits are written */
-		dm_eventset_t keep = nelem >= 64 ? 0 : (*eventsetp & ~(((dm_eventset_t)1 << nelem) - 1));
-		dm_eventset_t mine = nelem >= 64 ? set : (set & (((dm_eventset_t)1 << nelem) - 1));
-		*eventsetp = keep | mine;
-	}
+	if (!e) *eventsetp = nelem >= 64 ? set : (set & (((dm_eventset_t)1 << nelem) - 1));   /* events < nelem */
 	return e;
 }
 
