@@ -418,6 +418,10 @@ extern int dm_mkdir_by_handle(dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm
 extern int dm_symlink_by_handle(dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm_token_t token, void *hanp,
 	size_t hlen, char *cname, char *path);
 
+/* SGI extension: open the object of a handle (found under its filesystem's mount point on this
+ * machine); returns a file descriptor.  A filesystem handle opens the mount point. */
+extern int dm_open_by_handle(void *hanp, size_t hlen, int mode);
+
 #ifdef __cplusplus
 }
 #endif

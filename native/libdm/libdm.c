@@ -18,6 +18,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stddef.h>
 #include <poll.h>
@@ -1491,4 +1493,99 @@ int dm_symlink_by_handle(dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm_toke
 	size_t hlen, char *cname, char *path)
 {
 	return by_handle(OP_SYMLINK_BY_HANDLE, sid, dirhanp, dirhlen, token, hanp, hlen, cname, path);
+}
+
+/* ------------------------------------------------------------------ SGI extension: open by handle */
+
+/* Mount points of the node's dmapifs filesystems (source "dmapifs:<node>"), from
+ * /proc/self/mountinfo; other nodes' mounts are not touched. */
+static int next_dmapifs_mount(FILE *mi, char *mp, size_t cap)
+{
+	char line[8192], node[128], src[160];
+	node_name(node, sizeof node);
+	snprintf(src, sizeof src, "fuse.dmapifs dmapifs:%s ", node);
+	while (fgets(line, sizeof line, mi)) {
+		char *sep = strstr(line, " - ");
+		if (!sep || strncmp(sep + 3, src, strlen(src))) continue;
+		/* field 5 is the mount point, octal escapes (\040) for odd characters */
+		char *f = line;
+		for (int i = 0; i < 4 && f; i++) {
+			f = strchr(f, ' ');
+			if (f) f++;
+		}
+		if (!f) continue;
+		size_t o = 0;
+		for (; *f && *f != ' ' && o + 1 < cap; f++) {
+			if (f[0] == '\\' && f[1] >= '0' && f[1] <= '7' && f[2] >= '0' && f[2] <= '7' && f[3] >= '0' && f[3] <= '7') {
+				mp[o++] = (char)((f[1] - '0') * 64 + (f[2] - '0') * 8 + (f[3] - '0'));
+				f += 3;
+			} else mp[o++] = *f;
+		}
+		mp[o] = 0;
+		return 1;
+	}
+	return 0;
+}
+
+static __thread struct { const void *hanp; size_t hlen; dm_ino_t ino; char *found; } obh;
+
+static int obh_visit(const char *fpath, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)type; (void)ftw;
+	if ((dm_ino_t)sb->st_ino != obh.ino) return 0;
+	void *h;
+	size_t hl;
+	if (dm_path_to_handle((char *)fpath, &h, &hl) < 0) return 0;
+	int same = !dm_handle_cmp(h, hl, (void *)obh.hanp, obh.hlen);
+	dm_handle_free(h, hl);
+	if (!same) return 0;
+	obh.found = strdup(fpath);
+	return 1;
+}
+
+int dm_open_by_handle(void *hanp, size_t hlen, int mode)
+{
+	enum hkind k = handle_kind(hanp, hlen);
+	if (k == H_BAD) return fail(EINVAL);
+	if (k == H_GLOBAL) return fail(EBADF);
+	dm_fsid_t fsid = g_u64(hanp);
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	if (!mi) return -1;
+	char mp[PATH_MAX];
+	int fd = -1, err = EBADF;
+	while (next_dmapifs_mount(mi, mp, sizeof mp)) {
+		void *fsh;
+		size_t fshl;
+		if (dm_path_to_fshandle(mp, &fsh, &fshl) < 0) continue;
+		int mine = fshl == FS_HLEN && g_u64(fsh) == fsid;
+		dm_handle_free(fsh, fshl);
+		if (!mine) continue;
+		if (k == H_FS) {
+			fd = open(mp, mode);
+			err = errno;
+			break;
+		}
+		/* the object: the mount point itself, or the entry with its inode number and handle */
+		obh.hanp = hanp;
+		obh.hlen = hlen;
+		obh.ino = g_u64((unsigned char *)hanp + 8);
+		obh.found = NULL;
+		void *rh;
+		size_t rhl;
+		if (dm_path_to_handle(mp, &rh, &rhl) == 0) {
+			if (!dm_handle_cmp(rh, rhl, hanp, hlen)) obh.found = strdup(mp);
+			dm_handle_free(rh, rhl);
+		}
+		if (!obh.found) nftw(mp, obh_visit, 16, FTW_PHYS | FTW_MOUNT);
+		if (obh.found) {
+			fd = open(obh.found, mode);
+			err = errno;
+			free(obh.found);
+			obh.found = NULL;
+		}
+		break;
+	}
+	fclose(mi);
+	if (fd < 0) return fail(err);
+	return fd;
 }

@@ -97,6 +97,27 @@ int main(int argc, char **argv)
 	dm_sessid_t sid = new_session("handles");
 	dm_stat_t sb;
 	ERR(dm_get_fileattr(sid, gone, gonel, DM_NO_TOKEN, DM_AT_STAT, &sb), EBADF);
+	/* SGI's dm_open_by_handle: the file, the mount point for the fs handle; stale → EBADF */
+	int ofd = dm_open_by_handle(ih, ihl, O_RDONLY);
+	CHECK(ofd >= 0, "dm_open_by_handle: %s", strerror(errno));
+	char ob[4] = "";
+	EQ(read(ofd, ob, sizeof ob), 1);
+	EQ(ob[0], 'x');
+	struct stat ost;
+	OK(fstat(ofd, &ost));
+	OK(stat(df, &st));
+	EQ(ost.st_ino, st.st_ino);
+	close(ofd);
+	ofd = dm_open_by_handle(fsh, fshl, O_RDONLY | O_DIRECTORY);
+	CHECK(ofd >= 0, "dm_open_by_handle(fs): %s", strerror(errno));
+	OK(fstat(ofd, &ost));
+	OK(stat(mnt, &st));
+	EQ(ost.st_ino, st.st_ino);
+	close(ofd);
+	ERR(dm_open_by_handle(gone, gonel, O_RDONLY), EBADF);
+	ERR(dm_open_by_handle(DM_GLOBAL_HANP, DM_GLOBAL_HLEN, O_RDONLY), EBADF);
+	ERR(dm_open_by_handle(bad, 24, O_RDONLY), EINVAL);
+
 	/* namespace by handle is not implemented (DM_CONFIG_CREATE_BY_HANDLE 0) */
 	ERR(dm_create_by_handle(sid, dh, dhl, DM_NO_TOKEN, h, hl, "c"), ENOSYS);
 	ERR(dm_mkdir_by_handle(sid, dh, dhl, DM_NO_TOKEN, h, hl, "m"), ENOSYS);
