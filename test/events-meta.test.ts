@@ -223,3 +223,28 @@ test.serial('NOSPACE: a write past --capacity raises it; punch_hole + CONTINUE r
   t.is(fs.statSync(path.join(e.backing, 'new2')).size, 0, 'the aborted write changed nothing');
   t.true(await noEvent(e.dm, e.sid, 100), 'one NOSPACE per failing write');
 });
+
+test.serial('NOSPACE: the write retried after CONTINUE still waits for a DM right held on its file', async (t) => {
+  const e = await evMount(t, cluster, node, [C.DM_EVENT_NOSPACE], ['--capacity', '1M']);
+  await e.dm.setEventlist(e.sid, e.fsh, C.DM_NO_TOKEN, [C.DM_EVENT_NOSPACE]);
+  t.is((await run(t, 'dd', ['if=/dev/zero', `of=${e.m('old')}`, 'bs=900K', 'count=1', 'status=none']).finish()).code, 0);
+  fs.writeFileSync(path.join(e.backing, 'target'), '');
+  const hOld = await e.dm.pathToHandle(e.m('old'));
+  const hTarget = await e.dm.pathToHandle(e.m('target'));
+  const w = run(t, 'dd', ['if=/dev/zero', `of=${e.m('target')}`, 'bs=128K', 'count=1', 'conv=notrunc', 'status=none']);
+  const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_NOSPACE, 'dd of 128K with 124K left');
+  // The DM application takes the exclusive right on the file being written (with a token of its
+  // own), frees space, and answers CONTINUE while it still holds the right.
+  const tok = await e.dm.createUserevent(e.sid, Buffer.from('hold'));
+  await e.dm.requestRight(e.sid, hTarget, tok, C.DM_RR_WAIT, C.DM_RIGHT_EXCL);
+  await e.dm.punchHole(e.sid, hOld, C.DM_NO_TOKEN, 0, 0);
+  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
+  await new Promise((r) => setTimeout(r, 500));
+  t.false(w.exited(), 'the retried write waits for the DM right');
+  t.is(fs.statSync(path.join(e.backing, 'target')).size, 0, 'nothing written under the DM right');
+  await e.dm.releaseRight(e.sid, hTarget, tok);
+  await e.dm.respondEvent(e.sid, tok, C.DM_RESP_CONTINUE, 0);
+  const r = await w.finish();
+  t.is(r.code, 0, r.stderr);
+  t.is(fs.statSync(path.join(e.backing, 'target')).size, 128 * 1024);
+});

@@ -190,13 +190,12 @@ export class Passthrough implements FuseOps {
     }, () => fail(-E.EIO));
   }
 
-  /** The space check of a write (capacity limit), with NOSPACE; calls go() or fails with ENOSPC. */
-  private withSpace(f: FileRef | null, fd: number, pos: number, len: number, fail: (errno: number) => void, go: () => void, retried = false): void {
+  /** The space check of a write (capacity limit): does it fit? (No limit: yes.) */
+  private spaceFits(fd: number, pos: number, len: number): boolean {
     const cap = this.capacity;
-    if (!cap) return go();
+    if (!cap) return true;
     const st = stat();
-    if (sys.fstat(fd, st) === 0 && cap.fits(Capacity.growth(st, pos, len))) return go();
-    this.noSpace(f, fail, () => this.withSpace(f, fd, pos, len, fail, go, true), retried);
+    return sys.fstat(fd, st) === 0 && cap.fits(Capacity.growth(st, pos, len));
   }
 
   /** NOSPACE: CONTINUE → retry() once; ABORT, no event or a second failure → ENOSPC. */
@@ -751,36 +750,47 @@ export class Passthrough implements FuseOps {
     let data = buf;
     const copy = () => { if (data === buf) data = Buffer.from(buf.subarray(0, len)); };
     if (gate || lk) copy();
-    const doWrite = (retried: boolean) => {
-      const st0 = this.capacity ? stat() : null;
-      if (st0) sys.fstat(fd, st0);
-      const n = sys.pwrite(fd, data, 0, len, pos);
-      if (n === -E.ENOSPC && !retried) {
-        // The backing filesystem is full: NOSPACE, and one retry if the DM application freed space.
-        return this.noSpace(f, cb, () => doWrite(true), false);
-      }
-      if (n > 0) {
-        this.changed();
-        if (st0) {
-          const st1 = stat();
-          if (sys.fstat(fd, st1) === 0) this.capacity!.add(Number(st1[sys.STAT_BLOCKS] - st0[sys.STAT_BLOCKS]) * 512);
+    // One attempt: the space check and the write under the file-operation lock (DM rights exclude
+    // file I/O). NOSPACE is waited for outside the lock (the DM application may need a right on
+    // this very file to free space) and the retry takes the lock again.
+    const attempt = (retried: boolean, held: Promise<() => void> | null) => {
+      const body = (release: () => void) => {
+        let released = false;
+        const unlock = () => { if (!released) { released = true; release(); } };
+        try {
+          if (!this.spaceFits(fd, pos, len)) {
+            unlock();
+            copy();
+            return this.noSpace(f, cb, () => attempt(true, ev ? ev.access(f ? f.ino : 0n, true) : null), retried);
+          }
+          const st0 = this.capacity ? stat() : null;
+          if (st0) sys.fstat(fd, st0);
+          const n = sys.pwrite(fd, data, 0, len, pos);
+          if (n === -E.ENOSPC && !retried) {
+            // The backing filesystem is full: NOSPACE, and one retry if the DM application freed space.
+            // (buf is only valid now: keep a copy for the retry.)
+            unlock();
+            copy();
+            return this.noSpace(f, cb, () => attempt(true, ev ? ev.access(f ? f.ino : 0n, true) : null), false);
+          }
+          if (n > 0) {
+            this.changed();
+            if (st0) {
+              const st1 = stat();
+              if (sys.fstat(fd, st1) === 0) this.capacity!.add(Number(st1[sys.STAT_BLOCKS] - st0[sys.STAT_BLOCKS]) * 512);
+            }
+            ev?.attribute(null, fd);
+          }
+          cb(n);
+        } finally {
+          unlock();
         }
-        ev?.attribute(null, fd);
-      }
-      cb(n);
+      };
+      if (!held) return body(() => undefined);
+      held.then(body, () => cb(-E.EIO));
     };
-    const spaced = () => this.withSpace(f, fd, pos, len, cb, () => doWrite(false));
-    const locked = () => {
-      if (lk) return void lk.then((release) => { try { spaced(); } finally { release(); } }, () => cb(-E.EIO));
-      this.withAccess(f ? f.ino : 0n, true, cb, spaced);
-    };
-    if (this.capacity) copy(); // the space check may wait for NOSPACE
-    if (!gate) return locked();
-    afterGate(gate, cb, () => {
-      const lk2 = f ? ev!.access(f.ino, true) : null;
-      if (!lk2) return spaced();
-      lk2.then((release) => { try { spaced(); } finally { release(); } }, () => cb(-E.EIO));
-    });
+    if (!gate) return attempt(false, lk ?? (ev ? ev.access(f ? f.ino : 0n, true) : null));
+    afterGate(gate, cb, () => attempt(false, f ? ev!.access(f.ino, true) : null));
   }
 
   flush(p: string, fd: number, cb: Cb): void {
