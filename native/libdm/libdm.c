@@ -225,6 +225,8 @@ struct conn {
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn *pool;
+static int pool_idle;
+#define MAX_IDLE 16     /* idle connections kept open; more threads at once open more, closed after use */
 static uint32_t next_id = 1;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -233,6 +235,7 @@ static void atfork_child(void)
 	/* The child must not share the parent's connections: close its copies, start afresh. */
 	struct conn *c = pool;
 	pool = NULL;
+	pool_idle = 0;
 	while (c) {
 		struct conn *n = c->next;
 		close(c->fd);
@@ -335,6 +338,7 @@ static int call(uint16_t op, struct wbuf *w, struct rbuf *r)
 		c = pool;
 		if (!c) break;
 		pool = c->next;
+		pool_idle--;
 		/* An idle connection has nothing to read: readable or hung up means the daemon closed it
 		 * (it died or was restarted), so it is dropped and the call opens a fresh one. */
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
@@ -383,9 +387,17 @@ static int call(uint16_t op, struct wbuf *w, struct rbuf *r)
 	}
 back:
 	pthread_mutex_lock(&pool_lock);
-	c->next = pool;
-	pool = c;
+	if (pool_idle < MAX_IDLE) {
+		c->next = pool;
+		pool = c;
+		pool_idle++;
+		c = NULL;
+	}
 	pthread_mutex_unlock(&pool_lock);
+	if (c) {        /* enough idle connections kept already */
+		close(c->fd);
+		free(c);
+	}
 	if (!body) return ENOMEM;
 	if (len - 8 < 4) { free(body); return EPROTO; }
 	int err = (int32_t)g_u32(body);
