@@ -65,8 +65,12 @@ test.serial('dmapiEventTimeout: an unanswered READ fails the reader with ENOTREA
   t.not(r.code, 0);
   t.regex(r.stderr, /Unknown error 198/, 'ENOTREADY (198)');
   t.true(took >= 350, `failed after ${took} ms, not before the timeout`);
+  // GPFS: the event continues; the retried access finds it instead of raising another.
+  const again = await run(t, 'cat', [e.m('f')]).finish(10000);
+  t.regex(again.stderr, /Unknown error 198/, 'the retry times out too while the event is unanswered');
   const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ, 'the READ of the timed-out reader, still pending');
   t.deepEqual(ev.handle, h);
+  t.true(await noEvent(e.dm, e.sid, 100), 'the retry joined the pending READ: no second event');
   await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
 
   // Not a data event: CREATE waits past the timeout.

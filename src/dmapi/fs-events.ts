@@ -198,7 +198,7 @@ export class MountHooks implements FsEventHooks {
   // ---- raising
 
   /** Queues a synchronous event and waits: 0 (CONTINUE) or an errno. */
-  private async sync(type: number, data: Buffer, o: { timeoutMs?: number; onPending?: () => void } = {}): Promise<number> {
+  private async sync(type: number, data: Buffer, o: { onPending?: () => void } = {}): Promise<number> {
     const s = dispositionOf(this.dm, this.fsid, type);
     if (!s) return E.EIO;
     if (s.failedAt !== null) {
@@ -209,13 +209,7 @@ export class MountHooks implements FsEventHooks {
     }
     const r = raise(this.dm, { fsid: this.fsid, type, data, sync: true, onPending: o.onPending });
     if (!r.delivered || !r.answer) return E.EIO;
-    const waits: Array<Promise<EventAnswer | number>> = [r.answer, this.cx.stopped];
-    let timer: NodeJS.Timeout | null = null;
-    if (o.timeoutMs !== undefined && o.timeoutMs < EVENT_TIMEOUT_INFINITE) {
-      waits.push(new Promise<number>((res) => { timer = setTimeout(() => res(E.ENOTREADY), o.timeoutMs); }));
-    }
-    const a = await Promise.race(waits);
-    if (timer) clearTimeout(timer);
+    const a = await Promise.race([r.answer, this.cx.stopped]);
     if (typeof a === 'number') return a;
     return a.response === DM_RESP_ABORT ? a.errno : 0;
   }
@@ -325,23 +319,24 @@ export class MountHooks implements FsEventHooks {
     let retries = this.cx.settings.get().dmapiDataEventRetry;
     for (;;) {
       const key = `${f.ino}:${kind}`;
+      // The event under way stays shared until it is answered, even when a waiter gave up
+      // (dmapiEventTimeout): a retried access joins it instead of raising another one.
       let p = this.pendingData.get(key);
+      let nb: Promise<number> | null = null;
       if (!p) {
         const { type } = DATA[kind];
         const msg = dataEvent(this.fileHandle(fsE, f), BigInt(off), BigInt(len));
         let pendingFail: ((e: number) => void) | null = null;
-        const nb = new Promise<number>((res) => { pendingFail = res; });
+        if (f.nonblock) nb = new Promise<number>((res) => { pendingFail = res; });
         const ev = this.sync(type, msg, {
-          timeoutMs: this.cx.settings.get().dmapiEventTimeout,
           // dm_pending on an O_NONBLOCK caller's event: that caller gets EAGAIN (the event stays).
           onPending: f.nonblock ? () => pendingFail?.(E.EAGAIN) : undefined,
         });
-        p = f.nonblock ? Promise.race([ev, nb]) : ev;
-        const mine = p;
-        this.pendingData.set(key, mine);
-        void mine.finally(() => { if (this.pendingData.get(key) === mine) this.pendingData.delete(key); });
+        p = ev;
+        this.pendingData.set(key, ev);
+        void ev.finally(() => { if (this.pendingData.get(key) === ev) this.pendingData.delete(key); });
       }
-      const r = await p;
+      const r = await this.waitData(p, nb);
       if (r !== 0) return r;
       const cur = this.fs();
       if (!cur) return 0;
@@ -350,6 +345,20 @@ export class MountHooks implements FsEventHooks {
       if (retries === 0) return 0;
       if (retries > 0) retries--;
       state = again;
+    }
+  }
+
+  /** One operation's wait for a data event: the answer, EAGAIN (dm_pending, O_NONBLOCK) or ENOTREADY (dmapiEventTimeout). */
+  private async waitData(answer: Promise<number>, nb: Promise<number> | null): Promise<number> {
+    const waits: Array<Promise<number>> = [answer];
+    if (nb) waits.push(nb);
+    const timeoutMs = this.cx.settings.get().dmapiEventTimeout;
+    let timer: NodeJS.Timeout | null = null;
+    if (timeoutMs < EVENT_TIMEOUT_INFINITE) waits.push(new Promise<number>((res) => { timer = setTimeout(() => res(E.ENOTREADY), timeoutMs); }));
+    try {
+      return await Promise.race(waits);
+    } finally {
+      if (timer) clearTimeout(timer);
     }
   }
 
