@@ -6,7 +6,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { useCluster } from './helpers/cluster';
-import { C, evMount, migrate, mmapRead, nextEvent, noEvent, recall, run } from './helpers/events';
+import { C, evMount, expectEvent, migrate, mmapRead, noEvent, recall, run } from './helpers/events';
 
 const cluster = useCluster();
 const node = cluster.uniqueNode('ev');
@@ -21,8 +21,7 @@ test.serial('HSM loop: cat blocks on a migrated file, READ, recall, CONTINUE →
   t.is(fs.statSync(e.m('big')).size, orig.length, 'the size stays');
   t.true(fs.statSync(path.join(e.backing, 'big')).blocks * 512 < 64 * 1024, 'the data is gone from the backing file');
   const cat = run(t, 'cat', [e.m('big')]);
-  const ev = await nextEvent(e.dm, e.sid);
-  t.is(ev.type, C.DM_EVENT_READ);
+  const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ);
   t.true(ev.token > 0);
   t.deepEqual(ev.handle, h);
   t.is(ev.offset, 0n);
@@ -31,7 +30,7 @@ test.serial('HSM loop: cat blocks on a migrated file, READ, recall, CONTINUE →
   t.false(cat.exited(), 'cat waits for the answer');
   await recall(e.dm, e.sid, ev.token, h, archive);
   await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
-  const r = await cat.done;
+  const r = await cat.finish();
   t.is(r.code, 0, r.stderr);
   t.true(r.stdout.equals(orig), 'cat printed the original bytes');
   t.true(await noEvent(e.dm, e.sid), 'no more events once the region is cleared');
@@ -43,10 +42,9 @@ test.serial('ABORT with an errno: the reader fails with it', async (t) => {
   fs.writeFileSync(e.m('f'), 'hello');
   await migrate(e.dm, e.sid, e.m('f'), path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f'));
   const cat = run(t, 'cat', [e.m('f')]);
-  const ev = await nextEvent(e.dm, e.sid);
-  t.is(ev.type, C.DM_EVENT_READ);
+  const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ);
   await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_ABORT, 12);
-  const r = await cat.done;
+  const r = await cat.finish();
   t.is(r.code, 1);
   t.regex(r.stderr, /Cannot allocate memory/);
 });
@@ -62,23 +60,21 @@ test.serial('WRITE and TRUNCATE events carry the range; ABORT leaves the file as
   fs.writeSync(fd, Buffer.from('x'), 0, 1, 10);
   t.true(await noEvent(e.dm, e.sid, 100));
   const w = run(t, 'python3', ['-c', 'import os,sys\nfd=os.open(sys.argv[1],os.O_WRONLY)\ntry:\n  os.pwrite(fd,b"zz",5000)\nexcept OSError as x:\n  print(x.errno); sys.exit(3)', e.m('f')]);
-  const ev = await nextEvent(e.dm, e.sid);
-  t.is(ev.type, C.DM_EVENT_WRITE);
+  const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_WRITE);
   t.deepEqual(ev.handle, h);
   t.is(ev.offset, 5000n);
   t.is(ev.length, 2n);
   await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_ABORT, 1);
-  const r = await w.done;
+  const r = await w.finish();
   t.is(r.code, 3);
   t.is(r.stdout.toString().trim(), '1');
   t.is(fs.readFileSync(path.join(e.backing, 'f')).subarray(5000, 5002).toString(), 'aa', 'the write did not happen');
   const tr = run(t, 'truncate', ['-s', '6000', e.m('f')]);
-  const ev2 = await nextEvent(e.dm, e.sid);
-  t.is(ev2.type, C.DM_EVENT_TRUNCATE);
+  const ev2 = await expectEvent(e.dm, e.sid, C.DM_EVENT_TRUNCATE);
   t.is(ev2.offset, 6000n);
   t.is(ev2.length, 8192n - 6000n);
   await e.dm.respondEvent(e.sid, ev2.token, C.DM_RESP_CONTINUE, 0);
-  t.is((await tr.done).code, 0);
+  t.is((await tr.finish()).code, 0);
   t.is(fs.statSync(e.m('f')).size, 6000);
 });
 
@@ -90,13 +86,12 @@ test.serial('mmap reads of a managed region raise READ (shared and private mappi
   for (const shared of [true, false]) {
     const h = await migrate(e.dm, e.sid, e.m('m'), archive, C.DM_REGION_READ);
     const reader = mmapRead(t, e.m('m'), 1000, 5000, shared);
-    const ev = await nextEvent(e.dm, e.sid);
-    t.is(ev.type, C.DM_EVENT_READ, shared ? 'MAP_SHARED' : 'MAP_PRIVATE');
+    const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ, shared ? 'MAP_SHARED read' : 'MAP_PRIVATE read');
     await new Promise((r) => setTimeout(r, 100));
     t.false(reader.exited());
     await recall(e.dm, e.sid, ev.token, h, archive);
     await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
-    const r = await reader.done;
+    const r = await reader.finish();
     t.is(r.code, 0, r.stderr);
     t.true(r.stdout.equals(orig.subarray(1000, 6000)), 'the mapping shows the recalled bytes');
     t.true(await noEvent(e.dm, e.sid, 100));
@@ -110,14 +105,14 @@ test.serial('many readers of one file are released by one answer', async (t) => 
   const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f');
   const h = await migrate(e.dm, e.sid, e.m('f'), archive);
   const cats = Array.from({ length: 8 }, () => run(t, 'cat', [e.m('f')]));
-  const ev = await nextEvent(e.dm, e.sid);
+  const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ, '8 cats of one migrated file');
   await new Promise((r) => setTimeout(r, 300));
   t.true(cats.every((c) => !c.exited()));
   t.true(await noEvent(e.dm, e.sid, 50), 'one event for all of them');
   await recall(e.dm, e.sid, ev.token, h, archive);
   await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
   for (const c of cats) {
-    const r = await c.done;
+    const r = await c.finish();
     t.is(r.code, 0, r.stderr);
     t.true(r.stdout.equals(orig));
   }
@@ -147,14 +142,12 @@ test.serial('the page cache never hides new data: write_invis and punch_hole on 
   await e.dm.setRegion(e.sid, h, C.DM_NO_TOKEN, [{ offset: 0n, size: 0n, flags: C.DM_REGION_READ, opaque: 0 }]);
   await settle();
   const reader = run(t, 'dd', [`if=${e.m('c')}`, 'bs=4096', 'count=1', 'status=none']);
-  const ev = await nextEvent(e.dm, e.sid);
-  t.is(ev.type, C.DM_EVENT_READ);
+  const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ);
   await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
-  t.is((await reader.done).code, 0);
+  t.is((await reader.finish()).code, 0);
   // Again: an answered event without clearing the region does not let the next read skip its event.
   const reader2 = run(t, 'dd', [`if=${e.m('c')}`, 'bs=4096', 'count=1', 'status=none']);
-  const ev2 = await nextEvent(e.dm, e.sid);
-  t.is(ev2.type, C.DM_EVENT_READ);
+  const ev2 = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ);
   await e.dm.respondEvent(e.sid, ev2.token, C.DM_RESP_CONTINUE, 0);
-  t.is((await reader2.done).code, 0);
+  t.is((await reader2.finish()).code, 0);
 });
