@@ -302,12 +302,60 @@ typedef struct dm_stat {
 	time_t        dt_ctime;
 	unsigned int  dt_blksize;
 	dm_size_t     dt_blocks;
-} dm_stat_t;                                     /* 144 bytes */
+
+	/* SGI's filesystem-specific tail (dmapi.md section 2.3), in SGI's order.  dt_fstype is the
+	 * filesystem type index of sysfs(2) (option 1, GETFSIND) for "fuse", i.e. the 0-based line of
+	 * "fuse" in /proc/filesystems on the daemon's machine (-1 if it cannot be found).  The
+	 * sgi_xfs fields are filled as dmapifs can honestly know them: igen = the handle's
+	 * generation (dm_handle_to_igen); xflags = DM_XFLAG_HASATTR when the object holds DM
+	 * attributes, no other flag; extsize = 0 (no extent-size hint); extents = the number of data
+	 * extents of a regular file found with SEEK_DATA/SEEK_HOLE on the backing file (0 for other
+	 * objects and when the file cannot be opened); aextents = 0 (attribute-fork extents are an
+	 * XFS notion); dmstate = 0.  Types decided here: igen is dm_igen_t (32 bits), xflags,
+	 * extsize and extents unsigned int, aextents and dmstate unsigned short. */
+	int           dt_fstype;
+	union {
+		struct {
+			dm_igen_t      igen;
+			unsigned int   xflags;
+			unsigned int   extsize;
+			unsigned int   extents;
+			unsigned short aextents;
+			unsigned short dmstate;
+		} sgi_xfs;
+	} fsys_dep;
+} dm_stat_t;                                     /* 168 bytes */
+
+#define dt_xfs_igen     fsys_dep.sgi_xfs.igen
+#define dt_xfs_xflags   fsys_dep.sgi_xfs.xflags
+#define dt_xfs_extsize  fsys_dep.sgi_xfs.extsize
+#define dt_xfs_extents  fsys_dep.sgi_xfs.extents
+#define dt_xfs_aextents fsys_dep.sgi_xfs.aextents
+#define dt_xfs_dmstate  fsys_dep.sgi_xfs.dmstate
+
+/* dt_xfs_xflags bits (SGI's values, the XFS_XFLAG_* ones). */
+#define DM_XFLAG_REALTIME   0x00000001
+#define DM_XFLAG_PREALLOC   0x00000002
+#define DM_XFLAG_IMMUTABLE  0x00000008
+#define DM_XFLAG_APPEND     0x00000010
+#define DM_XFLAG_SYNC       0x00000020
+#define DM_XFLAG_NOATIME    0x00000040
+#define DM_XFLAG_NODUMP     0x00000080
+#define DM_XFLAG_HASATTR    0x80000000
 
 typedef struct dm_xstat {
 	dm_stat_t    dx_statinfo;
 	dm_vardata_t dx_attrdata;
-} dm_xstat_t;                                    /* 152 bytes */
+} dm_xstat_t;                                    /* 176 bytes */
+
+/* SGI extension: direct-I/O constraints of a file (dm_get_dioinfo).  d_mem: buffer alignment;
+ * d_miniosz: the smallest (and the granule of) direct-I/O transfer; d_maxiosz: the largest. */
+typedef struct dm_dioinfo {
+	unsigned int d_mem;
+	unsigned int d_miniosz;
+	unsigned int d_maxiosz;
+	dm_boolean_t d_dio_only;
+} dm_dioinfo_t;
 
 /* ---- functions (0 / -1 and errno unless noted) */
 extern int dm_init_service(char **versionstrpp);
@@ -421,6 +469,13 @@ extern int dm_symlink_by_handle(dm_sessid_t sid, void *dirhanp, size_t dirhlen, 
 /* SGI extension: open the object of a handle (found under its filesystem's mount point on this
  * machine); returns a file descriptor.  A filesystem handle opens the mount point. */
 extern int dm_open_by_handle(void *hanp, size_t hlen, int mode);
+
+/* SGI extension: direct-I/O alignment of a regular file: d_mem = d_miniosz = the backing file's
+ * block size (st_blksize, the backing filesystem's block size on ext4/XFS), d_maxiosz = 131072
+ * (the mount's max_write, rounded down to a multiple of d_miniosz),
+ * d_dio_only = DM_FALSE.  Needs DM_RIGHT_SHARED when a token is given; a filesystem, directory or
+ * other non-regular handle -> EINVAL. */
+extern int dm_get_dioinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_dioinfo_t *diop);
 
 #ifdef __cplusplus
 }

@@ -87,12 +87,13 @@ npm run --silent build
 if [ "${DMAPIFS_NO_LIBDM_INSTALL:-0}" != 1 ]; then
   make -s -C "$ROOT/native/libdm" install PREFIX=/usr/local
   ldconfig
-  log "libdm installed: /usr/local/include/dmapi.h, /usr/local/lib/libdm.so.1, /usr/local/lib/pkgconfig/dmapi.pc"
+  log "libdm installed: /usr/local/include/dmapi.h (also as /usr/local/include/xfs/dmapi.h), /usr/local/lib/libdm.so.1, /usr/local/lib/pkgconfig/dmapi.pc"
   smoke="$(mktemp -d)"
   printf '#include <dmapi.h>\nint main(void){ dm_fsid_t f = 1; void *h; size_t l; return dm_make_fshandle(&f, &h, &l) || l != 8; }\n' > "$smoke/t.c"
   # shellcheck disable=SC2046
   cc "$smoke/t.c" -o "$smoke/t" $(pkg-config --cflags --libs dmapi) && "$smoke/t" || { rm -rf "$smoke"; die "a program built with pkg-config dmapi does not run"; }
   cc "$smoke/t.c" -o "$smoke/t2" -ldm && "$smoke/t2" || { rm -rf "$smoke"; die "a program built with -ldm does not run"; }
+  cc -I/usr/local/include/xfs "$smoke/t.c" -o "$smoke/t3" -ldm && "$smoke/t3" || { rm -rf "$smoke"; die "a program built with -I/usr/local/include/xfs does not run"; }
   rm -rf "$smoke"
   make -s -C "$ROOT/examples/c" DMAPI_CFLAGS="$(pkg-config --cflags dmapi)" DMAPI_LIBS="$(pkg-config --libs dmapi)"
   log "C examples built: examples/c/build/hsm, examples/c/build/dmdump"

@@ -102,7 +102,7 @@ test.serial('libdm install: make install into a prefix; programs built with pkg-
   const prefix = fs.mkdtempSync('/tmp/dmfs-libdm-prefix-');
   t.teardown(() => fs.rmSync(prefix, { recursive: true, force: true }));
   execFileSync('make', ['-s', '-C', path.join(REPO, 'native', 'libdm'), 'install', `PREFIX=${prefix}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const f of ['include/dmapi.h', 'lib/libdm.so.1', 'lib/libdm.so', 'lib/libdm.a', 'lib/pkgconfig/dmapi.pc']) t.true(fs.existsSync(path.join(prefix, f)), f);
+  for (const f of ['include/dmapi.h', 'include/xfs/dmapi.h', 'lib/libdm.so.1', 'lib/libdm.so', 'lib/libdm.a', 'lib/pkgconfig/dmapi.pc']) t.true(fs.existsSync(path.join(prefix, f)), f);
   const pcEnv = { ...process.env, PKG_CONFIG_PATH: path.join(prefix, 'lib', 'pkgconfig') };
   const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'dmapi'], { env: pcEnv }).toString().trim();
   t.is(flags, `-I${prefix}/include -L${prefix}/lib -ldm`);
@@ -121,4 +121,26 @@ test.serial('libdm install: make install into a prefix; programs built with pkg-
     t.regex(r.stdout, /^ok \d+ checks$/m);
     t.regex(execFileSync('ldd', [exe], { env: { ...process.env, LD_LIBRARY_PATH: path.join(prefix, 'lib') } }).toString(), new RegExp(`libdm\\.so\\.1 => ${prefix}/lib/libdm\\.so\\.1`));
   }
+});
+
+test.serial('libdm SGI program: built with -I<prefix>/include/xfs and #include <dmapi.h>, dt_xfs_* accessors, DM_XFLAG_*, dm_get_dioinfo', async (t) => {
+  const prefix = fs.mkdtempSync('/tmp/dmfs-libdm-sgi-');
+  t.teardown(() => fs.rmSync(prefix, { recursive: true, force: true }));
+  execFileSync('make', ['-s', '-C', path.join(REPO, 'native', 'libdm'), 'install', `PREFIX=${prefix}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.deepEqual(fs.readFileSync(path.join(prefix, 'include', 'xfs', 'dmapi.h')), fs.readFileSync(path.join(REPO, 'include', 'dmapi.h')));
+  const exe = path.join(prefix, 'sgi');
+  // only the xfs directory on the include path: the program's <dmapi.h> must come from there
+  execFileSync('cc', ['-Wall', '-Wextra', '-Werror', '-std=gnu11', `-I${prefix}/include/xfs`, path.join(REPO, 'test', 'c', 'sgi.c'), '-o', exe,
+    `-L${prefix}/lib`, '-ldm'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const deps = execFileSync('cc', ['-std=gnu11', `-I${prefix}/include/xfs`, '-M', path.join(REPO, 'test', 'c', 'sgi.c')]).toString();
+  t.true(deps.includes(`${prefix}/include/xfs/dmapi.h`), deps);
+  const { mnt } = await dmMount(t);
+  const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    execFile(exe, [mnt], { env: { ...process.env, DMAPIFS_RUN_DIR: cluster.runDir, DMAPIFS_NODE: node, LD_LIBRARY_PATH: path.join(prefix, 'lib') } },
+      (err, stdout) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout: String(stdout) }));
+  });
+  t.log(r.stdout.trim());
+  t.is(r.code, 0, r.stdout);
+  t.regex(r.stdout, /^dt_xfs_igen \d+ dt_xfs_xflags 0x0 dt_xfs_extsize 0 dt_xfs_extents 1 /m);
+  t.regex(r.stdout, /^ok \d+ checks$/m);
 });

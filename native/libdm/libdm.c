@@ -35,8 +35,9 @@
 
 #include "dmapi.h"
 
-_Static_assert(sizeof(dm_stat_t) == 144, "dm_stat_t layout");
-_Static_assert(sizeof(dm_xstat_t) == 152, "dm_xstat_t layout");
+_Static_assert(sizeof(dm_stat_t) == 168, "dm_stat_t layout");
+_Static_assert(sizeof(dm_xstat_t) == 176, "dm_xstat_t layout");
+_Static_assert(sizeof(dm_dioinfo_t) == 16, "dm_dioinfo_t layout");
 _Static_assert(sizeof(dm_eventmsg_t) == 24, "dm_eventmsg_t layout");
 _Static_assert(sizeof(dm_region_t) == 24, "dm_region_t layout");
 _Static_assert(sizeof(dm_extent_t) == 24, "dm_extent_t layout");
@@ -63,7 +64,14 @@ _Static_assert(offsetof(dm_stat_t, dt_rdev) == 88, "dt_rdev");
 _Static_assert(offsetof(dm_stat_t, dt_size) == 96, "dt_size");
 _Static_assert(offsetof(dm_stat_t, dt_blksize) == 128, "dt_blksize");
 _Static_assert(offsetof(dm_stat_t, dt_blocks) == 136, "dt_blocks");
-_Static_assert(offsetof(dm_xstat_t, dx_attrdata) == 144, "dx_attrdata");
+_Static_assert(offsetof(dm_stat_t, dt_fstype) == 144, "dt_fstype");
+_Static_assert(offsetof(dm_stat_t, dt_xfs_igen) == 148, "dt_xfs_igen");
+_Static_assert(offsetof(dm_stat_t, dt_xfs_xflags) == 152, "dt_xfs_xflags");
+_Static_assert(offsetof(dm_stat_t, dt_xfs_extsize) == 156, "dt_xfs_extsize");
+_Static_assert(offsetof(dm_stat_t, dt_xfs_extents) == 160, "dt_xfs_extents");
+_Static_assert(offsetof(dm_stat_t, dt_xfs_aextents) == 164, "dt_xfs_aextents");
+_Static_assert(offsetof(dm_stat_t, dt_xfs_dmstate) == 166, "dt_xfs_dmstate");
+_Static_assert(offsetof(dm_xstat_t, dx_attrdata) == 168, "dx_attrdata");
 _Static_assert(offsetof(dm_region_t, rg_flags) == 16, "rg_flags");
 _Static_assert(offsetof(dm_extent_t, ex_offset) == 8, "ex_offset");
 
@@ -1553,6 +1561,25 @@ static int obh_visit(const char *fpath, const struct stat *sb, int type, struct 
 	if (!same) return 0;
 	obh.found = strdup(fpath);
 	return 1;
+}
+
+/* SGI extension, computed here from dm_get_fileattr (which checks the session, token, right and
+ * handle, and rejects a filesystem handle with EINVAL): the backing file's st_blksize is the
+ * buffer alignment and the transfer granule, the mount's max_write (128 KiB) the largest transfer;
+ * dmapifs never requires direct I/O.  Non-regular objects -> EINVAL, as on XFS. */
+#define DMAPIFS_MAX_IO 131072u
+int dm_get_dioinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_dioinfo_t *diop)
+{
+	dm_stat_t st;
+	if (!diop) return fail(EFAULT);
+	if (dm_get_fileattr(sid, hanp, hlen, token, DM_AT_STAT, &st) < 0) return -1;
+	if (!S_ISREG(st.dt_mode)) return fail(EINVAL);
+	unsigned int bs = st.dt_blksize ? st.dt_blksize : 4096u;
+	diop->d_mem = bs;
+	diop->d_miniosz = bs;
+	diop->d_maxiosz = DMAPIFS_MAX_IO > bs ? DMAPIFS_MAX_IO - DMAPIFS_MAX_IO % bs : bs;
+	diop->d_dio_only = DM_FALSE;
+	return 0;
 }
 
 int dm_open_by_handle(void *hanp, size_t hlen, int mode)

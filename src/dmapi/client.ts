@@ -148,6 +148,13 @@ export function parseStat(b: Buffer, o: number, xstat: boolean): DmStat {
     ctime: b.readBigInt64LE(o + 120),
     blksize: b.readUInt32LE(o + 128),
     blocks: b.readBigUInt64LE(o + 136),
+    fstype: b.readInt32LE(o + 144),
+    igen: b.readUInt32LE(o + 148),
+    xflags: b.readUInt32LE(o + 152),
+    extsize: b.readUInt32LE(o + 156),
+    extents: b.readUInt32LE(o + 160),
+    aextents: b.readUInt16LE(o + 164),
+    dmstate: b.readUInt16LE(o + 166),
   };
   if (xstat) s.attr = vardata(b, o, STAT_SIZE);
   return s;

@@ -10,6 +10,12 @@
 //   = the size of that entry (XFS's choice, so a caller can grow its buffer; LTP expected 1).
 // * dt_change: the low 32 bits of the ctime in nanoseconds (changes with data, metadata and DM
 //   attribute changes); dt_dtime: the stored dtime, else the ctime.
+// * SGI's tail: dt_fstype = the sysfs(2) GETFSIND index of "fuse" (its 0-based line in
+//   /proc/filesystems; -1 if absent); dt_xfs_igen = the handle's igen; dt_xfs_xflags =
+//   DM_XFLAG_HASATTR when the object holds DM attributes, nothing else; dt_xfs_extents = the data
+//   extents of a regular file counted with SEEK_DATA/SEEK_HOLE on the backing file (0 for other
+//   objects, and 0 = unknown when the file cannot be opened); extsize, aextents, dmstate = 0.
+import * as fs from 'fs';
 import * as sys from '../native/sys';
 import {
   DM_AT_ALL_GET, DM_AT_ATIME, DM_AT_CTIME, DM_AT_DTIME, DM_AT_GID, DM_AT_HANDLE, DM_AT_MODE, DM_AT_MTIME, DM_AT_SETTABLE,
@@ -18,21 +24,67 @@ import {
 import { Args, Dmapi, Handlers } from './core';
 import { dmAttrs } from './attributes';
 import { objectEventList } from './dispositions';
-import { atObj, getXattr, Obj, setXattr, XA_ATTR, XA_DTIME } from './fstable';
+import { atObj, getXattr, Obj, openObj, setXattr, XA_ATTR, XA_DTIME } from './fstable';
 import { parseHandle } from './handles';
 import { align8, statEntry, StatInfo } from './layouts';
 import { regionsOf } from './regions';
 
+export const DM_XFLAG_HASATTR = 0x80000000;
+
+let fuseFsType: number | undefined;
+/** sysfs(2) GETFSIND of "fuse": its 0-based position in /proc/filesystems (-1 if not listed). */
+export function fuseFsIndex(): number {
+  if (fuseFsType === undefined) {
+    try {
+      const names = fs.readFileSync('/proc/filesystems', 'utf8').split('\n').filter((l) => l.trim() !== '')
+        .map((l) => l.split('\t').pop()!.trim());
+      fuseFsType = names.indexOf('fuse');
+    } catch {
+      fuseFsType = -1;
+    }
+  }
+  return fuseFsType;
+}
+
+/** Data extents of a regular file (runs found with SEEK_DATA/SEEK_HOLE); 0 when it cannot be read. */
+export function dataExtents(o: Obj): number {
+  if (o.type !== 'reg') return 0;
+  const size = BigInt.asIntN(64, o.st[sys.STAT_SIZE]);
+  if (size <= 0n) return 0;
+  let fd: number;
+  try {
+    fd = openObj(o, sys.O_RDONLY | sys.O_NOATIME);
+  } catch {
+    return 0;
+  }
+  try {
+    let n = 0;
+    let off = 0;
+    for (;;) {
+      const data = sys.lseek(fd, off, sys.SEEK_DATA);
+      if (data < 0) return data === -sys.ENXIO ? n : 0;
+      const hole = sys.lseek(fd, data, sys.SEEK_HOLE);
+      if (hole < 0) return 0;
+      n++;
+      if (hole <= data) return n;
+      off = hole;
+    }
+  } finally {
+    sys.close(fd);
+  }
+}
+
 export function statInfo(o: Obj, withHandle: boolean, compname: string | null): StatInfo {
   const st = o.st;
   const d = getXattr(o, XA_DTIME);
+  const pers = dmAttrs(o).length ? 1 : 0;
   const ctimeNs = st[sys.STAT_CTIME_SEC] * 1000000000n + st[sys.STAT_CTIME_NSEC];
   return {
     handle: withHandle ? o.handle : null,
     compname,
     nevents: DM_EVENT_MAX,
     emask: objectEventList(o, false),
-    pers: dmAttrs(o).length ? 1 : 0,
+    pers,
     pmanreg: regionsOf(o).length ? 1 : 0,
     dtime: d && d.length === 8 ? d.readBigInt64LE(0) : BigInt.asIntN(64, st[sys.STAT_CTIME_SEC]),
     change: Number(ctimeNs & 0xffffffffn),
@@ -49,6 +101,13 @@ export function statInfo(o: Obj, withHandle: boolean, compname: string | null): 
     ctime: BigInt.asIntN(64, st[sys.STAT_CTIME_SEC]),
     blksize: Number(st[sys.STAT_BLKSIZE]),
     blocks: st[sys.STAT_BLOCKS],
+    fstype: fuseFsIndex(),
+    igen: o.igen,
+    xflags: pers ? DM_XFLAG_HASATTR : 0,
+    extsize: 0,
+    extents: dataExtents(o),
+    aextents: 0,
+    dmstate: 0,
   };
 }
 

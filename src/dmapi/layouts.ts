@@ -13,8 +13,8 @@ export const MOUNT_EVENT_SIZE = 44; // u32 me_mode, vardata me_handle1/2, me_nam
 export const DESTROY_EVENT_SIZE = 24; // vardata ds_handle, char ds_attrname[8], vardata ds_attrcopy
 export const DISPINFO_SIZE = 24; // i32 _link, u32 pad, vardata di_fshandle, u64 di_eventset
 export const ATTRLIST_SIZE = 20; // i32 _link, char al_name[8], vardata al_data
-export const STAT_SIZE = 144; // dm_stat_t, see writeStat
-export const XSTAT_SIZE = 152; // dm_xstat_t: dm_stat_t + vardata dx_attrdata
+export const STAT_SIZE = 168; // dm_stat_t, see statEntry
+export const XSTAT_SIZE = 176; // dm_xstat_t: dm_stat_t + vardata dx_attrdata
 export const REGION_SIZE = 24; // i64 rg_offset, u64 rg_size, u32 rg_flags, u32 rg_opaque
 export const EXTENT_SIZE = 24; // u32 ex_type, u32 pad, i64 ex_offset, u64 ex_length
 export const INHERIT_SIZE = 12; // char ih_name[8], u32 ih_filetype
@@ -156,20 +156,30 @@ export interface StatInfo {
   ctime: bigint;
   blksize: number;
   blocks: bigint;
+  /** SGI's tail: dt_fstype and fsys_dep.sgi_xfs (see statEntry). */
+  fstype: number;
+  igen: number;
+  xflags: number;
+  extsize: number;
+  extents: number;
+  aextents: number;
+  dmstate: number;
 }
 
 /**
- * dm_stat_t (144 bytes) [+ dx_attrdata for dm_xstat_t]:
+ * dm_stat_t (168 bytes) [+ dx_attrdata for dm_xstat_t]:
  *  0 i32 _link · 4 vardata dt_handle · 12 vardata dt_compname · 20 i32 dt_nevents · 24 u64 dt_emask ·
  *  32 i32 dt_pers · 36 i32 dt_pmanreg · 40 i64 dt_dtime · 48 u32 dt_change · 52 pad · 56 u64 dt_dev ·
  *  64 u64 dt_ino · 72 u32 dt_mode · 76 u32 dt_nlink · 80 u32 dt_uid · 84 u32 dt_gid · 88 u64 dt_rdev ·
  *  96 i64 dt_size · 104 i64 dt_atime · 112 i64 dt_mtime · 120 i64 dt_ctime · 128 u32 dt_blksize ·
- *  132 pad · 136 u64 dt_blocks
+ *  132 pad · 136 u64 dt_blocks · 144 i32 dt_fstype · 148 u32 dt_xfs_igen · 152 u32 dt_xfs_xflags ·
+ *  156 u32 dt_xfs_extsize · 160 u32 dt_xfs_extents · 164 u16 dt_xfs_aextents · 166 u16 dt_xfs_dmstate
+ *  [· 168 vardata dx_attrdata]
  */
 export function statEntry(s: StatInfo, xattr?: Buffer | null): Buffer {
   const fixed = xattr === undefined ? STAT_SIZE : XSTAT_SIZE;
   const vars: Array<[number, Buffer | null]> = [[4, s.handle], [12, cname(s.compname)]];
-  if (xattr !== undefined) vars.push([144, xattr]);
+  if (xattr !== undefined) vars.push([STAT_SIZE, xattr]);
   return withVars(fixed, vars, (b) => {
     b.writeInt32LE(s.nevents, 20);
     b.writeBigUInt64LE(s.emask, 24);
@@ -190,6 +200,13 @@ export function statEntry(s: StatInfo, xattr?: Buffer | null): Buffer {
     b.writeBigInt64LE(s.ctime, 120);
     b.writeUInt32LE(s.blksize >>> 0, 128);
     b.writeBigUInt64LE(s.blocks, 136);
+    b.writeInt32LE(s.fstype, 144);
+    b.writeUInt32LE(s.igen >>> 0, 148);
+    b.writeUInt32LE(s.xflags >>> 0, 152);
+    b.writeUInt32LE(s.extsize >>> 0, 156);
+    b.writeUInt32LE(Math.min(s.extents, 0xffffffff) >>> 0, 160);
+    b.writeUInt16LE(s.aextents & 0xffff, 164);
+    b.writeUInt16LE(s.dmstate & 0xffff, 166);
   });
 }
 

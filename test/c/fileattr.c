@@ -1,6 +1,28 @@
 /* File attributes and scans: get/set_fileattr (masks, settable fields, errnos), init_attrloc,
- * get_dirattrs over several calls (1 = more, 0 = done; E2BIG), get_bulkattr, get_bulkall. */
+ * get_dirattrs over several calls (1 = more, 0 = done; E2BIG), get_bulkattr, get_bulkall; SGI's
+ * dm_stat_t tail (dt_fstype, dt_xfs_*) and dm_get_dioinfo. */
 #include "check.h"
+#include <sys/syscall.h>
+
+/* The sysfs(2) GETFSIND index of "fuse"; /proc/filesystems when the syscall is compiled out. */
+static int fuse_fs_index(void)
+{
+	long r = syscall(SYS_sysfs, 1, "fuse");
+	if (r >= 0 || errno != ENOSYS) return (int)r;
+	FILE *f = fopen("/proc/filesystems", "r");
+	if (!f) return -1;
+	char line[256];
+	int i = 0, found = -1;
+	while (fgets(line, sizeof line, f)) {
+		char *nm = strrchr(line, '\t');
+		nm = nm ? nm + 1 : line;
+		nm[strcspn(nm, "\n")] = 0;
+		if (!strcmp(nm, "fuse")) { found = i; break; }
+		i++;
+	}
+	fclose(f);
+	return found;
+}
 
 static char buf[65536] __attribute__((aligned(8)));
 
@@ -39,6 +61,90 @@ int main(int argc, char **argv)
 	ERR(dm_get_fileattr(sid, fsh, fshl, DM_NO_TOKEN, DM_AT_STAT, &ds), EINVAL);
 	ERR(dm_get_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, 0x80000000u, &ds), EINVAL);
 
+	/* SGI's tail: layout, fstype, igen = the handle's, no DM attributes yet, one data extent */
+	EQ(sizeof(dm_stat_t), 168);
+	EQ(sizeof(dm_xstat_t), 176);
+	EQ(offsetof(dm_stat_t, dt_fstype), 144);
+	EQ(offsetof(dm_stat_t, dt_xfs_igen), 148);
+	EQ(offsetof(dm_stat_t, dt_xfs_dmstate), 166);
+	dm_igen_t igen;
+	OK(dm_get_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_STAT, &ds));
+	OK(dm_handle_to_igen(hs[0], hls[0], &igen));
+	EQ(ds.dt_xfs_igen, igen);
+	EQ(ds.dt_fstype, fuse_fs_index());
+	CHECK(ds.dt_fstype >= 0, "dt_fstype %d", ds.dt_fstype);
+	EQ(ds.dt_xfs_xflags, 0);
+	EQ(ds.dt_xfs_extsize, 0);
+	EQ(ds.dt_xfs_extents, 1);
+	EQ(ds.dt_xfs_aextents, 0);
+	EQ(ds.dt_xfs_dmstate, 0);
+	/* a sparse file: data at 0, a hole, data at 1 MiB, a hole to 3 MiB; extents = the RES extents
+	 * dm_get_allocinfo lists */
+	{
+		char *sp = mnt_path(d, "sparse");
+		int fd = open(sp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0, "open sparse: %s", strerror(errno));
+		static char blk[8192];
+		memset(blk, 'x', sizeof blk);
+		EQ(pwrite(fd, blk, sizeof blk, 0), sizeof blk);
+		EQ(pwrite(fd, blk, sizeof blk, 1 << 20), sizeof blk);
+		OK(ftruncate(fd, 3 << 20));
+		OK(fsync(fd));
+		OK(close(fd));
+		void *sh;
+		size_t shl;
+		OK(dm_path_to_handle(sp, &sh, &shl));
+		OK(dm_get_fileattr(sid, sh, shl, DM_NO_TOKEN, DM_AT_STAT, &ds));
+		EQ(ds.dt_size, 3 << 20);
+		EQ(ds.dt_xfs_extents, 2);
+		dm_extent_t ext[16];
+		unsigned int nel = 0;
+		dm_off_t off = 0;
+		int res = 0;
+		EQ(dm_get_allocinfo(sid, sh, shl, DM_NO_TOKEN, &off, 16, ext, &nel), 0);
+		for (unsigned int k = 0; k < nel; k++) res += ext[k].ex_type == DM_EXTENT_RES;
+		EQ(ds.dt_xfs_extents, res);
+		OK(dm_handle_to_igen(sh, shl, &igen));
+		EQ(ds.dt_xfs_igen, igen);
+		/* an empty file and a directory have no data extents */
+		OK(truncate(sp, 0));
+		OK(dm_get_fileattr(sid, sh, shl, DM_NO_TOKEN, DM_AT_STAT, &ds));
+		EQ(ds.dt_size, 0);
+		EQ(ds.dt_xfs_extents, 0);
+		OK(dm_get_fileattr(sid, dh, dhl, DM_NO_TOKEN, DM_AT_STAT, &ds));
+		EQ(ds.dt_xfs_extents, 0);
+		OK(dm_handle_to_igen(dh, dhl, &igen));
+		EQ(ds.dt_xfs_igen, igen);
+		OK(unlink(sp));
+		dm_handle_free(sh, shl);
+	}
+
+	/* dm_get_dioinfo: the backing file's block size, 128 KiB at most, never direct-I/O only */
+	{
+		struct stat bst;
+		OK(stat(mnt_path(argv[2], "dir/d1"), &bst));
+		dm_dioinfo_t dio;
+		memset(&dio, 0xff, sizeof dio);
+		OK(dm_get_dioinfo(sid, hs[0], hls[0], DM_NO_TOKEN, &dio));
+		EQ(dio.d_mem, bst.st_blksize);
+		EQ(dio.d_miniosz, bst.st_blksize);
+		EQ(dio.d_maxiosz, 131072 - 131072 % bst.st_blksize);
+		EQ(dio.d_maxiosz % dio.d_miniosz, 0);
+		EQ(dio.d_dio_only, DM_FALSE);
+		ERR(dm_get_dioinfo(DM_NO_SESSION, hs[0], hls[0], DM_NO_TOKEN, &dio), EINVAL);
+		ERR(dm_get_dioinfo(987654321, hs[0], hls[0], DM_NO_TOKEN, &dio), EINVAL);
+		ERR(dm_get_dioinfo(sid, fsh, fshl, DM_NO_TOKEN, &dio), EINVAL);
+		ERR(dm_get_dioinfo(sid, dh, dhl, DM_NO_TOKEN, &dio), EINVAL);
+		ERR(dm_get_dioinfo(sid, hs[0], hls[0], DM_NO_TOKEN, NULL), EFAULT);
+		/* with a token holding DM_RIGHT_SHARED */
+		dm_token_t dtok;
+		OK(dm_create_userevent(sid, 0, NULL, &dtok));
+		OK(dm_request_right(sid, hs[0], hls[0], dtok, DM_RR_WAIT, DM_RIGHT_SHARED));
+		OK(dm_get_dioinfo(sid, hs[0], hls[0], dtok, &dio));
+		EQ(dio.d_miniosz, bst.st_blksize);
+		OK(dm_respond_event(sid, dtok, DM_RESP_CONTINUE, 0, 0, NULL));
+	}
+
 	/* settable fields; no SIZE, no CTIME; DTIME only with DM attributes */
 	dm_fileattr_t fa;
 	memset(&fa, 0, sizeof fa);
@@ -73,6 +179,7 @@ int main(int argc, char **argv)
 	OK(dm_get_fileattr(sid, hs[1], hls[1], DM_NO_TOKEN, DM_AT_DTIME | DM_AT_PATTR, &ds));
 	EQ(ds.dt_dtime, 3000000);
 	CHECK(ds.dt_pers != 0, "dt_pers set with DM attributes");
+	CHECK(ds.dt_xfs_xflags & DM_XFLAG_HASATTR, "DM_XFLAG_HASATTR with DM attributes: 0x%x", ds.dt_xfs_xflags);
 
 	/* EMASK and PMANR */
 	dm_eventset_t ev = 0;
@@ -109,6 +216,11 @@ int main(int argc, char **argv)
 			seen |= 1 << i;
 			EQ(dm_handle_cmp(DM_GET_VALUE(p, dt_handle, void *), DM_GET_LEN(p, dt_handle), hs[i], hls[i]), 0);
 			EQ(p->dt_size, 3 + i);
+			dm_igen_t g;
+			OK(dm_handle_to_igen(hs[i], hls[i], &g));
+			EQ(p->dt_xfs_igen, g);
+			EQ(p->dt_xfs_extents, 1);
+			EQ(p->dt_fstype, fuse_fs_index());
 		}
 	} while (rc == 1 && calls < 20);
 	EQ(rc, 0);
@@ -151,6 +263,11 @@ int main(int argc, char **argv)
 			dm_stat_t *p = &x->dx_statinfo;
 			int mine = !dm_handle_cmp(DM_GET_VALUE(p, dt_handle, void *), DM_GET_LEN(p, dt_handle), hs[1], hls[1]);
 			if (mine) {
+				dm_igen_t g;
+				OK(dm_handle_to_igen(hs[1], hls[1], &g));
+				EQ(p->dt_xfs_igen, g);
+				CHECK(p->dt_xfs_xflags & DM_XFLAG_HASATTR, "bulkall HASATTR");
+				EQ(p->dt_xfs_extents, 1);
 				EQ(DM_GET_LEN(x, dx_attrdata), 5);
 				CHECK(!memcmp(DM_GET_VALUE(x, dx_attrdata, char *), "value", 5), "bulkall value");
 				withattr++;
