@@ -184,6 +184,14 @@ static void w_handle(struct wbuf *w, const void *hanp, size_t hlen)
 	else w_bytes(w, hanp, hanp ? hlen : 0);
 }
 
+/* The (session, object handle, token) triple that opens most requests. */
+static void w_object(struct wbuf *w, dm_sessid_t sid, const void *hanp, size_t hlen, dm_token_t token)
+{
+	w_i32(w, sid);
+	w_handle(w, hanp, hlen);
+	w_i32(w, token);
+}
+
 /* ------------------------------------------------------------------ reply decoding */
 
 struct rbuf {
@@ -641,9 +649,7 @@ static int set_events(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!eventsetp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u64(&w, *eventsetp);
 	w_u32(&w, maxevent);
 	int e = call(op, &w, &r);
@@ -690,9 +696,7 @@ int dm_get_eventlist(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!eventsetp || !nelemp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem);
 	int e = call(OP_GET_EVENTLIST, &w, &r);
 	e = eventset_reply(e, &r, nelem, eventsetp, nelemp);
@@ -730,9 +734,7 @@ int dm_get_mountinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!rlenp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u64(&w, buflen);
 	int e = call(OP_GET_MOUNTINFO, &w, &r);
 	e = copy_var(e, &r, buflen, bufp, rlenp);
@@ -985,9 +987,7 @@ static int obj_call(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_to
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	int e = call(op, &w, &r);
 	if (!e && out) *out = r_i32(&r);
 	DONE(e);
@@ -998,9 +998,7 @@ int dm_request_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, flags);
 	w_i32(&w, right);
 	int e = call(OP_REQUEST_RIGHT, &w, &r);
@@ -1055,9 +1053,7 @@ int dm_set_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, un
 	struct rbuf r;
 	if (!exactflagp || (nelem && !regbufp)) return fail(EFAULT);
 	if ((size_t)nelem * sizeof(dm_region_t) > MAX_IO) return fail(E2BIG);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem * (uint32_t)sizeof(dm_region_t));
 	for (unsigned i = 0; i < nelem; i++) {
 		w_i64(&w, regbufp[i].rg_offset);
@@ -1076,9 +1072,7 @@ int dm_get_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, un
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!nelemp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem);
 	int e = call(OP_GET_REGION, &w, &r);
 	unsigned int cnt = r_u32(&r);
@@ -1109,9 +1103,7 @@ int dm_set_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 	struct rbuf r;
 	if (!attrnamep || (buflen && !bufp)) return fail(EFAULT);
 	if (buflen > MAX_IO) return fail(E2BIG);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	w_i32(&w, setdtime ? 1 : 0);
 	w_bytes(&w, bufp, buflen);
@@ -1125,9 +1117,7 @@ int dm_get_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!attrnamep || !rlenp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	w_u64(&w, buflen);
 	int e = call(OP_GET_DMATTR, &w, &r);
@@ -1141,9 +1131,7 @@ int dm_remove_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!attrnamep) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_i32(&w, setdtime ? 1 : 0);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	int e = call(OP_REMOVE_DMATTR, &w, &r);
@@ -1156,9 +1144,7 @@ int dm_getall_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!rlenp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u64(&w, buflen);
 	int e = call(OP_GETALL_DMATTR, &w, &r);
 	e = copy_var(e, &r, buflen, bufp, rlenp);
@@ -1171,9 +1157,7 @@ int dm_set_return_on_destroy(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	static const dm_attrname_t zero;
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, (attrnamep ? attrnamep : &zero)->an_chars, DM_ATTR_NAME_SIZE);
 	w_i32(&w, enable ? 1 : 0);
 	int e = call(OP_SET_RETURN_ON_DESTROY, &w, &r);
@@ -1186,9 +1170,7 @@ int dm_set_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, d
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!attrnamep) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	w_u32(&w, mode);
 	int e = call(OP_SET_INHERIT, &w, &r);
@@ -1200,9 +1182,7 @@ int dm_clear_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!attrnamep) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	int e = call(OP_CLEAR_INHERIT, &w, &r);
 	DONE(e);
@@ -1214,9 +1194,7 @@ int dm_getall_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!nelemp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem);
 	int e = call(OP_GETALL_INHERIT, &w, &r);
 	unsigned int cnt = r_u32(&r);
@@ -1244,9 +1222,7 @@ int dm_get_fileattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, 
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!statp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, mask);
 	int e = call(OP_GET_FILEATTR, &w, &r);
 	if (!e) {
@@ -1270,9 +1246,7 @@ int dm_set_fileattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, 
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!attrp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, mask);
 	w_u32(&w, attrp->fa_mode);
 	w_u32(&w, attrp->fa_uid);
@@ -1291,9 +1265,7 @@ int dm_init_attrloc(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, 
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!locp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	int e = call(OP_INIT_ATTRLOC, &w, &r);
 	if (!e) *locp = r_i64(&r);
 	DONE(e);
@@ -1315,9 +1287,7 @@ static int scan(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_token_
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!locp || !rlenp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, mask);
 	if (op == OP_GET_BULKALL) w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	w_i64(&w, *locp);
@@ -1417,9 +1387,7 @@ int dm_probe_hole(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!roffp || !rlenp) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_i64(&w, off);
 	w_u64(&w, len);
 	int e = call(OP_PROBE_HOLE, &w, &r);
@@ -1434,9 +1402,7 @@ int dm_punch_hole(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_i64(&w, off);
 	w_u64(&w, len);
 	int e = call(OP_PUNCH_HOLE, &w, &r);
@@ -1449,9 +1415,7 @@ int dm_get_allocinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!offp || !nelemp || (nelem && !extentp)) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, hanp, hlen);
-	w_i32(&w, token);
+	w_object(&w, sid, hanp, hlen, token);
 	w_i64(&w, *offp);
 	w_u32(&w, nelem);
 	int e = call(OP_GET_ALLOCINFO, &w, &r);
