@@ -6,9 +6,8 @@ import test, { ExecutionContext } from 'ava';
 import { execFile, execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { connect } from '../src/dmapi/client';
-import * as C from '../src/dmapi/constants';
 import { REPO, useCluster } from './helpers/cluster';
+import { dmapiMount } from './helpers/dmapi-mount';
 
 const cluster = useCluster();
 const node = cluster.uniqueNode('libdm');
@@ -26,28 +25,7 @@ function compile(name: string): string {
   return out;
 }
 
-/** A fresh DMAPI-enabled mount; teardown: every session left on the node is emptied and destroyed, then unmount. */
-async function dmMount(t: ExecutionContext): Promise<{ mnt: string; backing: string }> {
-  const backing = cluster.tmpDir(t, 'dmfs-back-');
-  const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
-  const r = await cluster.cli(['mount', '--node', node, '--dmapi', backing, mnt]);
-  if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
-  t.teardown(async () => {
-    const dm = await connect({ node, runDir: cluster.runDir }).catch(() => null);
-    if (dm) {
-      for (const sid of await dm.getallSessions().catch(() => [] as number[])) {
-        for (const tok of await dm.getallTokens(sid).catch(() => [] as number[])) await dm.respondEvent(sid, tok, C.DM_RESP_CONTINUE, 0).catch(() => undefined);
-        await dm.getEvents(sid, 0, 0).catch(() => undefined);
-        await dm.setDisp(sid, await dm.pathToFshandle(mnt).catch(() => Buffer.alloc(0)), C.DM_NO_TOKEN, []).catch(() => undefined);
-        await dm.destroySession(sid).catch(() => undefined);
-      }
-      dm.close();
-    }
-    await cluster.cli(['umount', '--node', node, mnt]);
-    if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `)) await cluster.cli(['umount', '--node', node, '--lazy', mnt]);
-  });
-  return { mnt, backing };
-}
+const dmMount = (t: ExecutionContext) => dmapiMount(t, cluster, node);
 
 /** Runs a compiled program with the node's environment; killed after `ms`. */
 export function runC(exe: string, args: string[], ms = 60000): Promise<{ code: number | null; stdout: string; stderr: string }> {
