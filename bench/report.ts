@@ -1,0 +1,77 @@
+// The output every benchmark shares: a table with our figure, the native or peer figure beside it
+// and their ratio, then (with --json) one JSON object on the last line:
+//   {"metrics": {"<name>": {"value": N, "unit": "..."}, ...}}
+// Names are snake_case and end in their unit (_per_s, _mb_per_s, _us, _ms, _s, _ratio); a row with
+// a peer adds the peer's metric and `<ratio name>` = ours / peer.
+
+export interface Peer {
+  /** Metric name of the peer figure (ends in the same unit). */
+  name: string;
+  /** Column label, e.g. "native ext4" or "fanotify (C)". */
+  label: string;
+  value: number;
+  /** Metric name of ours / peer (ends in _ratio). */
+  ratio: string;
+}
+
+export interface Row {
+  name: string;
+  value: number;
+  /** The plain unit ("µs", "events/s"), also the peer's. */
+  unit: string;
+  /** What was measured, shown after the unit in the table only (e.g. "4 readers"). */
+  what?: string;
+  peer?: Peer | null;
+  /** e.g. "≤ 100" or "≥ 10,000": printed with "met" or "MISSED". */
+  target?: { op: '<=' | '>='; value: number };
+  /** Digits after the decimal point when printed (default: 0 above 100, else 1). */
+  digits?: number;
+}
+
+const UNIT_SUFFIX = /_(per_s|mb_per_s|us|ms|s|ratio)$/;
+
+function fmt(v: number, digits?: number): string {
+  const d = digits ?? (Math.abs(v) >= 100 ? 0 : 1);
+  return v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+}
+
+const round = (v: number) => (Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 100) / 100);
+
+/** Prints the table (and the JSON line with --json). Throws on a metric name without its unit. */
+export function report(title: string, rows: Row[], opts: { json: boolean; notes?: string[] }): void {
+  const metrics: Record<string, { value: number; unit: string }> = {};
+  const put = (name: string, value: number, unit: string) => {
+    if (!UNIT_SUFFIX.test(name)) throw new Error(`benchmark metric ${name}: the name must end in its unit`);
+    metrics[name] = { value: round(value), unit };
+  };
+  const table: string[][] = [['metric', 'ours', 'peer', 'peer value', 'ours/peer', 'unit', 'target']];
+  for (const r of rows) {
+    put(r.name, r.value, r.unit);
+    let ratio = '';
+    if (r.peer) {
+      put(r.peer.name, r.peer.value, r.unit);
+      if (r.peer.value !== 0) {
+        put(r.peer.ratio, r.value / r.peer.value, 'ratio');
+        ratio = (r.value / r.peer.value).toFixed(2);
+      }
+    }
+    let target = '';
+    if (r.target) {
+      const met = r.target.op === '<=' ? r.value <= r.target.value : r.value >= r.target.value;
+      target = `${r.target.op === '<=' ? '≤' : '≥'} ${fmt(r.target.value, 0)} ${met ? 'met' : 'MISSED'}`;
+    }
+    table.push([r.name, fmt(r.value, r.digits), r.peer?.label ?? '', r.peer ? fmt(r.peer.value, r.digits) : '', ratio, r.what ? `${r.unit}, ${r.what}` : r.unit, target]);
+  }
+  const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
+  const right = new Set([1, 3, 4]);
+  console.log(title);
+  for (const r of table) console.log(r.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd());
+  for (const n of opts.notes ?? []) console.log(`note: ${n}`);
+  if (opts.json) console.log(JSON.stringify({ metrics }));
+}
+
+/** The p-th quantile (0..1) of samples (sorted copy; nearest rank). */
+export function quantile(samples: readonly number[], p: number): number {
+  const s = [...samples].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
