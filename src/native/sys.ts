@@ -86,6 +86,7 @@ interface Binding {
   llistxattr(path: PathArg): string[] | number;
   lremovexattr(path: PathArg, name: PathArg): number;
   fgetxattr(fd: number, name: PathArg): Buffer | number;
+  fgetxattrInto(fd: number, name: PathArg, buffer: ArrayBufferView): number;
   fsetxattr(fd: number, name: PathArg, value: ArrayBufferView | string, flags?: number): number;
   flistxattr(fd: number): string[] | number;
   fremovexattr(fd: number, name: PathArg): number;
@@ -214,6 +215,7 @@ export const lsetxattr: Binding['lsetxattr'] = b.lsetxattr;
 export const llistxattr: Binding['llistxattr'] = b.llistxattr;
 export const lremovexattr: Binding['lremovexattr'] = b.lremovexattr;
 export const fgetxattr: Binding['fgetxattr'] = b.fgetxattr;
+export const fgetxattrInto: Binding['fgetxattrInto'] = b.fgetxattrInto;
 export const fsetxattr: Binding['fsetxattr'] = b.fsetxattr;
 export const flistxattr: Binding['flistxattr'] = b.flistxattr;
 export const fremovexattr: Binding['fremovexattr'] = b.fremovexattr;
