@@ -98,6 +98,35 @@ test.serial('mmap reads of a managed region raise READ (shared and private mappi
   }
 });
 
+test.serial('dm_pending: readers that opened O_NONBLOCK fail with EAGAIN, blocking readers of the same event keep waiting for the answer', async (t) => {
+  const e = await evMount(t, cluster, node, RW);
+  const orig = crypto.randomBytes(5000);
+  fs.writeFileSync(e.m('f'), orig);
+  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f');
+  const h = await migrate(e.dm, e.sid, e.m('f'), archive);
+  const nbRead = 'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY|os.O_NONBLOCK)\ntry:\n  os.read(fd,100)\nexcept OSError as x:\n  print(x.errno); sys.exit(3)';
+  const blocking = run(t, 'cat', [e.m('f')]);
+  const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ);
+  // Two non-blocking readers join the event under way (no second event).
+  const nb = [run(t, 'python3', ['-c', nbRead, e.m('f')]), run(t, 'python3', ['-c', nbRead, e.m('f')])];
+  await new Promise((r) => setTimeout(r, 300));
+  t.true(await noEvent(e.dm, e.sid, 50), 'the non-blocking readers joined the pending READ');
+  t.true(nb.every((c) => !c.exited()), 'before dm_pending the non-blocking readers wait too');
+  await e.dm.pending(e.sid, ev.token);
+  for (const c of nb) {
+    const r = await c.finish();
+    t.is(r.code, 3, r.stderr);
+    t.is(r.stdout.toString().trim(), '11', 'EAGAIN');
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  t.false(blocking.exited(), 'the blocking reader still waits');
+  await recall(e.dm, e.sid, ev.token, h, archive);
+  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
+  const r = await blocking.finish();
+  t.is(r.code, 0, r.stderr);
+  t.true(r.stdout.equals(orig));
+});
+
 test.serial('many readers of one file are released by one answer', async (t) => {
   const e = await evMount(t, cluster, node, RW);
   const orig = crypto.randomBytes(10000);

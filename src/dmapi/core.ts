@@ -14,8 +14,11 @@ export interface CallCtx {
   pid: number;
   uid: number;
   gid: number;
-  /** Resolves when the caller's connection closes (a waiting call then gives up). */
-  closed: Promise<void>;
+  /**
+   * Calls fn when the caller's connection closes (a waiting call then gives up); returns what
+   * cancels that (a call that ends otherwise must not leave its listener behind).
+   */
+  onClose(fn: () => void): () => void;
   isClosed(): boolean;
 }
 
@@ -117,7 +120,7 @@ export class Dmapi {
     }
     for (const ev of this.tokens.values()) {
       if (!ev.sync || ev.userevent) continue;
-      out.push({ t: 'e', tok: ev.token, sid: ev.sid, type: ev.type, seq: ev.seq, data: ev.data.toString('base64'), fs: ev.fsid === null ? null : fsKey(ev.fsid) });
+      out.push({ t: 'e', tok: ev.token, sid: ev.sid, type: ev.type, seq: ev.seq, data: ev.data, fs: ev.fsid === null ? null : fsKey(ev.fsid) });
     }
     return out;
   }
@@ -160,7 +163,7 @@ export class Dmapi {
         }
         case 'e':
           events.set(r.tok, {
-            token: r.tok, type: r.type, seq: r.seq, data: Buffer.from(r.data, 'base64'), sync: true, sid: r.sid,
+            token: r.tok, type: r.type, seq: r.seq, data: typeof r.data === 'string' ? Buffer.from(r.data, 'base64') : r.data, sync: true, sid: r.sid,
             state: 'recovered', fsid: r.fs === null ? null : BigInt('0x' + r.fs), userevent: false, pending: false,
           });
           this.nextToken = Math.max(this.nextToken, r.tok + 1);
@@ -223,11 +226,23 @@ export class Dmapi {
     };
     if (sync) {
       this.tokens.set(ev.token, ev);
-      this.log({ t: 'e', tok: ev.token, sid: s.sid, type, seq: ev.seq, data: data.toString('base64'), fs: fsid === null ? null : fsKey(fsid) });
+      this.log({ t: 'e', tok: ev.token, sid: s.sid, type, seq: ev.seq, data, fs: fsid === null ? null : fsKey(fsid) });
     }
     s.queue.push(ev);
     s.wake();
     return ev;
+  }
+
+  /**
+   * The service stops: every operation waiting for an answer gets `a` now (GPFS: ESTALE on the
+   * session node). The events stay outstanding and journaled for the next start.
+   */
+  abandonWaits(a: EventAnswer): void {
+    for (const ev of this.tokens.values()) {
+      const answer = ev.answer;
+      ev.answer = undefined;
+      answer?.(a);
+    }
   }
 
   /** Ends a token: answered (or its session's raiser gave up); its rights go with it. */

@@ -3,7 +3,7 @@
 // events from file operations (issue 6).
 import {
   DM_EV_WAIT, DM_EVENT_MOUNT, DM_EVENT_USER, DM_MSGTYPE_ASYNC, DM_MSGTYPE_SYNC, DM_RESP_ABORT, DM_RESP_CONTINUE,
-  DM_RESP_DONTCARE, E, eventBit, fail, MAX_MESSAGE_DATA,
+  DM_RESP_DONTCARE, DmError, E, eventBit, fail, MAX_MESSAGE_DATA,
 } from './constants';
 import { Args, CallCtx, DmEvent, Dmapi, EventAnswer, fsKey, GLOBAL_KEY, Handlers, Session } from './core';
 import { align8, chain, eventMsg, EVENTMSG_SIZE } from './layouts';
@@ -48,26 +48,28 @@ export interface RaiseOptions {
   skip?: ReadonlySet<number>;
   /** Called if the DM application calls dm_pending for the event. */
   onPending?: () => void;
+  /**
+   * A synchronous event's answer ({response, errno}), called from inside dm_respond_event (or with
+   * ABORT/ESTALE when the service stops): the released operation can be answered in the same turn.
+   */
+  onAnswer?: (a: EventAnswer) => void;
 }
 
-export type RaiseResult =
-  | { delivered: false }
-  | { delivered: true; sid: number; token: number; answer: Promise<EventAnswer> | null };
+export type RaiseResult = { delivered: false } | { delivered: true; sid: number; token: number };
 
 /**
  * The interface file operations use (issue 6): is there a session with a disposition for this event
- * on this filesystem? If so the message is queued there; a synchronous event yields the promise of
- * the answer ({response, errno}). `delivered: false` means no disposition (GPFS then fails the
- * operation with EIO when the event is enabled — the caller decides, it knows the event lists).
+ * on this filesystem? If so the message is queued there, and a synchronous event's answer goes to
+ * onAnswer. `delivered: false` means no disposition (GPFS then fails the operation with EIO when
+ * the event is enabled — the caller decides, it knows the event lists).
  */
 export function raise(dm: Dmapi, o: RaiseOptions): RaiseResult {
   const s = dispositionOf(dm, o.fsid, o.type, o.skip);
   if (!s) return { delivered: false };
   const ev = dm.enqueue(s, o.type, o.data, o.sync, o.fsid);
   ev.onPending = o.onPending;
-  if (!o.sync) return { delivered: true, sid: s.sid, token: 0, answer: null };
-  const answer = new Promise<EventAnswer>((resolve) => { ev.answer = resolve; });
-  return { delivered: true, sid: s.sid, token: ev.token, answer };
+  if (o.sync) ev.answer = o.onAnswer;
+  return { delivered: true, sid: s.sid, token: ev.token };
 }
 
 /** The session holding the disposition for `type` on `fsid` (MOUNT: the global one). */
@@ -83,23 +85,32 @@ export function dispositionOf(dm: Dmapi, fsid: bigint, type: number, skip?: Read
 
 export function eventHandlers(dm: Dmapi): Handlers {
   return {
-    GET_EVENTS: async (a: Args, ctx: CallCtx) => {
+    GET_EVENTS: (a: Args, ctx: CallCtx) => {
       const maxmsgs = Number(a.maxmsgs);
       const flags = Number(a.flags);
+      const buflen = a.buflen as bigint;
       if (flags & ~DM_EV_WAIT) fail(E.EINVAL, 'unknown flags');
-      for (;;) {
-        const s = dm.session(a.sid);
-        if (s.queue.length) return takeMessages(dm, s, maxmsgs, a.buflen as bigint);
-        if (!(flags & DM_EV_WAIT)) fail(E.EAGAIN, 'no message');
-        if (ctx.isClosed()) fail(E.EINTR, 'caller went away');
-        // GPFS: the wait is not interrupted by signals; it ends when a message arrives, when the
-        // session is destroyed (then EINVAL above) or when the caller's connection closes.
-        await new Promise<void>((resolve) => {
-          const w = () => resolve();
-          s.waiters.add(w);
-          ctx.closed.then(() => { s.waiters.delete(w); resolve(); });
-        });
-      }
+      const s = dm.session(a.sid);
+      if (s.queue.length) return takeMessages(dm, s, maxmsgs, buflen);
+      if (!(flags & DM_EV_WAIT)) fail(E.EAGAIN, 'no message');
+      if (ctx.isClosed()) fail(E.EINTR, 'caller went away');
+      // GPFS: the wait is not interrupted by signals; it ends when a message arrives or when the
+      // caller's connection closes (a session with a waiting caller cannot be destroyed). The
+      // messages are taken inside enqueue(), in the same turn as the operation that raised them:
+      // the blocked application's round trip does not wait for more event-loop hops.
+      return new Promise<Record<string, unknown>>((resolve, reject) => {
+        const w = () => {
+          if (!s.queue.length) { s.waiters.add(w); return; }
+          cancel();
+          try {
+            resolve(takeMessages(dm, s, maxmsgs, buflen));
+          } catch (e) {
+            reject(e);
+          }
+        };
+        s.waiters.add(w);
+        const cancel = ctx.onClose(() => { if (s.waiters.delete(w)) reject(new DmError(E.EINTR, 'caller went away')); });
+      });
     },
 
     RESPOND_EVENT: (a: Args) => {

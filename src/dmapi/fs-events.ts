@@ -34,7 +34,7 @@ import {
   DM_EVENT_TRUNCATE, DM_EVENT_UNMOUNT, DM_EVENT_WRITE, DM_REGION_READ, DM_REGION_TRUNCATE, DM_REGION_WRITE,
   DM_RESP_ABORT, DM_RESP_DONTCARE, E, eventBit,
 } from './constants';
-import type { Dmapi, EventAnswer } from './core';
+import type { Dmapi, EventAnswer, Session } from './core';
 import { dispositionOf, raise } from './events';
 import { FsEntry, XA_ATTR, XA_EVENTS, XA_IGEN, XA_REGIONS } from './fstable';
 import { makeHandle } from './handles';
@@ -64,26 +64,55 @@ const DATA: Record<DataKind, { type: number; flag: number }> = {
 };
 const DATA_BITS = eventBit(DM_EVENT_READ) | eventBit(DM_EVENT_WRITE) | eventBit(DM_EVENT_TRUNCATE);
 
-function regionBits(raw: Buffer | null): bigint {
+function regionBitsOf(flags: number): bigint {
   let set = 0n;
-  for (const r of (raw && unpackRegions(raw)) || []) {
-    if (r.flags & DM_REGION_READ) set |= eventBit(DM_EVENT_READ);
-    if (r.flags & DM_REGION_WRITE) set |= eventBit(DM_EVENT_WRITE);
-    if (r.flags & DM_REGION_TRUNCATE) set |= eventBit(DM_EVENT_TRUNCATE);
-  }
+  if (flags & DM_REGION_READ) set |= eventBit(DM_EVENT_READ);
+  if (flags & DM_REGION_WRITE) set |= eventBit(DM_EVENT_WRITE);
+  if (flags & DM_REGION_TRUNCATE) set |= eventBit(DM_EVENT_TRUNCATE);
   return set;
 }
+function regionBits(raw: Buffer | null): bigint {
+  let set = 0n;
+  for (const r of (raw && unpackRegions(raw)) || []) set |= regionBitsOf(r.flags);
+  return set;
+}
+/** An object's raw managed regions and event list (private xattrs), as a data event saw them. */
+interface ListState {
+  regions: Buffer | null;
+  events: Buffer | null;
+}
+const sameBuf = (a: Buffer | null, b: Buffer | null) => (a === null || b === null ? a === b : a.equals(b));
+const sameState = (a: ListState, b: ListState) => sameBuf(a.regions, b.regions) && sameBuf(a.events, b.events);
 function listBits(raw: Buffer | null): bigint {
   return raw && raw.length === 8 ? raw.readBigUInt64LE(0) : 0n;
 }
 const value = (r: Buffer | number): Buffer | null => (typeof r === 'number' ? null : r);
 
+const scratch = Buffer.allocUnsafe(4096);
+/**
+ * A private xattr of an open file, null when it has none. Read through a scratch buffer: these are
+ * read on every access to a managed file, and a Buffer made by the addon costs twice the syscall.
+ */
+function fxattr(fd: number, name: string): Buffer | null {
+  const n = sys.fgetxattrInto(fd, name, scratch);
+  if (n >= 0) return Buffer.from(scratch.subarray(0, n));
+  return n === -sys.ERANGE ? value(sys.fgetxattr(fd, name)) : null;
+}
+
+/** A data event under way for one file and kind, and the operations waiting for it. */
+interface SharedDataEvent {
+  waiters: Set<DataWaiter>;
+}
+interface DataWaiter {
+  nonblock: boolean;
+  /** The answer (0 or an errno) for this operation; later calls are ignored. */
+  answered(r: number): void;
+}
+
 /** What the hooks need from the service around them. */
 export interface EventsContext {
   dm: Dmapi;
   settings: NodeSettings;
-  /** Resolves (with ESTALE) when the DMAPI service stops: waiting operations give up. */
-  stopped: Promise<number>;
   isStopped(): boolean;
 }
 
@@ -91,7 +120,7 @@ export class MountHooks implements FsEventHooks {
   readonly enabled: boolean;
   readonly fsid: bigint;
   /** Data events under way, by "ino:kind": later operations join them. */
-  private readonly pendingData = new Map<string, Promise<number>>();
+  private readonly pendingData = new Map<string, SharedDataEvent>();
 
   constructor(private readonly cx: EventsContext, fsE: FsEntry, readonly desc: MountDescription) {
     this.fsid = fsE.fsid;
@@ -176,16 +205,28 @@ export class MountHooks implements FsEventHooks {
   }
 
   private fileHandle(fsE: FsEntry, f: FileRef): Buffer {
+    // An open's inode keeps its number and generation while it is open: the handle is computed once
+    // per open when the generation is the kernel's (an xattr generation may still be assigned).
+    const m = f.memo;
+    if (m?.handle instanceof Buffer) {
+      if (f.rel && m.rel !== f.rel) { m.rel = f.rel; fsE.paths.set(f.ino, lat(f.rel).toString()); }
+      return m.handle;
+    }
     const st = new BigUint64Array(sys.STAT_FIELDS);
     sys.fstat(f.fd, st);
     if (f.rel) fsE.paths.set(f.ino, lat(f.rel).toString());
-    return makeHandle(fsE.fsid, f.ino, this.generation(fsE, null, st, f.fd));
+    const handle = makeHandle(fsE.fsid, f.ino, this.generation(fsE, null, st, f.fd));
+    if (m && fsE.kernelGen && (Number(st[sys.STAT_MODE]) & sys.S_IFMT) === sys.S_IFREG) {
+      m.handle = handle;
+      m.rel = f.rel;
+    }
+    return handle;
   }
 
   /** An object's own event list (with its regions' data events) by descriptor or path. */
   private ownList(fsE: FsEntry, rel: string | null, fd?: number, withRegions = true): bigint {
     if (fd !== undefined) {
-      return listBits(value(sys.fgetxattr(fd, XA_EVENTS))) | (withRegions ? regionBits(value(sys.fgetxattr(fd, XA_REGIONS))) : 0n);
+      return listBits(fxattr(fd, XA_EVENTS)) | (withRegions ? regionBits(fxattr(fd, XA_REGIONS)) : 0n);
     }
     if (rel === null) return 0n;
     return listBits(this.xattrAt(fsE, rel, XA_EVENTS)) | (withRegions ? regionBits(this.xattrAt(fsE, rel, XA_REGIONS)) : 0n);
@@ -197,21 +238,40 @@ export class MountHooks implements FsEventHooks {
 
   // ---- raising
 
-  /** Queues a synchronous event and waits: 0 (CONTINUE) or an errno. */
-  private async sync(type: number, data: Buffer, o: { onPending?: () => void } = {}): Promise<number> {
+  /**
+   * Queues a synchronous event; `done` gets 0 (CONTINUE) or an errno. It is called from inside
+   * dm_respond_event, so the operation it releases is answered in the same turn (before the DM
+   * application's own acknowledgement goes out).
+   */
+  private sync(type: number, data: Buffer, done: (errno: number) => void, onPending?: () => void): void {
     const s = dispositionOf(this.dm, this.fsid, type);
-    if (!s) return E.EIO;
+    if (!s) return done(E.EIO);
     if (s.failedAt !== null) {
       // The session's daemon failed and nobody has assumed it yet (dmapiSessionFailureTimeout).
-      const until = Date.now() + this.cx.settings.get().dmapiSessionFailureTimeout * 1000;
-      while (s.failedAt !== null && Date.now() < until && !this.cx.isStopped()) await sleep(100);
-      if (s.failedAt !== null || !this.dm.sessions.has(s.sid)) return E.EIO;
+      void this.assumed(s).then((ok) => (ok ? this.raiseSync(type, data, done, onPending) : done(E.EIO)));
+      return;
     }
-    const r = raise(this.dm, { fsid: this.fsid, type, data, sync: true, onPending: o.onPending });
-    if (!r.delivered || !r.answer) return E.EIO;
-    const a = await Promise.race([r.answer, this.cx.stopped]);
-    if (typeof a === 'number') return a;
-    return a.response === DM_RESP_ABORT ? a.errno : 0;
+    this.raiseSync(type, data, done, onPending);
+  }
+
+  private raiseSync(type: number, data: Buffer, done: (errno: number) => void, onPending?: () => void): void {
+    const r = raise(this.dm, {
+      fsid: this.fsid, type, data, sync: true, onPending,
+      onAnswer: (a) => done(a.response === DM_RESP_ABORT ? a.errno : 0),
+    });
+    if (!r.delivered) done(E.EIO);
+  }
+
+  /** Waits up to dmapiSessionFailureTimeout for a failed session to be assumed: still there? */
+  private async assumed(s: Session): Promise<boolean> {
+    const until = Date.now() + this.cx.settings.get().dmapiSessionFailureTimeout * 1000;
+    while (s.failedAt !== null && Date.now() < until && !this.cx.isStopped()) await sleep(100);
+    return s.failedAt === null && this.dm.sessions.has(s.sid) && !this.cx.isStopped();
+  }
+
+  /** sync() as a gate. */
+  private gate(type: number, data: Buffer): Promise<number> {
+    return new Promise((resolve) => this.sync(type, data, resolve));
   }
 
   private async(type: number, data: Buffer): void {
@@ -256,7 +316,7 @@ export class MountHooks implements FsEventHooks {
     if (!MountHooks.inForce(this.ownList(fsE, op.parent, undefined, false), fsE.state.eventlist, type)) return null;
     const msg = this.nsMessage(fsE, op, false, 0);
     if (!msg) return Promise.resolve(E.EIO);
-    return this.sync(type, msg);
+    return this.gate(type, msg);
   }
 
   after(op: NsOp, retcode: number): void {
@@ -287,18 +347,22 @@ export class MountHooks implements FsEventHooks {
     return ((own !== 0n ? own : fsE.state.eventlist) & DATA_BITS) !== 0n;
   }
 
-  /** Is a data event due for the range? Returns the list state it was decided on, or null. */
-  private dataDue(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number): Buffer | null {
+  /**
+   * Is a data event due for the range? Returns the object's list state it was decided on (its raw
+   * regions and event list, to tell after the answer whether the DM application changed them), or
+   * null.
+   */
+  private dataDue(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number): ListState | null {
     const { type, flag } = DATA[kind];
-    const rawRegions = value(sys.fgetxattr(f.fd, XA_REGIONS));
-    const rawEvents = value(sys.fgetxattr(f.fd, XA_EVENTS));
-    const own = listBits(rawEvents) | regionBits(rawRegions);
-    const state = Buffer.concat([rawRegions ?? Buffer.alloc(0), Buffer.from([0xff]), rawEvents ?? Buffer.alloc(0)]);
+    const state: ListState = { regions: fxattr(f.fd, XA_REGIONS), events: fxattr(f.fd, XA_EVENTS) };
+    const regions = (state.regions && unpackRegions(state.regions)) || [];
+    let own = listBits(state.events);
+    for (const r of regions) own |= regionBitsOf(r.flags);
     if (own === 0n) return fsE.state.eventlist & eventBit(type) ? state : null;
     if (!(own & eventBit(type))) return null;
     const start = BigInt(off);
     const end = BigInt(off) + BigInt(Math.max(len, 1));
-    for (const r of (rawRegions && unpackRegions(rawRegions)) || []) {
+    for (const r of regions) {
       if (!(r.flags & flag)) continue;
       const rEnd = r.size === 0n ? null : r.offset + r.size;
       if (start < (rEnd ?? end + 1n) && end > r.offset) return state;
@@ -312,54 +376,65 @@ export class MountHooks implements FsEventHooks {
     if (!fsE) return null;
     const state = this.dataDue(fsE, kind, f, off, len);
     if (!state) return null;
-    return this.dataLoop(fsE, kind, f, off, len, state);
+    const retries = this.cx.settings.get().dmapiDataEventRetry;
+    return new Promise((resolve) => this.dataEvent(fsE, kind, f, off, len, state, retries, resolve));
   }
 
-  private async dataLoop(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number, state: Buffer): Promise<number> {
-    let retries = this.cx.settings.get().dmapiDataEventRetry;
-    for (;;) {
-      const key = `${f.ino}:${kind}`;
-      // The event under way stays shared until it is answered, even when a waiter gave up
-      // (dmapiEventTimeout): a retried access joins it instead of raising another one.
-      let p = this.pendingData.get(key);
-      let nb: Promise<number> | null = null;
-      if (!p) {
-        const { type } = DATA[kind];
-        const msg = dataEvent(this.fileHandle(fsE, f), BigInt(off), BigInt(len));
-        let pendingFail: ((e: number) => void) | null = null;
-        if (f.nonblock) nb = new Promise<number>((res) => { pendingFail = res; });
-        const ev = this.sync(type, msg, {
-          // dm_pending on an O_NONBLOCK caller's event: that caller gets EAGAIN (the event stays).
-          onPending: f.nonblock ? () => pendingFail?.(E.EAGAIN) : undefined,
-        });
-        p = ev;
-        this.pendingData.set(key, ev);
-        void ev.finally(() => { if (this.pendingData.get(key) === ev) this.pendingData.delete(key); });
-      }
-      const r = await this.waitData(p, nb);
-      if (r !== 0) return r;
-      const cur = this.fs();
-      if (!cur) return 0;
-      const again = this.dataDue(cur, kind, f, off, len);
-      if (!again || again.equals(state)) return 0;
-      if (retries === 0) return 0;
-      if (retries > 0) retries--;
-      state = again;
+  /**
+   * One operation's data event: joins the event under way for the file and kind, or raises one;
+   * then, after CONTINUE, reads the regions again: cleared or unchanged → done; changed and still
+   * covering the range (re-enabled during the event) → raised again, at most `retries` times
+   * (dmapiDataEventRetry; -1: no limit).
+   */
+  private dataEvent(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number, state: ListState, retries: number,
+    done: (errno: number) => void): void {
+    const key = `${f.ino}:${kind}`;
+    // The event under way stays shared until it is answered, even when a waiter gave up
+    // (dmapiEventTimeout): a retried access joins it instead of raising another one.
+    let shared = this.pendingData.get(key);
+    const raiseIt = !shared;
+    if (!shared) {
+      shared = { waiters: new Set() };
+      this.pendingData.set(key, shared);
     }
-  }
-
-  /** One operation's wait for a data event: the answer, EAGAIN (dm_pending, O_NONBLOCK) or ENOTREADY (dmapiEventTimeout). */
-  private async waitData(answer: Promise<number>, nb: Promise<number> | null): Promise<number> {
-    const waits: Array<Promise<number>> = [answer];
-    if (nb) waits.push(nb);
-    const timeoutMs = this.cx.settings.get().dmapiEventTimeout;
+    const ev = shared;
     let timer: NodeJS.Timeout | null = null;
-    if (timeoutMs < EVENT_TIMEOUT_INFINITE) waits.push(new Promise<number>((res) => { timer = setTimeout(() => res(E.ENOTREADY), timeoutMs); }));
+    const w: DataWaiter = {
+      nonblock: f.nonblock === true,
+      answered: (r) => {
+        if (!ev.waiters.delete(w)) return;
+        if (timer) clearTimeout(timer);
+        if (r !== 0) return done(r);
+        // This runs inside dm_respond_event: whatever goes wrong fails this operation only.
+        try {
+          const cur = this.fs();
+          if (!cur) return done(0);
+          const again = this.dataDue(cur, kind, f, off, len);
+          if (!again || sameState(again, state) || retries === 0) return done(0);
+          this.dataEvent(cur, kind, f, off, len, again, retries > 0 ? retries - 1 : retries, done);
+        } catch {
+          done(E.EIO);
+        }
+      },
+    };
+    ev.waiters.add(w);
+    const timeoutMs = this.cx.settings.get().dmapiEventTimeout;
+    if (timeoutMs < EVENT_TIMEOUT_INFINITE) timer = setTimeout(() => w.answered(E.ENOTREADY), timeoutMs);
+    if (!raiseIt) return;
+    const answered = (r: number) => {
+      if (this.pendingData.get(key) === ev) this.pendingData.delete(key);
+      for (const x of [...ev.waiters]) x.answered(r);
+    };
+    let msg: Buffer;
     try {
-      return await Promise.race(waits);
-    } finally {
-      if (timer) clearTimeout(timer);
+      msg = dataEvent(this.fileHandle(fsE, f), BigInt(off), BigInt(len));
+    } catch {
+      return answered(E.EIO);
     }
+    this.sync(DATA[kind].type, msg, answered, () => {
+      // dm_pending: the O_NONBLOCK callers waiting for the event get EAGAIN (the event stays).
+      for (const x of [...ev.waiters]) if (x.nonblock) x.answered(E.EAGAIN);
+    });
   }
 
   access(ino: bigint, exclusive: boolean): Promise<() => void> | null {
@@ -421,7 +496,7 @@ export class MountHooks implements FsEventHooks {
     const fsE = this.fs();
     if (!fsE || !(fsE.state.eventlist & eventBit(DM_EVENT_NOSPACE))) return null;
     const fh = f ? this.fileHandle(fsE, f) : null;
-    return this.sync(DM_EVENT_NOSPACE, namespEvent({ mode: 0, handle1: fsE.fsHandle, handle2: fh }));
+    return this.gate(DM_EVENT_NOSPACE, namespEvent({ mode: 0, handle1: fsE.fsHandle, handle2: fh }));
   }
 
   preUnmount(): Gate {
@@ -429,7 +504,7 @@ export class MountHooks implements FsEventHooks {
     const fsE = this.fs();
     if (!fsE || !(fsE.state.eventlist & eventBit(DM_EVENT_PREUNMOUNT))) return null;
     const root = this.handleAt(fsE, '');
-    return this.sync(DM_EVENT_PREUNMOUNT, namespEvent({ mode: 0, handle1: fsE.fsHandle, handle2: root?.handle ?? null }));
+    return this.gate(DM_EVENT_PREUNMOUNT, namespEvent({ mode: 0, handle1: fsE.fsHandle, handle2: root?.handle ?? null }));
   }
 
   unmounted(retcode: number, forced: boolean): void {
@@ -466,11 +541,13 @@ export class MountHooks implements FsEventHooks {
         mode: 0, fsHandle: fsE.fsHandle, mountDirHandle: null, mountPoint: this.desc.mountpoint, device: fsE.backing,
         rootHandle: root?.handle ?? fsE.fsHandle,
       });
-      const r = raise(this.dm, { fsid: this.fsid, type: DM_EVENT_MOUNT, data: msg, sync: true, skip });
-      if (!r.delivered || !r.answer) return E.EIO;
-      const a = await Promise.race([r.answer, this.cx.stopped]);
-      if (typeof a === 'number') return a;
-      if (a.response === DM_RESP_DONTCARE) { skip.add(r.sid); continue; }
+      let sid = 0;
+      const a = await new Promise<EventAnswer | null>((resolve) => {
+        const r = raise(this.dm, { fsid: this.fsid, type: DM_EVENT_MOUNT, data: msg, sync: true, skip, onAnswer: resolve });
+        if (r.delivered) sid = r.sid; else resolve(null);
+      });
+      if (!a) return E.EIO;
+      if (a.response === DM_RESP_DONTCARE) { skip.add(sid); continue; }
       return a.response === DM_RESP_ABORT ? a.errno : 0;
     }
   }

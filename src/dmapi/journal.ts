@@ -23,9 +23,16 @@ export type JournalRecord =
   | { t: 's'; sid: number; info: string }
   | { t: 'S'; sid: number }
   | { t: 'd'; sid: number; fs: string; set: string }
-  | { t: 'e'; tok: number; sid: number; type: number; seq: number; data: string; fs: string | null }
+  // data: base64 on disk; a Buffer when appended (encoded when written, off the event's round trip)
+  | { t: 'e'; tok: number; sid: number; type: number; seq: number; data: string | Buffer; fs: string | null }
   | { t: 'm'; tok: number; sid: number }
   | { t: 'r'; tok: number };
+
+/** One record as a line of JSON. */
+function encode(r: JournalRecord): string {
+  if (r.t === 'e' && typeof r.data !== 'string') return JSON.stringify({ ...r, data: r.data.toString('base64') }) + '\n';
+  return JSON.stringify(r) + '\n';
+}
 
 export class Journal {
   private fd: number;
@@ -53,25 +60,26 @@ export class Journal {
   }
 
   /** Records of the current event-loop turn, written together at its end. */
-  private pending: string[] = [];
+  private pending: JournalRecord[] = [];
   private readonly flushNow = () => this.flush();
 
   /**
-   * Appends a record. The records of one turn of the event loop go out in one write after it
-   * (setImmediate: after the replies that turn produced, which nextTick would precede):
-   * a synchronous event costs two records (raised, answered) and a write each was a measurable
-   * part of its round trip. A kill -9 can lose at most the records of the turn it interrupts, the
-   * same as if it had come a few microseconds earlier (the FUSE request dies with the daemon).
+   * Appends a record. The records of one turn of the event loop are encoded and go out in one write
+   * after it (setImmediate: after the replies that turn produced, which nextTick would precede):
+   * a synchronous event costs two records (raised, answered) and encoding and writing them was a
+   * measurable part of its round trip. A kill -9 can lose at most the records of the turn it
+   * interrupts, the same as if it had come a few microseconds earlier (the FUSE request dies with
+   * the daemon).
    */
   append(r: JournalRecord): void {
-    if (this.pending.push(JSON.stringify(r) + '\n') === 1) setImmediate(this.flushNow);
+    if (this.pending.push(r) === 1) setImmediate(this.flushNow);
     this.records++;
   }
 
   /** Writes the pending records now. */
   flush(): void {
     if (!this.pending.length) return;
-    const text = this.pending.join('');
+    const text = this.pending.map(encode).join('');
     this.pending = [];
     fs.writeSync(this.fd, text);
   }
@@ -85,7 +93,7 @@ export class Journal {
     // The snapshot is the whole state, pending records included.
     this.pending = [];
     const tmp = `${this.file}.tmp`;
-    fs.writeFileSync(tmp, records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''), { mode: 0o600 });
+    fs.writeFileSync(tmp, records.map(encode).join(''), { mode: 0o600 });
     fs.renameSync(tmp, this.file);
     fs.closeSync(this.fd);
     this.fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600);

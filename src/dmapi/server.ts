@@ -48,24 +48,28 @@ export class DmapiServer {
     this.conns.add(sock);
     const cred = sys.peerCredOfSocket(sock);
     const root = typeof cred !== 'number' && cred.uid === 0;
-    let closedResolve!: () => void;
     let isClosed = false;
-    const closed = new Promise<void>((r) => { closedResolve = r; });
+    const onClose = new Set<() => void>();
     const ctx: CallCtx = {
       pid: typeof cred === 'number' ? -1 : cred.pid,
       uid: typeof cred === 'number' ? -1 : cred.uid,
       gid: typeof cred === 'number' ? -1 : cred.gid,
-      closed,
+      onClose: (fn) => {
+        onClose.add(fn);
+        return () => { onClose.delete(fn); };
+      },
       isClosed: () => isClosed,
     };
     const decoder = new FrameDecoder();
     let corked = false;
     const send = (b: Buffer) => {
       if (sock.destroyed) return;
+      // Replies made in one run of the loop go out in one write, after the promise jobs queued so
+      // far: the operations a dm_respond_event released are answered before its acknowledgement.
       if (!corked) {
         corked = true;
         sock.cork();
-        process.nextTick(() => { corked = false; sock.uncork(); });
+        queueMicrotask(() => { corked = false; sock.uncork(); });
       }
       sock.write(b);
     };
@@ -84,7 +88,8 @@ export class DmapiServer {
     sock.on('close', () => {
       isClosed = true;
       this.conns.delete(sock);
-      closedResolve();
+      for (const fn of [...onClose]) fn();
+      onClose.clear();
     });
   }
 

@@ -9,6 +9,7 @@ import { Dlm } from '../dlm/engine';
 import type { Logger } from '../daemon/log';
 import type { Service } from '../daemon/services';
 import { attributeHandlers } from './attributes';
+import { DM_RESP_ABORT, E, errnoName } from './constants';
 import { Dmapi, EventAnswer, Handlers } from './core';
 import { dataHandlers } from './data';
 import { dispositionHandlers, objectEventList } from './dispositions';
@@ -25,8 +26,6 @@ import { MountHooks } from './fs-events';
 import { NodeSettings } from './settings';
 import type { FsEventHooks, FsEventsProvider, MountDescription } from '../fs/events';
 import type { CommandHandler } from '../daemon/services';
-
-const E_ESTALE = 116;
 
 export const DMAPI_SOCKET = 'dmapi.sock';
 export const DMAPI_JOURNAL = 'dmapi.journal';
@@ -53,10 +52,9 @@ export class DmapiService implements Service, FsEventsProvider {
   readonly settings: NodeSettings;
   /** Mounts being made (their MOUNT event comes before the mount service lists them). */
   private readonly attaching: MountView[] = [];
-  private readonly mountHooks = new Set<MountHooks>();
+  /** Hooks of the mounts attached, with the view each added to `attaching`. */
+  private readonly mountHooks = new Map<MountHooks, MountView>();
   private stoppedFlag = false;
-  private stoppedResolve!: (errno: number) => void;
-  private readonly stopped = new Promise<number>((r) => { this.stoppedResolve = r; });
   readonly commands: Record<string, CommandHandler>;
 
   constructor(private readonly opts: DmapiServiceOptions) {
@@ -65,7 +63,7 @@ export class DmapiService implements Service, FsEventsProvider {
     this.dm = new Dmapi(table, null);
     this.settings = new NodeSettings(opts.runDir);
     this.dm.onObjectChanged = (o) => {
-      for (const h of this.mountHooks) if (h.fsid === o.fs.fsid) h.desc.invalidate(o.ino);
+      for (const h of this.mountHooks.keys()) if (h.fsid === o.fs.fsid) h.desc.invalidate(o.ino);
     };
     this.commands = {
       // dmapifs config [NAME=VALUE...]: shows or changes the node's DMAPI settings.
@@ -112,7 +110,7 @@ export class DmapiService implements Service, FsEventsProvider {
     this.ready = false;
     // Operations waiting for events fail (GPFS: ESTALE on the session node); no new events.
     this.stoppedFlag = true;
-    this.stoppedResolve(E_ESTALE);
+    this.dm.abandonWaits({ response: DM_RESP_ABORT, errno: E.ESTALE, respbuf: Buffer.alloc(0) });
     await this.server?.close();
     this.server = null;
     this.dm.rights?.stop();
@@ -146,14 +144,13 @@ export class DmapiService implements Service, FsEventsProvider {
       throw Object.assign(new Error(`dmapi: no filesystem entry for ${m.backing}`), { code: 'EIO' });
     }
     const hooks = new MountHooks({
-      dm: this.dm, settings: this.settings, stopped: this.stopped, isStopped: () => this.stoppedFlag,
+      dm: this.dm, settings: this.settings, isStopped: () => this.stoppedFlag,
     }, fsE, m);
-    (hooks as unknown as { view: MountView }).view = view;
-    this.mountHooks.add(hooks);
+    this.mountHooks.set(hooks, view);
     const errno = this.stoppedFlag ? 0 : await hooks.mountEvent();
     if (errno) {
       this.detach(hooks);
-      const code = errno === 5 ? 'EIO' : (require('./constants') as typeof import('./constants')).errnoName(errno);
+      const code = errnoName(errno);
       throw Object.assign(new Error(`the DM application refused the mount (MOUNT event: ${code})`), { code, errno });
     }
     return hooks;
@@ -161,8 +158,8 @@ export class DmapiService implements Service, FsEventsProvider {
 
   detach(hooks: FsEventHooks): void {
     if (!(hooks instanceof MountHooks)) return;
+    const view = this.mountHooks.get(hooks);
     this.mountHooks.delete(hooks);
-    const view = (hooks as unknown as { view?: MountView }).view;
     if (view) this.dropView(view);
   }
 
@@ -177,9 +174,10 @@ export class DmapiService implements Service, FsEventsProvider {
   }
 
   /** raise() for callers that just wait: no disposition → null. */
-  async raiseAndWait(o: RaiseOptions): Promise<EventAnswer | null> {
-    const r = raise(this.dm, { ...o, sync: true });
-    return r.delivered ? r.answer : null;
+  raiseAndWait(o: Omit<RaiseOptions, 'sync' | 'onAnswer'>): Promise<EventAnswer | null> {
+    return new Promise((resolve) => {
+      if (!raise(this.dm, { ...o, sync: true, onAnswer: resolve }).delivered) resolve(null);
+    });
   }
 
   hasDisposition(fsid: bigint, type: number): boolean {

@@ -35,6 +35,11 @@ export interface FileRef {
   fd: number;
   /** The opener asked for O_NONBLOCK (dm_pending then fails it with EAGAIN). */
   nonblock?: boolean;
+  /**
+   * Scratch space of the hooks for this open (what they derived from it once, like its DMAPI
+   * handle): it lives exactly as long as the open, and the passthrough never looks inside.
+   */
+  memo?: Record<string, unknown>;
 }
 
 export type DataKind = 'read' | 'write' | 'truncate';

@@ -95,6 +95,8 @@ interface OpenFile {
   ino: bigint;
   nonblock: boolean;
   direct: boolean;
+  /** FileRef.memo of this open. */
+  memo: Record<string, unknown>;
 }
 
 /** The backing-relative path of a mount path ('' for the root). */
@@ -163,7 +165,7 @@ export class Passthrough implements FuseOps {
 
   private fileRef(p: string, fd: number): FileRef | null {
     const f = this.files.get(fd);
-    return f ? { rel: relOf(p), ino: f.ino, fd, nonblock: f.nonblock } : null;
+    return f ? { rel: relOf(p), ino: f.ino, fd, nonblock: f.nonblock, memo: f.memo } : null;
   }
 
   /** Registers an open file; returns the open options (direct I/O for files with data events). */
@@ -175,8 +177,9 @@ export class Passthrough implements FuseOps {
     const ino = st[sys.STAT_INO];
     // Files with data events in force bypass the page cache: every read and write reaches us and
     // raises its event (shared mmap still works: FUSE_DIRECT_IO_ALLOW_MMAP, see the binding).
-    const direct = ev.managed({ rel: relOf(p), ino, fd });
-    this.files.set(fd, { ino, nonblock: (flags & sys.O_NONBLOCK) !== 0, direct });
+    const memo = {};
+    const direct = ev.managed({ rel: relOf(p), ino, fd, memo });
+    this.files.set(fd, { ino, nonblock: (flags & sys.O_NONBLOCK) !== 0, direct, memo });
     this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
     return direct ? { directIo: true } : undefined;
   }
@@ -805,7 +808,7 @@ export class Passthrough implements FuseOps {
     const last = this.ev ? this.forget(fd) : null;
     if (last) {
       // The last close through this mount: CLOSE, and DESTROY when the file has no name left.
-      const f: FileRef = { rel: relOf(p), ino: last.ino, fd };
+      const f: FileRef = { rel: relOf(p), ino: last.ino, fd, memo: last.memo };
       this.ev!.closed(f);
       const st = stat();
       if (sys.fstat(fd, st) === 0 && st[sys.STAT_NLINK] === 0n) this.ev!.prepareDestroy(f.rel, f.ino, fd)?.();
