@@ -243,9 +243,21 @@ export class DmapiClient {
     const frame = encodeFrame(id, spec.code, 0, spec.req, args);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { op, resolve, reject });
+      // Calls made in one run (a dm_respond_event and the next dm_get_events) go out in one write.
+      if (!this.corked) {
+        this.corked = true;
+        this.sock.cork();
+        queueMicrotask(this.uncork);
+      }
       this.sock.write(frame);
     });
   }
+
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.sock.uncork();
+  };
 
   // ---- service and sessions
 
