@@ -57,7 +57,8 @@ const FIO_JOBS: FioJob[] = [
 ];
 
 function fioArgs(dir: string, verifyOnly: boolean): string[] {
-  const a = ['--output-format=json', `--directory=${dir}`, '--randrepeat=1', '--randseed=20251121'];
+  // No verify state files: fio would write them into the current directory (the repository).
+  const a = ['--output-format=json', `--directory=${dir}`, '--randrepeat=1', '--randseed=20251121', '--verify_state_save=0'];
   FIO_JOBS.forEach((j, i) => {
     a.push(`--name=${j.name}`);
     if (i > 0) a.push('--stonewall');
