@@ -1,38 +1,56 @@
 // Event benchmark against a real node daemon and a real DMAPI-enabled mount (private run directory):
 // `npm run bench:events` after a build, `-- --json` for a last-line JSON {"metrics": {...}}. Root only.
 //
-//   read_event_rtt_p50_us / _p99_us   one application process preads 4 KiB of a file with a READ
-//                                     region: pread → READ event → consumer (get_events, respond
-//                                     CONTINUE) → pread returns. Targets: p50 ≤ 100 µs.
-//   sync_events_per_s_1_consumer      synchronous READ events answered per second, 4 application
-//                                     processes on 4 files, 1 consumer process (target ≥ 10,000)
-//   sync_events_per_s_4_consumers     the same with 4 consumer processes on the session
-//   create_us / create_with_event_us  time to create (open O_CREAT|O_EXCL + close) one file, without
-//                                     and with a CREATE disposition (the consumer answers CONTINUE)
-//   create_event_overhead_us          the difference
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+//   read_event_rtt_p50_us / _p99_us     one application process preads 4 KiB of a file with a READ
+//                                       region: pread → READ event → DM application (get_events,
+//                                       respond CONTINUE, TypeScript client) → pread returns.
+//                                       Target: p50 ≤ 100 µs. Peer: the kernel's fanotify
+//                                       permission-event round trip (FAN_ACCESS_PERM answered by a
+//                                       C program), measured here the same way.
+//   read_event_rtt_libdm_p50_us         the same with the DM application in C (libdm)
+//   sync_events_1_consumer_per_s        synchronous READ events answered per second, 4 application
+//                                       processes on 4 files, 1 consumer process (target ≥ 10,000)
+//   sync_events_4_consumers_per_s       the same with 4 consumer processes on the session
+//   create_us / create_with_event_us    time to create (open O_CREAT|O_EXCL + close) one file, without
+//                                       and with a CREATE disposition (the consumer answers CONTINUE);
+//                                       peer: the same in the backing directory
+//   create_event_overhead_us            the difference
+//
+// Every measured phase runs after a warm-up in the same processes (JIT, caches), so the figures are
+// the steady state an HSM sees, not the first few thousand events of a new process.
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { connect } from '../src/dmapi';
 import * as C from '../src/dmapi/constants';
+import { quantile, report, Row } from './report';
 
 const json = process.argv.includes('--json');
 const REPO = path.resolve(__dirname, '..', '..');
 const CLI = path.join(REPO, 'bin', 'dmapifs');
 const CLIENT = path.join(REPO, 'dist', 'src', 'dmapi', 'client.js');
+const WARM = 3000;
+/** Measured reads of a latency run (about two seconds: a short stall of the shared machine weighs little). */
+const N = 20000;
+/** Measured reads per reader of a rate run (4 readers). */
+const N_RATE = 5000;
 
 /**
- * A child that preads `file` n times (4 KiB at 0) once the parent says go (a line on stdin), prints
- * the latencies (ns) as JSON and exits (stdin closed first: an open pipe would keep it alive).
+ * A child that preads 4 KiB at 0 of `file`: on "warm" (a line on stdin) `warm` times, then answers
+ * "w"; on "go" n times, then prints the latencies (ns) as JSON and exits.
  */
-function reader(file: string, n: number): ChildProcess {
-  const js = `const fs=require('fs');const fd=fs.openSync(process.argv[1],'r');const b=Buffer.alloc(4096);const n=+process.argv[2];
-const t=new Float64Array(n);process.stdin.once('data',()=>{for(let i=0;i<n;i++){const a=process.hrtime.bigint();fs.readSync(fd,b,0,4096,0);t[i]=Number(process.hrtime.bigint()-a);}
-process.stdin.destroy();process.stdout.write(JSON.stringify(Array.from(t)),()=>process.exit(0));});`;
-  return spawn(process.execPath, ['-e', js, file, String(n)], { stdio: ['pipe', 'pipe', 'inherit'] });
+function reader(file: string, warm: number, n: number): ChildProcess {
+  const js = `const fs=require('fs');const fd=fs.openSync(process.argv[1],'r');const b=Buffer.alloc(4096);
+const warm=+process.argv[2],n=+process.argv[3];let buf='';
+process.stdin.on('data',(d)=>{buf+=d;let i;while((i=buf.indexOf('\\n'))>=0){const cmd=buf.slice(0,i);buf=buf.slice(i+1);
+if(cmd==='warm'){for(let k=0;k<warm;k++)fs.readSync(fd,b,0,4096,0);process.stdout.write('w\\n');}
+if(cmd==='go'){const t=new Float64Array(n);for(let k=0;k<n;k++){const a=process.hrtime.bigint();fs.readSync(fd,b,0,4096,0);t[k]=Number(process.hrtime.bigint()-a);}
+process.stdin.destroy();process.stdout.write(JSON.stringify(Array.from(t)),()=>process.exit(0));}}});`;
+  return spawn(process.execPath, ['-e', js, file, String(warm), String(n)], { stdio: ['pipe', 'pipe', 'inherit'] });
 }
 
-/** A child consumer on session sid: answers CONTINUE to everything until killed. */
+/** A child DM application on session sid (TypeScript client): answers CONTINUE to everything until killed. */
 function consumer(node: string, runDir: string, sid: number): ChildProcess {
   const js = `const {connect}=require(${JSON.stringify(CLIENT)});(async()=>{const dm=await connect({node:${JSON.stringify(node)},runDir:${JSON.stringify(runDir)}});
 process.stdout.write('ready\\n');for(;;){const ev=await dm.getEvents(${sid},0,1,1<<16);for(const e of ev)if(e.token)dm.respondEvent(${sid},e.token,1,0).catch(()=>{});}})().catch((e)=>{console.error('consumer:',e.message);process.exit(0)});`;
@@ -40,8 +58,18 @@ process.stdout.write('ready\\n');for(;;){const ev=await dm.getEvents(${sid},0,1,
 }
 
 const out = (c: ChildProcess) => new Promise<string>((res) => { let s = ''; c.stdout!.on('data', (b) => { s += b; }); c.on('close', () => res(s)); });
-const ready = (c: ChildProcess) => new Promise<void>((res) => c.stdout!.once('data', () => res()));
-const pct = (a: number[], p: number) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+const line = (c: ChildProcess) => new Promise<void>((res, rej) => {
+  c.stdout!.once('data', () => res());
+  c.once('exit', (code) => rej(new Error(`child exited (${code}) before it was ready`)));
+});
+
+/** Compiles one of bench/native/*.c into dir; returns the program, or null with the reason. */
+function compile(src: string, dir: string, args: string[]): { prog: string | null; why?: string } {
+  const prog = path.join(dir, path.basename(src, '.c'));
+  const r = spawnSync('cc', ['-O2', '-o', prog, path.join(REPO, 'bench', 'native', src), ...args], { encoding: 'utf8' });
+  if (r.status !== 0) return { prog: null, why: `${src} did not compile: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}` };
+  return { prog };
+}
 
 async function main(): Promise<void> {
   const runDir = fs.mkdtempSync('/tmp/dmbench-');
@@ -52,6 +80,11 @@ async function main(): Promise<void> {
   const mnt = path.join(base, 'm');
   fs.mkdirSync(backing);
   fs.mkdirSync(mnt);
+  const notes: string[] = [];
+  const fan = compile('fanotify-rtt.c', base, []);
+  const libdm = compile('dm-responder.c', base, [`-I${path.join(REPO, 'include')}`, path.join(REPO, 'native', 'libdm', 'build', 'libdm.a'), '-pthread']);
+  for (const c of [fan, libdm]) if (c.why) notes.push(c.why);
+
   execFileSync(process.execPath, [CLI, 'mount', '--node', node, '--dmapi', backing, mnt], { env, stdio: 'ignore' });
   const kids: ChildProcess[] = [];
   try {
@@ -65,72 +98,97 @@ async function main(): Promise<void> {
       await dm.setRegion(sid, await dm.pathToHandle(f), C.DM_NO_TOKEN, [{ offset: 0n, size: 0n, flags: C.DM_REGION_READ, opaque: 0 }]);
     }
 
-    const run = async (consumers: number, readers: number, n: number) => {
-      const cs = Array.from({ length: consumers }, () => consumer(node, runDir, sid));
+    /** Readers on the first `readers` files against the consumers given: warm-up, then n measured preads each. */
+    const run = async (cs: ChildProcess[], readers: number, n: number) => {
       kids.push(...cs);
-      await Promise.all(cs.map(ready));
-      const rs = Array.from({ length: readers }, (_, i) => reader(files[i], n));
+      await Promise.all(cs.map(line));
+      const rs = Array.from({ length: readers }, (_, i) => reader(files[i], WARM, n));
       kids.push(...rs);
-      await new Promise((r) => setTimeout(r, 300));
+      const warmed = Promise.all(rs.map(line));
+      for (const r of rs) r.stdin!.write('warm\n');
+      await warmed;
       const outs = rs.map(out);
       const t0 = process.hrtime.bigint();
-      for (const r of rs) r.stdin!.end('go\n');
-      const lat = (await Promise.all(outs)).flatMap((s) => JSON.parse(s) as number[]);
+      for (const r of rs) r.stdin!.write('go\n');
+      const lat = (await Promise.all(outs)).flatMap((s) => JSON.parse(s) as number[]).map((ns) => ns / 1000);
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       for (const c of cs) c.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 200));
       return { lat, rate: (readers * n) / secs };
     };
+    const tsConsumers = (k: number) => Array.from({ length: k }, () => consumer(node, runDir, sid));
 
-    await run(1, 1, 500); // warm-up
-    const one = await run(1, 1, 5000);
-    const r1 = await run(1, 4, 5000);
-    const r4 = await run(4, 4, 5000);
+    const one = await run(tsConsumers(1), 1, N);
+    const withC = libdm.prog
+      ? await run([spawn(libdm.prog, [String(sid)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, DMAPIFS_NODE: node } })], 1, N)
+      : null;
+    const r1 = await run(tsConsumers(1), 4, N_RATE);
+    const r4 = await run(tsConsumers(4), 4, N_RATE);
+
+    // The peer: fanotify on a file of the backing filesystem, same reads.
+    let fanotify: { p50: number; p99: number } | null = null;
+    if (fan.prog) {
+      const f = path.join(base, 'fanotify-file');
+      fs.writeFileSync(f, Buffer.alloc(65536, 7));
+      const r = spawnSync(fan.prog, [f, String(N), String(WARM)], { encoding: 'utf8' });
+      const [p50, p99] = r.stdout.trim().split(/\s+/).map(Number);
+      if (r.status === 0 && p50 > 0) fanotify = { p50, p99 };
+      else notes.push(`fanotify peer not measured: ${(r.stderr || '').trim().split('\n')[0] || `exit ${r.status}`}`);
+    }
 
     // ---- creation with and without a CREATE event: rounds alternate (the machine's load drifts),
-    // one consumer runs throughout, the median round of each kind counts.
+    // one consumer runs throughout, the median round of each kind counts; the peer creates the same
+    // files in the backing directory.
     const cons = consumer(node, runDir, sid);
     kids.push(cons);
-    await ready(cons);
-    const createRun = async (withEvent: boolean, n: number, round: number) => {
+    await line(cons);
+    const createIn = async (dir: string, n: number) => {
+      const js = `const fs=require('fs');const d=process.argv[1];const n=+process.argv[2];for(let i=0;i<200;i++)fs.closeSync(fs.openSync(d+'/w'+i,'wx'));
+const a=process.hrtime.bigint();for(let i=0;i<n;i++)fs.closeSync(fs.openSync(d+'/f'+i,'wx'));process.stdout.write(String(Number(process.hrtime.bigint()-a)/n));`;
+      const w = spawn(process.execPath, ['-e', js, dir, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      return Number(await out(w)) / 1000;
+    };
+    const createRun = async (kind: 'plain' | 'event' | 'native', n: number, round: number) => {
       // The directory first, with no CREATE in force: this process's own mkdirSync would otherwise
       // wait for an answer while its event loop is blocked in the call.
-      const dir = path.join(mnt, `c${withEvent ? 1 : 0}-${round}`);
-      fs.mkdirSync(dir);
-      await dm.setEventlist(sid, fsh, C.DM_NO_TOKEN, withEvent ? [C.DM_EVENT_CREATE] : []);
-      const js = `const fs=require('fs');const d=process.argv[1];const n=+process.argv[2];const a=process.hrtime.bigint();
-for(let i=0;i<n;i++)fs.closeSync(fs.openSync(d+'/f'+i,'wx'));process.stdout.write(String(Number(process.hrtime.bigint()-a)/n));`;
-      const w = spawn(process.execPath, ['-e', js, dir, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const ns = Number(await out(w));
+      const name = `c-${kind}-${round}`;
+      fs.mkdirSync(path.join(mnt, name));
+      if (kind === 'native') return createIn(path.join(backing, name), n);
+      await dm.setEventlist(sid, fsh, C.DM_NO_TOKEN, kind === 'event' ? [C.DM_EVENT_CREATE] : []);
+      const us = await createIn(path.join(mnt, name), n);
       await dm.setEventlist(sid, fsh, C.DM_NO_TOKEN, []);
-      return ns / 1000;
+      return us;
     };
-    await createRun(false, 300, -1); // warm-up
-    await createRun(true, 300, -1);
-    const plain: number[] = [];
-    const withEv: number[] = [];
+    const rounds: Record<'plain' | 'event' | 'native', number[]> = { plain: [], event: [], native: [] };
     for (let round = 0; round < 5; round++) {
-      plain.push(await createRun(false, 1000, round));
-      withEv.push(await createRun(true, 1000, round));
+      for (const kind of ['plain', 'event', 'native'] as const) rounds[kind].push(await createRun(kind, 1000, round));
     }
     cons.kill('SIGKILL');
-    const createUs = pct(plain, 0.5);
-    const createEvUs = pct(withEv, 0.5);
+    const createUs = quantile(rounds.plain, 0.5);
+    const createEvUs = quantile(rounds.event, 0.5);
+    const nativeUs = quantile(rounds.native, 0.5);
 
-    const metrics: Record<string, { value: number; unit: string }> = {
-      read_event_rtt_p50_us: { value: Math.round(pct(one.lat, 0.5) / 100) / 10, unit: 'µs (target ≤ 100)' },
-      read_event_rtt_p99_us: { value: Math.round(pct(one.lat, 0.99) / 100) / 10, unit: 'µs' },
-      sync_events_per_s_1_consumer: { value: Math.round(r1.rate), unit: 'events/s, 4 readers (target ≥ 10,000)' },
-      sync_events_per_s_4_consumers: { value: Math.round(r4.rate), unit: 'events/s, 4 readers' },
-      create_us: { value: Math.round(createUs * 10) / 10, unit: 'µs per file, no event' },
-      create_with_event_us: { value: Math.round(createEvUs * 10) / 10, unit: 'µs per file, CREATE answered' },
-      create_event_overhead_us: { value: Math.round((createEvUs - createUs) * 10) / 10, unit: 'µs per file' },
+    const fanPeer = (q: 'p50' | 'p99', ratio: string) => fanotify && {
+      name: `fanotify_rtt_${q}_us`, label: 'fanotify, C listener', value: fanotify[q], ratio,
     };
-    const rows = Object.entries(metrics).map(([name, m]) => [name, m.value.toLocaleString('en-US'), m.unit]);
-    const w0 = Math.max(...rows.map((r) => r[0].length));
-    const w1 = Math.max(...rows.map((r) => r[1].length));
-    for (const r of rows) console.log(`${r[0].padEnd(w0)}  ${r[1].padStart(w1)}  ${r[2]}`);
-    if (json) console.log(JSON.stringify({ metrics: Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, v.value])) }));
+    const rows: Row[] = [
+      { name: 'read_event_rtt_p50_us', value: quantile(one.lat, 0.5), unit: 'µs', what: 'TypeScript consumer', target: { op: '<=', value: 100 }, peer: fanPeer('p50', 'read_event_rtt_p50_vs_fanotify_ratio') },
+      { name: 'read_event_rtt_p99_us', value: quantile(one.lat, 0.99), unit: 'µs', what: 'TypeScript consumer', peer: fanPeer('p99', 'read_event_rtt_p99_vs_fanotify_ratio') },
+    ];
+    if (withC) {
+      rows.push({ name: 'read_event_rtt_libdm_p50_us', value: quantile(withC.lat, 0.5), unit: 'µs', what: 'C consumer (libdm)', peer: fanPeer('p50', 'read_event_rtt_libdm_p50_vs_fanotify_ratio') });
+      rows.push({ name: 'read_event_rtt_libdm_p99_us', value: quantile(withC.lat, 0.99), unit: 'µs', what: 'C consumer (libdm)' });
+    }
+    rows.push(
+      { name: 'sync_events_1_consumer_per_s', value: r1.rate, unit: 'events/s', what: '4 readers', target: { op: '>=', value: 10000 } },
+      { name: 'sync_events_4_consumers_per_s', value: r4.rate, unit: 'events/s', what: '4 readers', target: { op: '>=', value: 10000 } },
+      { name: 'create_us', value: createUs, unit: 'µs', what: 'per file, no event', peer: { name: 'create_native_us', label: 'backing dir', value: nativeUs, ratio: 'create_vs_native_ratio' } },
+      { name: 'create_with_event_us', value: createEvUs, unit: 'µs', what: 'per file, CREATE answered' },
+      { name: 'create_event_overhead_us', value: createEvUs - createUs, unit: 'µs', what: 'per file' },
+    );
+    notes.push(`${WARM.toLocaleString('en-US')} warm-up reads per reader before ${N.toLocaleString('en-US')} measured ones (rates: ${N_RATE.toLocaleString('en-US')} per reader); ` +
+      `the fanotify peer has no daemon in between: the kernel hands the event straight to the listener (2 context switches per read, ours 4).`);
+    report(`DMAPI events, one node daemon (node ${process.version}, ${os.cpus().length} CPUs)`, rows, { json, notes });
     await dm.setDisp(sid, fsh, C.DM_NO_TOKEN, []);
     dm.close();
   } finally {
