@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const libdm = compile('dm-responder.c', base, [`-I${path.join(REPO, 'include')}`, path.join(REPO, 'native', 'libdm', 'build', 'libdm.a'), '-pthread']);
   for (const c of [fan, libdm]) if (c.why) notes.push(c.why);
 
-  execFileSync(process.execPath, [CLI, 'mount', '--node', node, '--dmapi', backing, mnt], { env, stdio: 'ignore' });
+  execFileSync(process.execPath, [CLI, 'mount', '--node', node, '--dmapi', '--mount-event-optional', backing, mnt], { env, stdio: 'ignore' });
   const kids: ChildProcess[] = [];
   try {
     const dm = await connect({ node, runDir });

@@ -1,12 +1,17 @@
 // A small HSM on dmapifs, written with the TypeScript DMAPI client: migrate files to an archive
 // directory and recall them when an application touches them.
 //
-//   node dist/examples/hsm.js serve   --node NODE --mnt MOUNTPOINT --archive DIR   (the daemon side)
-//   node dist/examples/hsm.js migrate --node NODE --archive DIR FILE...            (move data out)
+//   node dist/examples/hsm.js serve   --node NODE --archive DIR [--mnt MOUNTPOINT]  (the daemon side)
+//   node dist/examples/hsm.js migrate --node NODE --archive DIR FILE...              (move data out)
 //
-// serve: creates (or, after a crash, assumes) the session "dmapifs-demo-hsm", takes the READ,
-// WRITE, TRUNCATE and DESTROY dispositions of the filesystem, answers again what was left
-// outstanding, then prints each event as it happens. READ/WRITE/TRUNCATE on a migrated file:
+// serve: creates (or, after a crash, assumes) the session "dmapifs-demo-hsm" and takes the MOUNT
+// disposition of the node (the global handle), answers again what was left outstanding, then
+// prints each event as it happens. As on GPFS, it is started before the filesystems it manages are
+// mounted: each MOUNT event gives it the filesystem's handle, on which it takes the READ, WRITE,
+// TRUNCATE and DESTROY dispositions before answering CONTINUE (dispositions do not outlive the
+// session's daemon); --mnt does the same at once for a filesystem already mounted. Stopped with
+// SIGTERM or SIGINT it destroys its session; killed, it leaves it to be assumed by the next run.
+// READ/WRITE/TRUNCATE on a migrated file:
 // exclusive right → write_invis the archived bytes back → clear the regions → mark it resident →
 // CONTINUE. DESTROY: the archive copy named by the return-on-destroy attribute is deleted.
 //
@@ -47,6 +52,9 @@ async function migrate(dm: DmapiClient, sid: number, archive: string, file: stri
     off += b.length;
   }
   const data = Buffer.concat(parts);
+  // A copy from an earlier migration (the file was recalled since) is replaced by this one.
+  const old = (await dm.getDmattr(sid, h, C.DM_NO_TOKEN, ATTR).catch(() => null))?.toString();
+  if (old && /^[0-9a-f]+$/.test(old)) fs.rmSync(path.join(archive, old), { force: true });
   fs.writeFileSync(path.join(archive, id), data);
   await dm.setDmattr(sid, h, C.DM_NO_TOKEN, ATTR, false, Buffer.from(id));
   await dm.punchHole(sid, h, C.DM_NO_TOKEN, 0, 0);
@@ -64,9 +72,21 @@ async function recall(dm: DmapiClient, sid: number, archive: string, ev: DmEvent
   say(`  recalled ${data.length} bytes from ${path.join(archive, id)} with write_invis, region cleared`);
 }
 
+/** Takes the dispositions this HSM serves on one filesystem. */
+async function manage(dm: DmapiClient, sid: number, fsh: Buffer): Promise<void> {
+  await dm.setDisp(sid, fsh, C.DM_NO_TOKEN, [C.DM_EVENT_READ, C.DM_EVENT_WRITE, C.DM_EVENT_TRUNCATE, C.DM_EVENT_DESTROY]);
+  await dm.setEventlist(sid, fsh, C.DM_NO_TOKEN, [C.DM_EVENT_DESTROY]);
+  await dm.setReturnOnDestroy(sid, fsh, C.DM_NO_TOKEN, ATTR, true);
+}
+
 async function handle(dm: DmapiClient, sid: number, archive: string, ev: DmEventMsg): Promise<void> {
   const name = C.EVENT_NAMES[ev.type] ?? String(ev.type);
-  if (ev.type === C.DM_EVENT_READ || ev.type === C.DM_EVENT_WRITE || ev.type === C.DM_EVENT_TRUNCATE) {
+  if (ev.type === C.DM_EVENT_MOUNT) {
+    say(`event MOUNT token ${ev.token}: ${ev.device} at ${ev.mountPoint}`);
+    await manage(dm, sid, ev.fsHandle!);
+    await dm.respondEvent(sid, ev.token, C.DM_RESP_CONTINUE, 0);
+    say(`  took READ, WRITE, TRUNCATE, DESTROY for ${ev.mountPoint}; answered CONTINUE: the mount goes on`);
+  } else if (ev.type === C.DM_EVENT_READ || ev.type === C.DM_EVENT_WRITE || ev.type === C.DM_EVENT_TRUNCATE) {
     say(`event ${name} token ${ev.token} handle ${ev.handle!.toString('hex').slice(16, 32)} offset ${ev.offset} length ${ev.length}`);
     try {
       await recall(dm, sid, archive, ev);
@@ -88,21 +108,34 @@ async function handle(dm: DmapiClient, sid: number, archive: string, ev: DmEvent
 
 async function serve(): Promise<void> {
   const node = opt('node');
-  const mnt = opt('mnt');
   const archive = opt('archive');
+  const mnt = process.argv.includes('--mnt') ? opt('mnt') : null;
   const dm = await connect({ node });
   const sid = await session(dm);
-  const fsh = await dm.pathToFshandle(mnt);
-  const events = [C.DM_EVENT_READ, C.DM_EVENT_WRITE, C.DM_EVENT_TRUNCATE, C.DM_EVENT_DESTROY];
-  await dm.setDisp(sid, fsh, C.DM_NO_TOKEN, events);
-  await dm.setEventlist(sid, fsh, C.DM_NO_TOKEN, [C.DM_EVENT_DESTROY]);
-  await dm.setReturnOnDestroy(sid, fsh, C.DM_NO_TOKEN, ATTR, true);
-  say(`session ${sid} (${SESSION}) holds READ, WRITE, TRUNCATE, DESTROY for ${mnt}; waiting for events`);
+  await dm.setDisp(sid, dm.globalHandle, C.DM_NO_TOKEN, [C.DM_EVENT_MOUNT]);
+  say(`session ${sid} (${SESSION}) holds MOUNT for node ${node}`);
+  if (mnt) {
+    await manage(dm, sid, await dm.pathToFshandle(mnt));
+    say(`  and READ, WRITE, TRUNCATE, DESTROY for ${mnt}`);
+  }
+  say('waiting for events');
   // Events left outstanding by a previous run (it crashed while handling them): handle them again.
   for (const tok of await dm.getallTokens(sid)) await handle(dm, sid, archive, await dm.findEventmsg(sid, tok));
+  // Stopped (SIGTERM, SIGINT): end the session, so that no later mount waits for a MOUNT answer
+  // nobody will give. (Killed instead, the session stays for the next run to assume.)
   let stop = false;
-  process.on('SIGTERM', () => { stop = true; dm.close(); });
-  process.on('SIGINT', () => { stop = true; dm.close(); });
+  const shutdown = () => {
+    stop = true;
+    dm.close(); // ends the waiting dm_get_events: a session with a waiting call cannot be destroyed
+    void (async () => {
+      const dm2 = await connect({ node });
+      await dm2.setDisp(sid, dm2.globalHandle, C.DM_NO_TOKEN, []).catch(() => undefined);
+      await dm2.destroySession(sid).then(() => say(`session ${sid} destroyed`), (e) => say(`session ${sid} kept: ${(e as Error).message}`));
+      dm2.close();
+    })().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
   try {
     for await (const ev of dm.events(sid)) await handle(dm, sid, archive, ev);
   } catch (e) {
@@ -121,7 +154,7 @@ async function main(): Promise<void> {
     dm.close();
     return;
   }
-  process.stderr.write('usage: hsm.js serve --node NODE --mnt MOUNTPOINT --archive DIR | migrate --node NODE --archive DIR FILE...\n');
+  process.stderr.write('usage: hsm.js serve --node NODE --archive DIR [--mnt MOUNTPOINT] | migrate --node NODE --archive DIR FILE...\n');
   process.exit(2);
 }
 

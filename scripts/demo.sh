@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job: set up, mount a DMAPI-enabled demo filesystem through a dmapifs node, show it
-# working (status, listing, a read and a write through the mount, the backing inode numbers), then
-# run a small HSM (examples/hsm.ts) that migrates a file to an archive directory and recalls it
-# when `cat` reads it, printing each event as it happens; unmount and stop the node. Run as root:
+# The main job: set up, start a dmapifs node and a small HSM (examples/hsm.ts) holding its MOUNT
+# disposition, mount a DMAPI-enabled demo filesystem (the HSM gets MOUNT, takes the filesystem's
+# dispositions and lets the mount go on, as on GPFS), show the mount working (status, listing, a
+# read and a write through it, the backing inode numbers), then have the HSM migrate a file to an
+# archive directory and recall it when `head` reads it, printing each event as it happens; unmount
+# and stop the node. Run as root:
 #
 #   sudo bash scripts/demo.sh
 #
@@ -43,7 +45,19 @@ seq 1 10000 > "$BACKING/docs/numbers.txt"
 ln -s docs/about.txt "$BACKING/about-link"
 show ls -la "$BACKING"
 
-step "mount it at $MNT with the DMAPI enabled (node '$NODE'; the node daemon starts on demand)"
+step "start node '$NODE' and the HSM (examples/hsm.ts): it holds the node's MOUNT disposition"
+ARCHIVE="$DEMO/archive"
+mkdir -p "$ARCHIVE"
+HSM=(node "$ROOT/dist/examples/hsm.js")
+show dmapifs node start --node "$NODE"
+"${HSM[@]}" serve --node "$NODE" --archive "$ARCHIVE" > >(tee "$DEMO/hsm.log") &
+HSM_PID=$!
+stop_hsm() { kill "$HSM_PID" 2>/dev/null || true; wait "$HSM_PID" 2>/dev/null || true; }
+trap 'stop_hsm; cleanup' EXIT
+for _ in $(seq 100); do grep -q 'waiting for events' "$DEMO/hsm.log" 2>/dev/null && break; kill -0 "$HSM_PID" 2>/dev/null || exit 1; sleep 0.1; done
+grep -q 'waiting for events' "$DEMO/hsm.log" || { echo "demo: the HSM did not start" >&2; exit 1; }
+
+step "mount it at $MNT with the DMAPI enabled: MOUNT goes to the HSM, which answers"
 show dmapifs mount --node "$NODE" --dmapi "$BACKING" "$MNT"
 
 step "status"
@@ -77,15 +91,7 @@ for f in . hello.txt docs docs/about.txt docs/numbers.txt about-link from-mount.
 done
 show stat "$MNT/hello.txt"
 
-step "HSM: start the DM application (examples/hsm.ts), migrate a file, read it back"
-ARCHIVE="$DEMO/archive"
-mkdir -p "$ARCHIVE"
-HSM=(node "$ROOT/dist/examples/hsm.js")
-"${HSM[@]}" serve --node "$NODE" --mnt "$MNT" --archive "$ARCHIVE" &
-HSM_PID=$!
-stop_hsm() { kill "$HSM_PID" 2>/dev/null || true; wait "$HSM_PID" 2>/dev/null || true; }
-trap 'stop_hsm; cleanup' EXIT
-sleep 1.5
+step "HSM: migrate a file, read it back"
 seq -f 'line %g of a file that will live on tape' 1 2000 > "$MNT/report.txt"
 SUM=$(md5sum < "$MNT/report.txt")
 printf '$ ls -ls %s   # blocks before migration

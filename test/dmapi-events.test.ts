@@ -14,7 +14,7 @@ test.before(async () => {
   const backing = cluster.tmpDir(null, 'dmfs-back-');
   const mnt = cluster.tmpDir(null, 'dmfs-mnt-');
   node = cluster.uniqueNode('dm');
-  const r = await cluster.cli(['mount', '--node', node, '--dmapi', backing, mnt]);
+  const r = await cluster.cli(['mount', '--node', node, '--dmapi', '--mount-event-optional', backing, mnt]);
   if (r.code !== 0) throw new Error(r.stderr);
   dm = await connect({ node, runDir: cluster.runDir });
 });

@@ -16,7 +16,7 @@ async function mountEnv(files: Record<string, string> = {}, dmapi = true) {
   cluster.writeFiles(backing, files);
   const mnt = cluster.tmpDir(null, 'dmfs-mnt-');
   const node = cluster.uniqueNode('dm');
-  const r = await cluster.cli(['mount', '--node', node, ...(dmapi ? ['--dmapi'] : []), backing, mnt]);
+  const r = await cluster.cli(['mount', '--node', node, ...(dmapi ? ['--dmapi', '--mount-event-optional'] : []), backing, mnt]);
   if (r.code !== 0) throw new Error(r.stderr);
   const dm = await connect({ node, runDir: cluster.runDir });
   return { node, backing, mnt, dm };
@@ -170,7 +170,7 @@ test('handles are unchanged across unmount/remount and a daemon restart; fsid pe
   e.dm.close();
   await cluster.cli(['umount', e.mnt]);
   await cluster.cli(['node', 'stop', '--node', e.node]);
-  const r = await cluster.cli(['mount', '--node', e.node, e.backing, e.mnt]);
+  const r = await cluster.cli(['mount', '--node', e.node, '--mount-event-optional', e.backing, e.mnt]);
   t.is(r.code, 0, r.stderr);
   const dm = await connect({ node: e.node, runDir: cluster.runDir });
   t.teardown(() => dm.close());
@@ -189,7 +189,7 @@ test('DMAPI disabled: handle functions → EPERM; chfs enables it while unmounte
   await cluster.cli(['umount', e.mnt]);
   const r = await cluster.cli(['chfs', '--dmapi', 'yes', e.mnt]);
   t.is(r.code, 0, r.stderr);
-  await cluster.cli(['mount', '--node', e.node, e.backing, e.mnt]);
+  await cluster.cli(['mount', '--node', e.node, '--mount-event-optional', e.backing, e.mnt]);
   const h = await e.dm.pathToHandle(path.join(e.mnt, 'q')).catch(async () => {
     e.dm.close();
     e.dm = await connect({ node: e.node, runDir: cluster.runDir });
@@ -199,7 +199,7 @@ test('DMAPI disabled: handle functions → EPERM; chfs enables it while unmounte
   // Disable again: the old handle now fails EPERM.
   await cluster.cli(['umount', e.mnt]);
   t.is((await cluster.cli(['chfs', '--dmapi', 'no', e.backing])).code, 0);
-  await cluster.cli(['mount', '--node', e.node, e.backing, e.mnt]);
+  await cluster.cli(['mount', '--node', e.node, '--mount-event-optional', e.backing, e.mnt]);
   const s = await e.dm.createSession(0, 'x');
   await errno(t, e.dm.readInvis(s, h, C.DM_NO_TOKEN, 0, 1), 'EPERM');
   await e.dm.destroySession(s);

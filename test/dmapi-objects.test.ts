@@ -23,7 +23,7 @@ test.before(async () => {
   cluster.writeFiles(backing, { 'f': 'hello', 'd/a': '1', 'd/b': '22', 'd/c': '333' });
   mnt = cluster.tmpDir(null, 'dmfs-mnt-');
   node = cluster.uniqueNode('dm');
-  const r = await cluster.cli(['mount', '--node', node, '--dmapi', backing, mnt]);
+  const r = await cluster.cli(['mount', '--node', node, '--dmapi', '--mount-event-optional', backing, mnt]);
   if (r.code !== 0) throw new Error(r.stderr);
   dm = await connect({ node, runDir: cluster.runDir });
   fsh = await dm.pathToFshandle(mnt);
@@ -383,7 +383,7 @@ test.serial('regions persist across unmount and remount', async (t) => {
   await dm.setRegion(sid, fh, NT, [{ offset: 5n, size: 6n, flags: C.DM_REGION_READ, opaque: 1 }]);
   await dm.setEventlist(sid, fh, NT, [C.DM_EVENT_DESTROY]);
   await cluster.cli(['umount', mnt]);
-  t.is((await cluster.cli(['mount', '--node', node, backing, mnt])).code, 0);
+  t.is((await cluster.cli(['mount', '--node', node, '--mount-event-optional', backing, mnt])).code, 0);
   t.deepEqual(await dm.getRegion(sid, fh, NT), [{ offset: 5n, size: 6n, flags: C.DM_REGION_READ, opaque: 1 }]);
   t.deepEqual((await dm.getEventlist(sid, fh, NT)).events, [C.DM_EVENT_READ, C.DM_EVENT_DESTROY]);
 });

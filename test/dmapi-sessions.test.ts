@@ -16,7 +16,7 @@ async function dmapiMount(files: Record<string, string> = {}) {
   cluster.writeFiles(backing, files);
   const mnt = cluster.tmpDir(null, 'dmfs-mnt-');
   const node = cluster.uniqueNode('dm');
-  const r = await cluster.cli(['mount', '--node', node, '--dmapi', backing, mnt]);
+  const r = await cluster.cli(['mount', '--node', node, '--dmapi', '--mount-event-optional', backing, mnt]);
   if (r.code !== 0) throw new Error(`mount --dmapi failed: ${r.stderr}`);
   const dm = await connect({ node, runDir: cluster.runDir });
   return { node, backing, mnt, dm };
@@ -221,7 +221,7 @@ test('kill -9 of the node daemon: same session ids, dispositions kept, pending s
   other.close();
   // Restart the daemon and mount again.
   await cluster.cli(['umount', e2.mnt]);
-  const r = await cluster.cli(['mount', '--node', e2.node, e2.backing, e2.mnt]);
+  const r = await cluster.cli(['mount', '--node', e2.node, '--mount-event-optional', e2.backing, e2.mnt]);
   t.is(r.code, 0, r.stderr);
   const dm2 = await connect({ node: e2.node, runDir: cluster.runDir });
   t.teardown(() => dm2.close());

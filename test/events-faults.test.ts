@@ -127,7 +127,7 @@ test.serial('kill -9 of the node daemon: after the restart sessions, disposition
   const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
   const m = (n: string) => path.join(mnt, n);
   t.teardown(() => cluster.unmount(mnt));
-  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', backing, mnt], { timeoutMs: 30000 })).code, 0);
+  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', '--mount-event-optional', backing, mnt], { timeoutMs: 30000 })).code, 0);
   const dm = await connect({ node: own, runDir: cluster.runDir });
   const sid = await dm.createSession(0, 'hsm-node');
   const fsh = await dm.pathToFshandle(mnt);
@@ -156,7 +156,7 @@ test.serial('kill -9 of the node daemon: after the restart sessions, disposition
 
   // Restart: clear the dead mount, mount again (starts the daemon).
   await cluster.cli(['umount', mnt], { timeoutMs: 30000 });
-  const r = await cluster.cli(['mount', '--node', own, '--dmapi', backing, mnt], { timeoutMs: 30000 });
+  const r = await cluster.cli(['mount', '--node', own, '--dmapi', '--mount-event-optional', backing, mnt], { timeoutMs: 30000 });
   t.is(r.code, 0, r.stderr);
   t.not(cluster.daemonPid(own), pid);
   const dm2 = await connect({ node: own, runDir: cluster.runDir });

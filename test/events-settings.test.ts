@@ -4,8 +4,9 @@
 //                               (the event stays pending); other synchronous events are not affected
 //   dmapiSessionFailureTimeout  an event for a failed session (daemon restarted, not yet assumed)
 //                               fails with EIO at once (0) or waits N s for the session to be assumed
-//   dmapiMountTimeout           with no MOUNT disposition, a DMAPI mount waits N s for one, then EIO;
-//                               0 = mount without a MOUNT event (dmapifs's default)
+//   dmapiMountTimeout           with no MOUNT disposition a DMAPI mount fails with EIO, except in the
+//                               node's one window (no disposition ever set: the first mount waits
+//                               N s for one); --mount-event-optional mounts without the event
 //   dmapiDataEventRetry         a data event re-enabled during its handling is raised again N times
 import test from 'ava';
 import * as crypto from 'crypto';
@@ -18,7 +19,7 @@ import { connect } from '../src/dmapi/client';
 const cluster = useCluster();
 const node = cluster.uniqueNode('es');
 const RW = [C.DM_EVENT_READ, C.DM_EVENT_WRITE, C.DM_EVENT_TRUNCATE];
-const DEFAULTS = { dmapiEventTimeout: 86400000, dmapiSessionFailureTimeout: 0, dmapiMountTimeout: 0, dmapiDataEventRetry: 2 };
+const DEFAULTS = { dmapiEventTimeout: 86400000, dmapiSessionFailureTimeout: 0, dmapiMountTimeout: 60, dmapiDataEventRetry: 2 };
 
 async function config(c: Cluster, n: string, ...set: string[]): Promise<Record<string, number>> {
   const r = await c.cli(['config', '--node', n, '--json', ...set]);
@@ -39,7 +40,7 @@ test.serial('dmapifs config: defaults, NAME=VALUE changes, bad names and values 
   const s = await config(cluster, node, 'dmapiEventTimeout=1500', 'dmapiDataEventRetry=-1');
   t.is(s.dmapiEventTimeout, 1500);
   t.is(s.dmapiDataEventRetry, -1);
-  t.is(s.dmapiMountTimeout, 0);
+  t.is(s.dmapiMountTimeout, 60);
   t.deepEqual(await config(cluster, node), s, 'kept');
   const text = await cluster.cli(['config', '--node', node]);
   t.regex(text.stdout, /^dmapiEventTimeout 1500$/m);
@@ -102,7 +103,7 @@ test.serial('dmapiSessionFailureTimeout: after a daemon restart, events of the f
   const backing = cluster.tmpDir(t, 'dmfs-back-');
   const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
   t.teardown(() => cluster.unmount(mnt));
-  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', backing, mnt], { timeoutMs: 30000 })).code, 0);
+  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', '--mount-event-optional', backing, mnt], { timeoutMs: 30000 })).code, 0);
   const dm = await connect({ node: own, runDir: cluster.runDir });
   const sid = await dm.createSession(0, 'hsm-sft');
   const fsh = await dm.pathToFshandle(mnt);
@@ -116,7 +117,7 @@ test.serial('dmapiSessionFailureTimeout: after a daemon restart, events of the f
   await waitFor(() => !pidAlive(pid), 5000, `daemon ${pid} to die`);
   dm.close();
   await cluster.cli(['umount', mnt], { timeoutMs: 30000 });
-  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', backing, mnt], { timeoutMs: 30000 })).code, 0);
+  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', '--mount-event-optional', backing, mnt], { timeoutMs: 30000 })).code, 0);
   const dm2 = await connect({ node: own, runDir: cluster.runDir });
   t.teardown(async () => {
     await dm2.createSession(sid, 'cleanup').catch(() => undefined);
@@ -149,48 +150,89 @@ test.serial('dmapiSessionFailureTimeout: after a daemon restart, events of the f
   t.true(r.stdout.equals(orig));
 });
 
-test.serial('dmapiMountTimeout: 0 mounts without a MOUNT event; N waits N s for a MOUNT disposition then EIO; a disposition set within the window gets the MOUNT event', async (t) => {
-  const own = cluster.uniqueNode('esm');
+/** A node of its own, started with its settings file written first (the window opens at the first DMAPI mount). */
+async function freshNode(t: import('ava').ExecutionContext, prefix: string, ...set: string[]): Promise<{ node: string; dm: import('../src/dmapi/client').DmapiClient }> {
+  const own = cluster.uniqueNode(prefix);
   await cluster.startNode(t, own);
+  if (set.length) await config(cluster, own, ...set);
   const dm = await connect({ node: own, runDir: cluster.runDir });
   t.teardown(() => dm.close());
-  const mounted = (m: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${m} `);
+  return { node: own, dm };
+}
+const mounted = (m: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${m} `);
+function dirs(t: import('ava').ExecutionContext): { b: string; m: string } {
+  const b = cluster.tmpDir(t, 'dmfs-back-');
+  const m = cluster.tmpDir(t, 'dmfs-mnt-');
+  t.teardown(() => cluster.unmount(m));
+  return { b, m };
+}
 
-  const b0 = cluster.tmpDir(t, 'dmfs-back-');
-  const m0 = cluster.tmpDir(t, 'dmfs-mnt-');
-  t.teardown(() => cluster.unmount(m0));
-  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', b0, m0], { timeoutMs: 30000 })).code, 0, 'default 0: no MOUNT disposition, no wait');
-  t.true(mounted(m0));
-
-  await withSettings(t, own, 'dmapiMountTimeout=2');
-  const b1 = cluster.tmpDir(t, 'dmfs-back-');
-  const m1 = cluster.tmpDir(t, 'dmfs-mnt-');
-  t.teardown(() => cluster.unmount(m1));
+test.serial('dmapiMountTimeout: with no MOUNT disposition the node\'s first DMAPI mount waits N s for one, then EIO; the window opens once: the next mount fails at once', async (t) => {
+  const { node: own } = await freshNode(t, 'esm', 'dmapiMountTimeout=2');
+  const d1 = dirs(t);
   const t0 = Date.now();
-  const r1 = await cluster.cli(['mount', '--node', own, '--dmapi', b1, m1], { timeoutMs: 30000 });
+  const r1 = await cluster.cli(['mount', '--node', own, '--dmapi', d1.b, d1.m], { timeoutMs: 30000 });
   const took = Date.now() - t0;
   t.not(r1.code, 0);
   t.regex(r1.stderr, /EIO|I\/O/);
   t.true(took >= 1900, `failed after ${took} ms, not before the 2 s window`);
-  t.false(mounted(m1));
+  t.false(mounted(d1.m));
+  const d2 = dirs(t);
+  const t1 = Date.now();
+  const r2 = await cluster.cli(['mount', '--node', own, '--dmapi', d2.b, d2.m], { timeoutMs: 30000 });
+  t.not(r2.code, 0);
+  t.true(Date.now() - t1 < 1500, 'the window was used: EIO at once');
+  t.false(mounted(d2.m));
+  // --mount-event-optional: no disposition, no event, mounted.
+  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', '--mount-event-optional', d2.b, d2.m], { timeoutMs: 30000 })).code, 0);
+  t.true(mounted(d2.m));
+});
 
-  await config(cluster, own, 'dmapiMountTimeout=30');
+test.serial('dmapiMountTimeout: a disposition set within the window gets the MOUNT event; --mount-event-optional still raises MOUNT when a disposition exists', async (t) => {
+  const { node: own, dm } = await freshNode(t, 'esw', 'dmapiMountTimeout=30');
   const sid = await dm.createSession(0, 'mount-late');
   t.teardown(async () => {
     for (const tok of await dm.getallTokens(sid).catch(() => [] as number[])) await dm.respondEvent(sid, tok, C.DM_RESP_CONTINUE, 0).catch(() => undefined);
     await dm.setDisp(sid, dm.globalHandle, C.DM_NO_TOKEN, []).catch(() => undefined);
     await dm.destroySession(sid).catch(() => undefined);
   });
-  const m2 = cluster.cli(['mount', '--node', own, '--dmapi', b1, m1], { timeoutMs: 30000 });
+  const d1 = dirs(t);
+  const m1 = cluster.cli(['mount', '--node', own, '--dmapi', d1.b, d1.m], { timeoutMs: 30000 });
   await new Promise((res) => setTimeout(res, 800));
-  t.false(mounted(m1), 'the mount waits for a MOUNT disposition');
+  t.false(mounted(d1.m), 'the mount waits for a MOUNT disposition');
   await dm.setDisp(sid, dm.globalHandle, C.DM_NO_TOKEN, [C.DM_EVENT_MOUNT]);
   const ev = await expectEvent(dm, sid, C.DM_EVENT_MOUNT, 'the mount waiting in the window');
-  t.is(ev.mountPoint, m1);
+  t.is(ev.mountPoint, d1.m);
   await dm.respondEvent(sid, ev.token, C.DM_RESP_CONTINUE, 0);
+  const r1 = await m1;
+  t.is(r1.code, 0, r1.stderr);
+  t.true(mounted(d1.m));
+
+  // With the disposition in place, --mount-event-optional changes nothing: MOUNT, and ABORT refuses.
+  const d2 = dirs(t);
+  const m2 = cluster.cli(['mount', '--node', own, '--dmapi', '--mount-event-optional', d2.b, d2.m], { timeoutMs: 30000 });
+  const ev2 = await expectEvent(dm, sid, C.DM_EVENT_MOUNT, 'MOUNT of an optional-event mount with a disposition');
+  await dm.respondEvent(sid, ev2.token, C.DM_RESP_ABORT, 1);
   const r2 = await m2;
-  t.is(r2.code, 0, r2.stderr);
-  t.true(mounted(m1));
+  t.not(r2.code, 0);
+  t.regex(r2.stderr, /EPERM|not permitted/);
+  t.false(mounted(d2.m));
+
+});
+
+test.serial('dmapiMountTimeout: no window on a node where a MOUNT disposition was ever set: with none now, the mount fails with EIO at once', async (t) => {
+  const { node: own, dm } = await freshNode(t, 'esx', 'dmapiMountTimeout=30');
+  const sid = await dm.createSession(0, 'mount-gone');
+  t.teardown(() => dm.destroySession(sid).catch(() => undefined));
+  await dm.setDisp(sid, dm.globalHandle, C.DM_NO_TOKEN, [C.DM_EVENT_MOUNT]);
+  await dm.setDisp(sid, dm.globalHandle, C.DM_NO_TOKEN, []);
+  const d = dirs(t);
+  const t0 = Date.now();
+  const r = await cluster.cli(['mount', '--node', own, '--dmapi', d.b, d.m], { timeoutMs: 30000 });
+  t.not(r.code, 0);
+  t.regex(r.stderr, /EIO|I\/O/);
+  t.true(Date.now() - t0 < 1500, 'EIO at once');
+  t.false(mounted(d.m));
 });
 
 test.serial('dmapiDataEventRetry: a READ re-enabled during its handling is raised again N times (0, 1, -1 = until the regions are cleared)', async (t) => {

@@ -119,7 +119,7 @@ test.serial('C HSM: kill -9 of the node daemon; after the remount the same HSM p
   const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
   const archive = cluster.tmpDir(t, 'dmfs-arch-');
   t.teardown(() => cluster.unmount(mnt));
-  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', backing, mnt], { timeoutMs: 30000 })).code, 0);
+  t.is((await cluster.cli(['mount', '--node', own, '--dmapi', '--mount-event-optional', backing, mnt], { timeoutMs: 30000 })).code, 0);
   const orig = crypto.randomBytes(200 * 1024 + 3);
   fs.writeFileSync(path.join(mnt, 'f'), orig);
   const hsm = start(t, 'hsm', ['serve', '--node', own, '--mnt', mnt, '--archive', archive]);
@@ -133,7 +133,7 @@ test.serial('C HSM: kill -9 of the node daemon; after the remount the same HSM p
   await waitFor(() => !pidAlive(pid), 5000, `daemon ${pid} to die`);
   await waitFor(() => /node daemon is gone \(ENOTREADY\)/.test(hsm.out()), 10000, 'the HSM to see ENOTREADY');
   await cluster.cli(['umount', mnt], { timeoutMs: 30000 });
-  const r = await cluster.cli(['mount', '--node', own, '--dmapi', backing, mnt], { timeoutMs: 30000 });
+  const r = await cluster.cli(['mount', '--node', own, '--dmapi', '--mount-event-optional', backing, mnt], { timeoutMs: 30000 });
   t.is(r.code, 0, r.stderr);
   await waitFor(() => new RegExp(`session ${sid} assumed`).test(hsm.out()), 10000, 'the HSM to assume its session again');
   t.true(fs.statSync(path.join(backing, 'f')).blocks * 512 < 64 * 1024, 'still migrated after the restart');

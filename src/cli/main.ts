@@ -52,16 +52,21 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 3 node not running (node status).`,
 Shows, or changes, the DMAPI settings of a running node (kept in <run dir>/NAME/dmapi-settings.json):
   dmapiEventTimeout           ms a data event waits for its answer, then ENOTREADY (86400000 = forever)
   dmapiSessionFailureTimeout  s an event waits for its failed session to be assumed, then EIO (0)
-  dmapiMountTimeout           s a mount waits for a MOUNT disposition, then EIO (0: no wait, no event; -1 forever)
+  dmapiMountTimeout           s the node's first DMAPI mount waits for a MOUNT disposition, then EIO (60; -1 forever)
   dmapiDataEventRetry         times a data event re-enabled during its handling is raised again (2; -1 always)`,
-  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--capacity SIZE] BACKING MOUNTPOINT
+  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--mount-event-optional] [--capacity SIZE] BACKING MOUNTPOINT
 
 Mounts the directory BACKING at MOUNTPOINT (an existing empty directory) through FUSE. The
 node's daemon is started if it does not run. Returns once the mount is ready.
   --node NAME          node daemon to serve the mount (default: the host name)
   --attr-timeout S     seconds the kernel may cache attributes (default 1; 0 = never)
   --entry-timeout S    seconds the kernel may cache names (default 1; 0 = never)
-  --dmapi              enable the DMAPI for this filesystem (persistent; see dmapifs chfs)
+  --dmapi              enable the DMAPI for this filesystem (persistent; see dmapifs chfs). As on
+                       GPFS, mounting a DMAPI-enabled filesystem raises MOUNT and waits for its
+                       answer; with no DM application holding a MOUNT disposition it fails with EIO
+                       (the node's first such mount waits dmapiMountTimeout s for one: dmapifs config)
+  --mount-event-optional
+                       with no MOUNT disposition, mount without a MOUNT event (dmapifs extension)
   --capacity SIZE      limit the space the filesystem's files may take (500M, 2G...): writes past it
                        raise NOSPACE (DMAPI) and fail with ENOSPC`,
   umount: `usage: dmapifs umount [--node NAME] [--lazy] MOUNTPOINT
@@ -146,7 +151,7 @@ async function realpathWithin(p: string, ms: number): Promise<string | null> {
 // Commands
 
 async function cmdMount(argv: string[]): Promise<number> {
-  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', capacity: 'value', help: 'flag' }, 'mount');
+  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', 'mount-event-optional': 'flag', capacity: 'value', help: 'flag' }, 'mount');
   if (opts.help) { out(HELP.mount); return EXIT_OK; }
   if (positional.length !== 2) {
     throw new UsageError(positional.length < 2 ? 'mount needs BACKING and MOUNTPOINT' : `unexpected argument '${positional[2]}' for 'mount'`);
@@ -168,7 +173,9 @@ async function cmdMount(argv: string[]): Promise<number> {
   let rec: MountRecord;
   try {
     rec = await callDaemon<MountRecord>(nodePaths(node).socket, 'mount',
-      { backing, mountpoint, attrTimeout, entryTimeout, capacity }, { timeoutMs: 120000 });
+      { backing, mountpoint, attrTimeout, entryTimeout, capacity, mountEventOptional: opts['mount-event-optional'] === true },
+      // A DMAPI mount waits for its MOUNT event's answer, as long as the DM application takes.
+      { timeoutMs: 0 });
   } catch (e) {
     if (daemon.started) {
       // Do not leave behind a daemon that this command started for nothing.

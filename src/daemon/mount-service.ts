@@ -45,6 +45,12 @@ function str(args: Record<string, unknown>, key: string): string {
   return v;
 }
 
+function bool(args: Record<string, unknown>, key: string): boolean {
+  const v = args[key];
+  if (typeof v !== 'boolean') throw new CodedError('EINVAL', `'${key}' must be true or false`);
+  return v;
+}
+
 function optSeconds(args: Record<string, unknown>, key: string): number | undefined {
   const v = args[key];
   if (v === undefined || v === null) return undefined;
@@ -114,6 +120,7 @@ export class MountService implements Service {
     const attrTimeout = optSeconds(args, 'attrTimeout');
     const entryTimeout = optSeconds(args, 'entryTimeout');
     const capacity = optBytes(args, 'capacity');
+    const mountEventOptional = args.mountEventOptional === undefined ? undefined : bool(args, 'mountEventOptional');
     if (!path.isAbsolute(backingArg)) throw new CodedError('EINVAL', `backing path must be absolute: ${backingArg}`);
     if (!path.isAbsolute(mountArg)) throw new CodedError('EINVAL', `mount point must be absolute: ${mountArg}`);
     // Before touching either path: nothing inside our own mounts (a mount(2) there would wait on
@@ -145,7 +152,7 @@ export class MountService implements Service {
       this.log.info(`mounting ${backing} at ${mountpoint}`);
       let mfs: MountedFs;
       try {
-        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity });
+        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity, mountEventOptional });
       } catch (e) {
         const b = errorBody(e);
         this.log.warn(`mount of ${backing} at ${mountpoint} failed: ${b.code}: ${b.message}`);

@@ -2,7 +2,7 @@
 // rights; shared by the function groups (sessions.ts, events.ts, ...), each of which registers the
 // handlers of its opcodes. Handlers throw DmError (constants.ts) to fail with an errno.
 import {
-  DM_EVENT_MAX, DM_MAX_SESSIONS, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail,
+  DM_EVENT_MAX, DM_EVENT_MOUNT, DM_MAX_SESSIONS, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, eventBit, fail,
 } from './constants';
 import { FsTable, Obj } from './fstable';
 import { Journal, JournalRecord } from './journal';
@@ -95,6 +95,13 @@ export class Dmapi {
   rights!: Rights;
   /** dm_obj_ref_hold: token → held objects ("fsid:ino"). */
   readonly objRefs = new Map<number, Set<string>>();
+  /**
+   * GPFS's dmapiMountTimeout window (settings.ts): a MOUNT disposition has been set on this node
+   * since the daemon started (or came back with a recovered session), and the end of the one
+   * window the first DMAPI mount opened (null: not opened yet).
+   */
+  mountDispositionSeen = false;
+  mountWindowEnd: number | null = null;
   /** Told when a DMAPI call changed a file's data, size, times or regions (the mount drops its caches). */
   onObjectChanged: ((o: Obj) => void) | null = null;
 
@@ -158,6 +165,7 @@ export class Dmapi {
           if (s) {
             const set = BigInt('0x' + (r.set || '0'));
             if (set) s.disp.set(r.fs, set); else s.disp.delete(r.fs);
+            if (r.fs === GLOBAL_KEY && set & eventBit(DM_EVENT_MOUNT)) this.mountDispositionSeen = true;
           }
           break;
         }

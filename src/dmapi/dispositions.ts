@@ -88,6 +88,7 @@ export function dispositionHandlers(dm: Dmapi): Handlers {
         }
       }
       if (next) s.disp.set(key, next); else s.disp.delete(key);
+      if (key === GLOBAL_KEY && next & eventBit(DM_EVENT_MOUNT)) dm.mountDispositionSeen = true;
       dm.log({ t: 'd', sid: s.sid, fs: key, set: next.toString(16) });
       return {};
     },

@@ -516,23 +516,22 @@ export class MountHooks implements FsEventHooks {
 
   /**
    * MOUNT, before the kernel mount exists: offered to one session with a MOUNT disposition after the
-   * other (DONTCARE passes it on); CONTINUE or everybody's DONTCARE → 0; ABORT → its errno. No
-   * disposition: dmapiMountTimeout decides (see settings.ts).
+   * other (DONTCARE passes it on); CONTINUE or everybody's DONTCARE → 0; ABORT → its errno.
+   * No disposition (GPFS, dmapiMountTimeout): if none was ever set on this node, the first DMAPI
+   * mount opens a window of dmapiMountTimeout seconds (once per node) and the mounts made during it
+   * wait for one; outside it the mount fails with EIO. `optional` (dmapifs mount
+   * --mount-event-optional): with no disposition, mount without a MOUNT event.
    */
-  async mountEvent(): Promise<number> {
+  async mountEvent(optional = false): Promise<number> {
     if (!this.enabled) return 0;
     const skip = new Set<number>();
-    let deadline: number | null = null;
     for (;;) {
       const fsE = this.fs();
       if (!fsE) return E.EIO;
       const s = dispositionOf(this.dm, this.fsid, DM_EVENT_MOUNT, skip);
       if (!s) {
-        if (skip.size) return 0;
-        const t = this.cx.settings.get().dmapiMountTimeout;
-        if (t === 0) return 0;
-        deadline ??= t < 0 ? Infinity : Date.now() + t * 1000;
-        if (Date.now() >= deadline) return E.EIO;
+        if (skip.size || optional) return 0;
+        if (!this.inMountWindow()) return E.EIO;
         await sleep(100);
         continue;
       }
@@ -550,6 +549,18 @@ export class MountHooks implements FsEventHooks {
       if (a.response === DM_RESP_DONTCARE) { skip.add(sid); continue; }
       return a.response === DM_RESP_ABORT ? a.errno : 0;
     }
+  }
+
+  /** May a mount with no MOUNT disposition still wait for one (the node's one window is open)? */
+  private inMountWindow(): boolean {
+    const dm = this.dm;
+    if (this.cx.isStopped()) return false;
+    if (dm.mountWindowEnd === null) {
+      if (dm.mountDispositionSeen) return false;
+      const t = this.cx.settings.get().dmapiMountTimeout;
+      dm.mountWindowEnd = t < 0 ? Infinity : Date.now() + t * 1000;
+    }
+    return Date.now() < dm.mountWindowEnd;
   }
 }
 

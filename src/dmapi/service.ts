@@ -9,7 +9,7 @@ import { Dlm } from '../dlm/engine';
 import type { Logger } from '../daemon/log';
 import type { Service } from '../daemon/services';
 import { attributeHandlers } from './attributes';
-import { DM_RESP_ABORT, E, errnoName } from './constants';
+import { DM_EVENT_MOUNT, DM_RESP_ABORT, E, errnoName } from './constants';
 import { Dmapi, EventAnswer, Handlers } from './core';
 import { dataHandlers } from './data';
 import { dispositionHandlers, objectEventList } from './dispositions';
@@ -147,11 +147,14 @@ export class DmapiService implements Service, FsEventsProvider {
       dm: this.dm, settings: this.settings, isStopped: () => this.stoppedFlag,
     }, fsE, m);
     this.mountHooks.set(hooks, view);
-    const errno = this.stoppedFlag ? 0 : await hooks.mountEvent();
+    const errno = this.stoppedFlag ? 0 : await hooks.mountEvent(m.mountEventOptional === true);
     if (errno) {
       this.detach(hooks);
       const code = errnoName(errno);
-      throw Object.assign(new Error(`the DM application refused the mount (MOUNT event: ${code})`), { code, errno });
+      const why = errno === E.EIO && !dispositionOf(this.dm, fsE.fsid, DM_EVENT_MOUNT)
+        ? 'EIO: no DM application holds a MOUNT disposition (see dmapiMountTimeout, or mount with --mount-event-optional)'
+        : `the DM application refused the mount (MOUNT event: ${code})`;
+      throw Object.assign(new Error(why), { code, errno });
     }
     return hooks;
   }

@@ -13,11 +13,13 @@
 //   dmapiSessionFailureTimeout (s, default 0): how long an event waits for its session to be assumed
 //     when that session failed (its daemon restarted and no process has assumed it yet) before the
 //     operation fails with EIO. 0 = at once.
-//   dmapiMountTimeout (s, default 0): how long a mount of a DMAPI-enabled filesystem waits for a
-//     session to set a MOUNT disposition when none exists; at expiry the mount fails with EIO.
-//     Decision: 0 (dmapifs's default; GPFS's is 60) means "no window": with no MOUNT disposition the
-//     mount goes on without a MOUNT event, so a filesystem can be mounted before its DM application
-//     starts; set it (> 0) for GPFS's behaviour. -1 = wait forever.
+//   dmapiMountTimeout (s, default 60, as GPFS): mounting a DMAPI-enabled filesystem raises MOUNT and
+//     waits for the answer; with no session holding a MOUNT disposition the mount fails with EIO,
+//     except in one window per node: if no MOUNT disposition was ever set since the daemon started,
+//     the first DMAPI mount opens a window of this many seconds, and mounts during it wait for a
+//     disposition (the DM application may start after the mount was asked for, e.g. at boot).
+//     0 = no window; -1 = the window never closes. (`dmapifs mount --mount-event-optional`: with no
+//     disposition, mount without a MOUNT event — a dmapifs extension for test rigs.)
 //   dmapiDataEventRetry (default 2): when the DM application answered a data event but re-enabled it
 //     meanwhile (the managed regions changed during the event and still cover the operation: a recall
 //     raced with a re-migration), how many times the event is raised again: -1 always, 0 never.
@@ -38,7 +40,7 @@ export const EVENT_TIMEOUT_INFINITE = 86400000;
 export const DEFAULT_SETTINGS: NodeSettingsValues = {
   dmapiEventTimeout: EVENT_TIMEOUT_INFINITE,
   dmapiSessionFailureTimeout: 0,
-  dmapiMountTimeout: 0,
+  dmapiMountTimeout: 60,
   dmapiDataEventRetry: 2,
 };
 

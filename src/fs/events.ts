@@ -90,6 +90,8 @@ export interface MountDescription {
   mountedAt: number;
   /** Drops the kernel's cached attributes and pages of a backing inode (a DM application changed it). */
   invalidate(ino: bigint): void;
+  /** With no MOUNT disposition, mount without a MOUNT event (MountOptions.mountEventOptional). */
+  mountEventOptional?: boolean;
 }
 
 /** The provider of hooks (the DMAPI service), given to mountFs. */
@@ -97,7 +99,8 @@ export interface FsEventsProvider {
   /**
    * Called before the kernel mount is made: raises MOUNT (and waits for it) when DMAPI is enabled
    * for the filesystem. Resolves to the mount's hooks, or rejects with an errno-coded Error when
-   * the mount must fail (ABORT, no mount disposition within dmapiMountTimeout: EIO).
+   * the mount must fail (ABORT; no MOUNT disposition, outside the dmapiMountTimeout window and not
+   * mountEventOptional: EIO).
    */
   attach(m: MountDescription): Promise<FsEventHooks>;
   /** The mount is gone: its hooks are dropped. */

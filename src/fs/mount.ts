@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Fuse } from '../fuse/fuse';
 import { nativeFuse } from '../fuse/binding';
 import * as sys from '../native/sys';
-import type { FsEventHooks, FsEventsProvider } from './events';
+import type { FsEventHooks } from './events';
 import { Passthrough } from './passthrough';
 import { ReservedArea } from './reserved';
 import type { MountedFs, MountInfo, MountOptions } from './types';
@@ -14,10 +14,6 @@ export interface FsMountOptions extends MountOptions {
   /** Seconds the kernel may cache attributes and names (default 1; 0 = every stat asks us). */
   attrTimeout?: number;
   entryTimeout?: number;
-  /** Data management events (the node's DMAPI service); none when absent. */
-  events?: FsEventsProvider;
-  /** Capacity limit of the filesystem in bytes (writes beyond it: NOSPACE, then ENOSPC). */
-  capacity?: number;
 }
 
 /** An Error with an errno-style code and a one-line message. */
@@ -117,7 +113,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   if (opts.events) {
     try {
       hooks = await opts.events.attach({
-        backing, mountpoint, mountedAt, invalidate: (ino) => fuseRef?.invalidateIno(ino),
+        backing, mountpoint, mountedAt, invalidate: (ino) => fuseRef?.invalidateIno(ino), mountEventOptional: opts.mountEventOptional,
       });
     } catch (e) {
       sys.close(rootFd);

@@ -12,6 +12,11 @@ export interface MountOptions {
   events?: FsEventsProvider;
   /** Capacity limit in bytes (`dmapifs mount --capacity`). */
   capacity?: number;
+  /**
+   * DMAPI: when no session holds a MOUNT disposition, mount without a MOUNT event instead of GPFS's
+   * wait and EIO (`dmapifs mount --mount-event-optional`).
+   */
+  mountEventOptional?: boolean;
 }
 
 export interface MountInfo {

@@ -10,7 +10,7 @@ import { Cluster } from './cluster';
 export async function dmapiMount(t: ExecutionContext, cluster: Cluster, node: string): Promise<{ mnt: string; backing: string }> {
   const backing = cluster.tmpDir(t, 'dmfs-back-');
   const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
-  const r = await cluster.cli(['mount', '--node', node, '--dmapi', backing, mnt]);
+  const r = await cluster.cli(['mount', '--node', node, '--dmapi', '--mount-event-optional', backing, mnt]);
   if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
   t.teardown(async () => {
     const dm = await connect({ node, runDir: cluster.runDir }).catch(() => null);

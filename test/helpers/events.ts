@@ -29,7 +29,7 @@ export interface EvMount {
 export async function evMount(t: ExecutionContext, cluster: Cluster, node: string, disp: number[], extra: string[] = []): Promise<EvMount> {
   const backing = cluster.tmpDir(t, 'dmfs-back-');
   const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
-  const r = await cluster.cli(['mount', '--node', node, '--dmapi', ...extra, backing, mnt]);
+  const r = await cluster.cli(['mount', '--node', node, '--dmapi', '--mount-event-optional', ...extra, backing, mnt]);
   if (r.code !== 0) throw new Error(`mount failed: ${r.stderr}`);
   const dm = await connect({ node, runDir: cluster.runDir });
   const sid = await dm.createSession(0, `t${process.pid}`);
