@@ -9,7 +9,7 @@ import { encode, LineDecoder, MAX_LINE, parseAnswer, parseRequest } from '../src
 import { ControlServer } from '../src/daemon/control-server';
 import { CodedError } from '../src/daemon/errors';
 import { checkNodeName, nodePaths } from '../src/daemon/paths';
-import { parseMountinfo } from '../src/daemon/mountinfo';
+import { parseMountinfo } from '../src/fs/mountinfo';
 
 function decodeAll(chunks: Buffer[], max = MAX_LINE): { lines: string[]; oversize: number } {
   const lines: string[] = [];

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CodedError } from '../daemon/errors';
-import { mountAt, readMounts } from '../daemon/mountinfo';
+import { mountAt, readMounts } from '../fs/mountinfo';
 import { runBase } from '../daemon/paths';
 import { loadFsConfig, RESERVED, saveFsConfig } from '../dmapi/fsconfig';
 import { parseArgs, UsageError } from './args';

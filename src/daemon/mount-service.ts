@@ -5,10 +5,9 @@
 // asynchronous, and paths inside our own mounts are refused as backing or mount point.
 import * as path from 'path';
 import type { MountedFs, MountInfo, MountOptions } from '../fs/types';
-import { checkBacking, checkFuseAvailable, checkMountpoint, checkRelation } from './checks';
+import { checkBacking, checkFuseAvailable, checkMountpoint, checkRelation, isInside, servedMountContaining } from '../fs/checks';
 import { CodedError, errorBody } from './errors';
 import { Logger } from './log';
-import { isInside } from './paths';
 import { CommandHandler, Service } from './services';
 
 export type MountFn = (opts: MountOptions & { attrTimeout?: number; entryTimeout?: number }) => Promise<MountedFs>;
@@ -103,13 +102,8 @@ export class MountService implements Service {
   }
 
   /** The mount of ours that contains `p` (or is `p`), if any. */
-  private ownMountContaining(p: string): string | undefined {
-    for (const mp of this.mounts.keys()) if (isInside(p, mp)) return mp;
-    return undefined;
-  }
-
   private refuseInsideOwn(what: string, p: string): void {
-    const mp = this.ownMountContaining(p);
+    const mp = servedMountContaining(p);
     if (mp) throw new CodedError('EINVAL', `${what} ${p} is inside ${mp}, a mount served by node ${this.node} itself`);
   }
 

@@ -60,9 +60,3 @@ export function nodePaths(node: string, base: string = runBase()): NodePaths {
   return p;
 }
 
-/** True when `p` is `dir` itself or lies inside it (both absolute and normalized). */
-export function isInside(p: string, dir: string): boolean {
-  if (p === dir) return true;
-  const d = dir.endsWith('/') ? dir : dir + '/';
-  return p.startsWith(d);
-}

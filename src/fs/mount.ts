@@ -1,10 +1,11 @@
-// Mounting one backing directory: checks, the backing view, the reserved area, the FUSE session.
+// Mounting one backing directory: the backing view, the reserved area, the FUSE session (the checks
+// are in checks.ts).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Fuse } from '../fuse/fuse';
-import { nativeFuse } from '../fuse/binding';
 import * as sys from '../native/sys';
+import { checkBacking, checkFuseAvailable, checkMountpoint, checkRelation, markServed, MountError, servedMountContaining } from './checks';
 import type { FsEventHooks } from './events';
 import { Passthrough } from './passthrough';
 import { ReservedArea } from './reserved';
@@ -16,57 +17,26 @@ export interface FsMountOptions extends MountOptions {
   entryTimeout?: number;
 }
 
-/** An Error with an errno-style code and a one-line message. */
-export class MountError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-  }
-}
-
-/** Mount points served by this process (its own mounts cannot be used synchronously here). */
-const served = new Set<string>();
-
-function within(p: string, dir: string): boolean {
-  return p === dir || p.startsWith(dir === '/' ? '/' : dir + '/');
-}
-
-/** Is `p` a mount point (listed in /proc/self/mountinfo)? */
-export function isMountPoint(p: string): boolean {
-  const want = path.resolve(p);
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f.length > 4 && f[4].replace(/\\040/g, ' ') === want) return true;
-  }
-  return false;
-}
-
 /**
- * Checks the arguments of a mount; rejects with a MountError with a one-line message.
- * Only asynchronous calls here: a path could lie inside a mount this very thread serves.
+ * Checks the arguments of a mount (src/fs/checks.ts, the same checks the CLI and the daemon's mount
+ * service make first) and that neither path lies inside a mount this process serves; resolves to
+ * the canonical paths or rejects with a MountError.
  */
 export async function checkMountArgs(backing: string, mountpoint: string): Promise<{ realBacking: string; realMountpoint: string }> {
-  const fsp = fs.promises;
-  if (!path.isAbsolute(backing) || !path.isAbsolute(mountpoint)) throw new MountError('EINVAL', 'paths must be absolute');
-  const b = await fsp.stat(backing).catch(() => null);
-  if (!b) throw new MountError('ENOENT', `backing directory ${backing} does not exist`);
-  if (!b.isDirectory()) throw new MountError('ENOTDIR', `backing path ${backing} is not a directory`);
-  const m = await fsp.stat(mountpoint).catch(() => null);
-  if (!m) throw new MountError('ENOENT', `mount point ${mountpoint} does not exist`);
-  if (!m.isDirectory()) throw new MountError('ENOTDIR', `mount point ${mountpoint} is not a directory`);
-  const rb = await fsp.realpath(backing);
-  const rm = await fsp.realpath(mountpoint);
-  for (const s of served) {
-    if (within(rb, s)) throw new MountError('EINVAL', `backing directory ${backing} lies inside the dmapifs mount ${s}`);
-    if (within(rm, s)) throw new MountError('EINVAL', `mount point ${mountpoint} lies inside the dmapifs mount ${s}`);
-  }
-  if (isMountPoint(rm)) throw new MountError('EBUSY', `${mountpoint} is already a mount point`);
-  if ((await fsp.readdir(rm)).length) throw new MountError('ENOTEMPTY', `mount point ${mountpoint} is not empty`);
-  if (within(rm, rb) || within(rb, rm)) {
-    throw new MountError('EINVAL', `mount point ${mountpoint} and backing directory ${backing} overlap`);
-  }
-  if (!fs.existsSync('/dev/fuse')) throw new MountError('ENODEV', '/dev/fuse is missing (load the fuse module: modprobe fuse)');
-  try { nativeFuse(); } catch (e) { throw new MountError('ELIBACC', (e as Error).message); }
-  return { realBacking: rb, realMountpoint: rm };
+  const inside = (what: string, p: string) => {
+    const s = servedMountContaining(p);
+    if (s) throw new MountError('EINVAL', `${what} ${p} lies inside the dmapifs mount ${s}`);
+  };
+  // Lexically first: resolving a path inside our own mount would be answered by this very thread.
+  inside('backing directory', path.resolve(backing));
+  inside('mount point', path.resolve(mountpoint));
+  const realBacking = await checkBacking(backing);
+  const realMountpoint = await checkMountpoint(mountpoint);
+  inside('backing directory', realBacking);
+  inside('mount point', realMountpoint);
+  checkRelation(realBacking, realMountpoint);
+  await checkFuseAvailable();
+  return { realBacking, realMountpoint };
 }
 
 /**
@@ -133,7 +103,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     entryTimeout: opts.entryTimeout ?? 1,
     maxWrite: 131072,
     onClosed: () => {
-      served.delete(realMountpoint);
+      markServed(realMountpoint, false);
       sys.close(rootFd);
       if (hooks) opts.events?.detach(hooks);
       closedResolve();
@@ -147,7 +117,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     if (hooks) opts.events?.detach(hooks);
     throw e;
   });
-  served.add(realMountpoint);
+  markServed(realMountpoint, true);
   const info: MountInfo = { backing, mountpoint, node: opts.node, mountedAt, dev: null };
   // The device number of the new superblock, read off the thread pool (never synchronously:
   // this thread serves the mount). Waiting for it also means the kernel has finished its first
