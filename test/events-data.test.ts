@@ -6,7 +6,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { useCluster } from './helpers/cluster';
-import { C, evMount, expectEvent, migrate, mmapRead, noEvent, recall, run } from './helpers/events';
+import { C, evMount, expectEvent, migrate, migrated, mmapRead, noEvent, recall, run } from './helpers/events';
 
 const cluster = useCluster();
 const node = cluster.uniqueNode('ev');
@@ -14,10 +14,7 @@ const RW = [C.DM_EVENT_READ, C.DM_EVENT_WRITE, C.DM_EVENT_TRUNCATE];
 
 test.serial('HSM loop: cat blocks on a migrated file, READ, recall, CONTINUE → the original bytes', async (t) => {
   const e = await evMount(t, cluster, node, RW);
-  const orig = crypto.randomBytes(300 * 1024 + 17);
-  fs.writeFileSync(e.m('big'), orig);
-  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'big');
-  const h = await migrate(e.dm, e.sid, e.m('big'), archive);
+  const { orig, archive, h } = await migrated(t, cluster, e.dm, e.sid, e.m('big'), 300 * 1024 + 17);
   t.is(fs.statSync(e.m('big')).size, orig.length, 'the size stays');
   t.true(fs.statSync(path.join(e.backing, 'big')).blocks * 512 < 64 * 1024, 'the data is gone from the backing file');
   const cat = run(t, 'cat', [e.m('big')]);
@@ -100,10 +97,7 @@ test.serial('mmap reads of a managed region raise READ (shared and private mappi
 
 test.serial('dm_pending: readers that opened O_NONBLOCK fail with EAGAIN, blocking readers of the same event keep waiting for the answer', async (t) => {
   const e = await evMount(t, cluster, node, RW);
-  const orig = crypto.randomBytes(5000);
-  fs.writeFileSync(e.m('f'), orig);
-  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f');
-  const h = await migrate(e.dm, e.sid, e.m('f'), archive);
+  const { orig, archive, h } = await migrated(t, cluster, e.dm, e.sid, e.m('f'), 5000);
   const nbRead = 'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY|os.O_NONBLOCK)\ntry:\n  os.read(fd,100)\nexcept OSError as x:\n  print(x.errno); sys.exit(3)';
   const blocking = run(t, 'cat', [e.m('f')]);
   const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ);
@@ -129,10 +123,7 @@ test.serial('dm_pending: readers that opened O_NONBLOCK fail with EAGAIN, blocki
 
 test.serial('many readers of one file are released by one answer', async (t) => {
   const e = await evMount(t, cluster, node, RW);
-  const orig = crypto.randomBytes(10000);
-  fs.writeFileSync(e.m('f'), orig);
-  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f');
-  const h = await migrate(e.dm, e.sid, e.m('f'), archive);
+  const { orig, archive, h } = await migrated(t, cluster, e.dm, e.sid, e.m('f'), 10000);
   const cats = Array.from({ length: 8 }, () => run(t, 'cat', [e.m('f')]));
   const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ, '8 cats of one migrated file');
   await new Promise((r) => setTimeout(r, 300));

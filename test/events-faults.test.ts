@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { pidAlive, useCluster, waitFor } from './helpers/cluster';
-import { C, evMount, expectEvent, migrate, recall, run } from './helpers/events';
+import { C, evMount, expectEvent, migrate, migrated, recall, run } from './helpers/events';
 import { connect } from '../src/dmapi/client';
 
 const cluster = useCluster();
@@ -134,10 +134,7 @@ test.serial('kill -9 of the node daemon: after the restart sessions, disposition
   const DISP = [C.DM_EVENT_READ, C.DM_EVENT_WRITE, C.DM_EVENT_TRUNCATE, C.DM_EVENT_ATTRIBUTE, C.DM_EVENT_DESTROY];
   await dm.setDisp(sid, fsh, C.DM_NO_TOKEN, DISP);
   await dm.setEventlist(sid, fsh, C.DM_NO_TOKEN, [C.DM_EVENT_DESTROY]);
-  const orig = crypto.randomBytes(150 * 1024 + 1);
-  fs.writeFileSync(m('f'), orig);
-  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f');
-  const h = await migrate(dm, sid, m('f'), archive);
+  const { orig, archive, h } = await migrated(t, cluster, dm, sid, m('f'), 150 * 1024 + 1);
   await dm.setEventlist(sid, h, C.DM_NO_TOKEN, [C.DM_EVENT_ATTRIBUTE, C.DM_EVENT_DESTROY]);
   const regions = await dm.getRegion(sid, h, C.DM_NO_TOKEN);
   t.is(regions.length, 1);

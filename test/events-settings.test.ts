@@ -13,7 +13,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Cluster, pidAlive, useCluster, waitFor } from './helpers/cluster';
-import { C, evMount, expectEvent, migrate, noEvent, recall, run } from './helpers/events';
+import { C, evMount, expectEvent, migrate, migrated, noEvent, recall, run } from './helpers/events';
 import { connect } from '../src/dmapi/client';
 
 const cluster = useCluster();
@@ -54,10 +54,7 @@ test.serial('dmapifs config: defaults, NAME=VALUE changes, bad names and values 
 
 test.serial('dmapiEventTimeout: an unanswered READ fails the reader with ENOTREADY after the timeout, the event stays pending; CREATE still waits; back to forever', async (t) => {
   const e = await evMount(t, cluster, node, [...RW, C.DM_EVENT_CREATE]);
-  const orig = crypto.randomBytes(50000);
-  fs.writeFileSync(e.m('f'), orig);
-  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), 'f');
-  const h = await migrate(e.dm, e.sid, e.m('f'), archive);
+  const { orig, archive, h } = await migrated(t, cluster, e.dm, e.sid, e.m('f'), 50000);
   await withSettings(t, node, 'dmapiEventTimeout=400');
   const t0 = Date.now();
   const cat = run(t, 'cat', [e.m('f')]);

@@ -2,6 +2,7 @@
 // test file's cluster, a session with clean-up, child processes that block on events, and an HSM
 // "migrate" step done through the TypeScript client.
 import { ChildProcess, spawn } from 'child_process';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ExecutionContext } from 'ava';
@@ -142,6 +143,18 @@ export async function noEvent(dm: DmapiClient, sid: number, ms = 300): Promise<b
   } catch (e) {
     return (e as { code?: string }).code === 'EAGAIN';
   }
+}
+
+/**
+ * Writes `size` random bytes to `file` (through the mount) and migrates it into a fresh archive
+ * directory: the original bytes, the archive copy's path and the file's handle.
+ */
+export async function migrated(t: ExecutionContext, cluster: Cluster, dm: DmapiClient, sid: number, file: string, size: number): Promise<{ orig: Buffer; archive: string; h: Buffer }> {
+  const orig = crypto.randomBytes(size);
+  fs.writeFileSync(file, orig);
+  const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), path.basename(file));
+  const h = await migrate(dm, sid, file, archive);
+  return { orig, archive, h };
 }
 
 /** HSM migration through DMAPI: copy out with read_invis, set a DM attribute, punch the data, set a region. */
