@@ -1,5 +1,6 @@
-// DLM service benchmark against Redis: `npm run bench:dlm-service` (after a build), `-- --json` for
-// one JSON line, `-- --seconds S` per measurement (default 2), `-- --rounds N` (default 3, best kept).
+// DLM service benchmark against Redis: `npm run bench:dlm-service` (after a build), `-- --json` for a
+// last line {"metrics": {"<name>": {"value": N, "unit": "..."}}} after the table, `-- --seconds S`
+// per measurement (default 2), `-- --rounds N` (default 3, best kept).
 //
 //   one client     one process, sequential lock + unlock pairs (each call awaited):
 //                  DLM: dlm_lock(EX) + dlm_unlock over <run>/<node>/dlm.sock (DlmClient)
@@ -17,6 +18,12 @@
 // once per event-loop turn, one promise per call. The benchmark starts its own node daemon (private
 // run directory, no cluster configuration) and its own redis-server (127.0.0.1, a free port,
 // --save '' --appendonly no), and stops both at the end, also on failure or Ctrl-C.
+//
+// Metrics, W = one_client or clients_16 (Redis is the peer of every row):
+//   W_dlm_pairs_per_s, W_dlm_confirmed_pairs_per_s, W_redis_pairs_per_s   lock+unlock pairs/s
+//   W_ratio, W_confirmed_ratio                                            DLM / Redis pairs/s
+//   W_{dlm,dlm_confirmed,redis}_{client,server}_cpu_us                    CPU time per pair (µs)
+//   W_{client,server}_cpu_ratio, W_confirmed_{client,server}_cpu_ratio    DLM / Redis CPU per pair
 
 import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
@@ -26,6 +33,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DlmClient } from '../src/dlm/client';
 import { DLM_EXMODE, DLM_SUCCESS, DLM_USER } from '../src/dlm';
+import { report, type Row } from './report';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const DAEMON = path.join(REPO, 'dist', 'src', 'daemon', 'main.js');
@@ -317,36 +325,30 @@ async function main(): Promise<void> {
       }
       rows.push({ name, dlm: d, confirmed: c, redis: r });
     }
-    if (json) {
-      const o: Record<string, number> = {};
-      for (const row of rows) {
-        const k = row.name.startsWith('one') ? 'one_client' : `clients_${CLIENTS}`;
-        for (const [side, m] of [['dlm', row.dlm], ['dlm_confirmed', row.confirmed], ['redis', row.redis]] as const) {
-          o[`${k}_${side}_pairs_per_s`] = Math.round(m.rate);
-          o[`${k}_${side}_client_cpu_us_per_pair`] = Number(m.clientUs.toFixed(1));
-          o[`${k}_${side}_server_cpu_us_per_pair`] = Number(m.serverUs.toFixed(1));
-        }
-        o[`${k}_ratio`] = Number((row.dlm.rate / row.redis.rate).toFixed(2));
-        o[`${k}_confirmed_ratio`] = Number((row.confirmed.rate / row.redis.rate).toFixed(2));
+    const table: Row[] = [];
+    for (const row of rows) {
+      const k = row.name.startsWith('one') ? 'one_client' : `clients_${CLIENTS}`;
+      const redis = (name: string, value: number, ratio: string) => ({ name: `${k}_redis_${name}`, label: 'Redis', value, ratio });
+      table.push(
+        { name: `${k}_dlm_pairs_per_s`, value: row.dlm.rate, unit: 'pairs/s', peer: redis('pairs_per_s', row.redis.rate, `${k}_ratio`) },
+        { name: `${k}_dlm_confirmed_pairs_per_s`, value: row.confirmed.rate, unit: 'pairs/s', peer: redis('pairs_per_s', row.redis.rate, `${k}_confirmed_ratio`) },
+      );
+      for (const [side, m, ratio] of [['dlm', row.dlm, ''], ['dlm_confirmed', row.confirmed, 'confirmed_']] as const) {
+        table.push(
+          { name: `${k}_${side}_client_cpu_us`, value: m.clientUs, unit: 'µs per pair', digits: 1, peer: redis('client_cpu_us', row.redis.clientUs, `${k}_${ratio}client_cpu_ratio`) },
+          { name: `${k}_${side}_server_cpu_us`, value: m.serverUs, unit: 'µs per pair', digits: 1, peer: redis('server_cpu_us', row.redis.serverUs, `${k}_${ratio}server_cpu_ratio`) },
+        );
       }
-      process.stdout.write(JSON.stringify(o) + '\n');
-    } else {
-      const lines = [
-        `lock+unlock pairs per second (best of ${rounds} rounds of ${seconds} s; ${os.cpus().length} CPUs)`,
-        `${'workload'.padEnd(12)} ${'DLM'.padStart(9)} ${'Redis'.padStart(9)} ${'ratio'.padStart(7)}   ${'DLM, unlock confirmed'.padStart(22)} ${'ratio'.padStart(7)}`,
-      ];
-      for (const row of rows) {
-        lines.push(`${row.name.padEnd(12)} ${Math.round(row.dlm.rate).toString().padStart(9)} ${Math.round(row.redis.rate).toString().padStart(9)} ${(row.dlm.rate / row.redis.rate).toFixed(2).padStart(6)}x   ${Math.round(row.confirmed.rate).toString().padStart(22)} ${(row.confirmed.rate / row.redis.rate).toFixed(2).padStart(6)}x`);
-      }
-      lines.push('CPU time per pair, client + server (µs):');
-      for (const row of rows) {
-        const f = (m: Measure) => `${m.clientUs.toFixed(1)} + ${m.serverUs.toFixed(1)}`;
-        lines.push(`  ${row.name.padEnd(12)} DLM ${f(row.dlm)}   Redis ${f(row.redis)}   DLM confirmed ${f(row.confirmed)}`);
-      }
-      lines.push('DLM: dlm_lock(EX) + dlm_unlock on dlm.sock; Redis: SET NX PX 30000 + EVALSHA compare-and-delete on 127.0.0.1.');
-      lines.push('"unlock confirmed": every dlm_unlock waits for the node (DlmClient confirmUnlocks), two round trips a pair as Redis.');
-      process.stdout.write(lines.join('\n') + '\n');
     }
+    report(`DLM service vs Redis: lock+unlock pairs (best of ${rounds} rounds of ${seconds} s; ${os.cpus().length} CPUs; node ${process.version})`, table, {
+      json,
+      notes: [
+        `one_client: one process, each call awaited; clients_${CLIENTS}: ${CLIENTS} client processes at once, each on its own resource (key), aggregate.`,
+        'DLM: dlm_lock(EX) + dlm_unlock on dlm.sock; Redis: SET NX PX 30000 + EVALSHA compare-and-delete on 127.0.0.1.',
+        '"dlm_confirmed": every dlm_unlock waits for the node (DlmClient confirmUnlocks), two round trips a pair as Redis.',
+        'CPU time per pair: client = the worker processes (process.cpuUsage), server = the node daemon or redis-server (/proc/<pid>/stat, 10 ms ticks; 0 = no tick seen).',
+      ],
+    });
   } finally {
     daemon.kill('SIGTERM');
     redis.kill('SIGTERM');

@@ -26,6 +26,7 @@ import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { report, type Row } from './report';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -237,8 +238,7 @@ function main(): void {
     const uncached = statPasses(mntU, names);
     const uncachedNative = statPasses(nativeStat, names);
 
-    type Row = [name: string, unit: string, mount: number | null, native: number | null, target: number | null];
-    const rows: Row[] = [
+    const spec: [name: string, unit: string, mount: number | null, native: number | null, target: number | null][] = [
       ['seq_write_mb_per_s', 'MB/s', m.seqWrite, n.seqWrite, 400],
       ['seq_read_mb_per_s', 'MB/s', m.seqRead, n.seqRead, 550],
       ['rand_read_4k_ops_per_s', 'reads/s', m.rand, n.rand, 20000],
@@ -248,27 +248,27 @@ function main(): void {
       ['unlink_per_s', 'files/s', m.unlink, n.unlink, null],
       ['uncached_stat_per_s', 'stats/s', uncached, uncachedNative, 10000],
     ];
-    const metrics: Record<string, { value: number; unit: string }> = {};
-    for (const [name, unit, mv, nv] of rows) {
-      if (mv !== null) metrics[name] = { value: Math.round(mv), unit };
-      if (nv !== null) metrics[`native_${name}`] = { value: Math.round(nv), unit };
-      if (mv !== null && nv !== null) metrics[name.replace(/_(mb_per_s|ops_per_s|per_s)$/, '_ratio')] = { value: Number((mv / nv).toFixed(3)), unit: 'ratio' };
+    const rows: Row[] = [];
+    const notes: string[] = [];
+    for (const [name, unit, mv, nv, target] of spec) {
+      if (mv === null) {
+        notes.push(`${name}: not measured, the mount refused O_DIRECT (EINVAL)`);
+        continue;
+      }
+      if (nv === null) notes.push(`${name}: no native figure, the backing tmpfs refused O_DIRECT (EINVAL)`);
+      rows.push({
+        name, value: mv, unit,
+        peer: nv === null ? null : { name: `native_${name}`, label: 'native tmpfs', value: nv, ratio: name.replace(/_(mb_per_s|ops_per_s|per_s)$/, '_ratio') },
+        target: target === null ? undefined : { op: '>=', value: target },
+      });
     }
-
-    const fmt = (v: number | null) => (v === null ? 'n/a' : Math.round(v).toLocaleString('en-US'));
-    const table = [['metric', 'unit', 'mount', 'native', 'mount/native', 'target (mount)']];
-    for (const [name, unit, mv, nv, target] of rows) {
-      table.push([name, unit, fmt(mv), fmt(nv), mv !== null && nv !== null ? (mv / nv).toFixed(3) : 'n/a',
-        target === null ? '' : `≥ ${target.toLocaleString('en-US')} ${mv !== null && mv >= target ? 'met' : 'MISSED'}`]);
-    }
-    const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
-    console.log(`dmapifs filesystem benchmark: mount vs its backing directory on tmpfs (node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''})`);
-    for (const r of table) console.log(r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd());
-    console.log(`notes: 1 GiB file, 128 KiB blocks; page cache dropped before the reads${canDrop ? '' : ' (NOT possible here: reads may be cached)'}; ` +
+    notes.push(`1 GiB file, 128 KiB blocks; page cache dropped before the reads${canDrop ? '' : ' (NOT possible here: reads may be cached)'}; ` +
       `mount reads arrive at the daemon as 128 KiB READ requests (kernel readahead); ${FILES.toLocaleString('en-US')} files for create/stat/unlink; ` +
       `uncached stat on a mount with --attr-timeout 0 --entry-timeout 0.`);
-    if (profileDir) console.log(`daemon CPU profile: written to ${profileDir} when the node stops`);
-    if (json) console.log(JSON.stringify({ metrics }));
+    notes.push('native_<metric>: the same operations on the backing tmpfs directly; the *_ratio metrics are mount / native; the targets are for the mount.');
+    if (profileDir) notes.push(`daemon CPU profile: written to ${profileDir} when the node stops`);
+    report(`dmapifs filesystem benchmark: mount vs its backing directory on tmpfs (node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''})`,
+      rows, { json, notes });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
