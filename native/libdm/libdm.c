@@ -232,6 +232,45 @@ static const unsigned char *r_bytes(struct rbuf *r, size_t *n)
 	return d;
 }
 
+/* Copies a variable-length reply (rlen, buf) into the caller's buffer; E2BIG sets *rlenp. */
+static int copy_var(int e, struct rbuf *r, size_t buflen, void *bufp, size_t *rlenp)
+{
+	uint64_t rlen = r_u64(r);
+	size_t n;
+	const unsigned char *d = r_bytes(r, &n);
+	if (e == E2BIG) { *rlenp = rlen; return e; }
+	if (e) return e;
+	*rlenp = n;
+	if (n > buflen) { *rlenp = rlen > n ? rlen : n; return E2BIG; }
+	if (n && !bufp) return EFAULT;
+	if (n) memcpy(bufp, d, n);
+	return 0;
+}
+
+/* Decodes the wire entry q into element i of the caller's array (array_reply). */
+typedef void put_entry(void *bufp, size_t i, const unsigned char *q);
+
+/*
+ * Decodes a count + array reply (count:u32, entries:bytes, `size` bytes an entry) into the
+ * caller's array of nelem elements; *nelemp gets the count on success and with E2BIG (the count
+ * needed), *nputp (if not NULL) the number of entries decoded.
+ */
+static int array_reply(int e, struct rbuf *r, size_t size, put_entry *put, unsigned int nelem, void *bufp,
+	unsigned int *nelemp, size_t *nputp)
+{
+	unsigned int cnt = r_u32(r);
+	size_t n;
+	const unsigned char *d = r_bytes(r, &n);
+	size_t k = n / size;
+	if (!e || e == E2BIG) *nelemp = cnt;
+	if (e) return e;
+	if (k > nelem) return E2BIG;
+	if (k && !bufp) return EFAULT;
+	for (size_t i = 0; i < k; i++) put(bufp, i, d + size * i);
+	if (nputp) *nputp = k;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ connections */
 
 struct conn {
@@ -490,6 +529,9 @@ int dm_query_session(dm_sessid_t sid, size_t buflen, void *bufp, size_t *rlenp)
 	DONE(e);
 }
 
+/* A dm_sessid_t or dm_token_t (both int). */
+static void put_i32(void *bufp, size_t i, const unsigned char *q) { ((int *)bufp)[i] = (int32_t)g_u32(q); }
+
 int dm_getall_sessions(unsigned int nelem, dm_sessid_t *sidbufp, unsigned int *nelemp)
 {
 	struct wbuf w = { 0 };
@@ -497,34 +539,11 @@ int dm_getall_sessions(unsigned int nelem, dm_sessid_t *sidbufp, unsigned int *n
 	if (!nelemp) return fail(EFAULT);
 	w_u32(&w, nelem);
 	int e = call(OP_GETALL_SESSIONS, &w, &r);
-	unsigned int cnt = r_u32(&r);
-	size_t n;
-	const unsigned char *d = r_bytes(&r, &n);
-	if (!e || e == E2BIG) *nelemp = cnt;
-	if (!e) {
-		if (n / 4 > nelem) e = E2BIG;
-		else if (n && !sidbufp) e = EFAULT;
-		else for (size_t i = 0; i < n / 4; i++) sidbufp[i] = (int32_t)g_u32(d + 4 * i);
-	}
+	e = array_reply(e, &r, 4, put_i32, nelem, sidbufp, nelemp, NULL);
 	DONE(e);
 }
 
 /* ------------------------------------------------------------------ events */
-
-/* Copies a variable-length reply (rlen, buf) into the caller's buffer; E2BIG sets *rlenp. */
-static int copy_var(int e, struct rbuf *r, size_t buflen, void *bufp, size_t *rlenp)
-{
-	uint64_t rlen = r_u64(r);
-	size_t n;
-	const unsigned char *d = r_bytes(r, &n);
-	if (e == E2BIG) { *rlenp = rlen; return e; }
-	if (e) return e;
-	*rlenp = n;
-	if (n > buflen) { *rlenp = rlen > n ? rlen : n; return E2BIG; }
-	if (n && !bufp) return EFAULT;
-	if (n) memcpy(bufp, d, n);
-	return 0;
-}
 
 int dm_get_events(dm_sessid_t sid, unsigned int maxmsgs, unsigned int flags, size_t buflen, void *bufp,
 	size_t *rlenp)
@@ -578,15 +597,7 @@ int dm_getall_tokens(dm_sessid_t sid, unsigned int nelem, dm_token_t *tokenbufp,
 	w_i32(&w, sid);
 	w_u32(&w, nelem);
 	int e = call(OP_GETALL_TOKENS, &w, &r);
-	unsigned int cnt = r_u32(&r);
-	size_t n;
-	const unsigned char *d = r_bytes(&r, &n);
-	if (!e || e == E2BIG) *nelemp = cnt;
-	if (!e) {
-		if (n / 4 > nelem) e = E2BIG;
-		else if (n && !tokenbufp) e = EFAULT;
-		else for (size_t i = 0; i < n / 4; i++) tokenbufp[i] = (int32_t)g_u32(d + 4 * i);
-	}
+	e = array_reply(e, &r, 4, put_i32, nelem, tokenbufp, nelemp, NULL);
 	DONE(e);
 }
 
@@ -1066,6 +1077,16 @@ int dm_set_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, un
 	DONE(e);
 }
 
+/* wire entry: offset:i64, size:u64, flags:u32, opaque:u32 */
+static void put_region(void *bufp, size_t i, const unsigned char *q)
+{
+	dm_region_t *rg = (dm_region_t *)bufp + i;
+	rg->rg_offset = (dm_off_t)g_u64(q);
+	rg->rg_size = g_u64(q + 8);
+	rg->rg_flags = g_u32(q + 16);
+	rg->rg_opaque = g_u32(q + 20);
+}
+
 int dm_get_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
 	dm_region_t *regbufp, unsigned int *nelemp)
 {
@@ -1075,22 +1096,7 @@ int dm_get_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, un
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem);
 	int e = call(OP_GET_REGION, &w, &r);
-	unsigned int cnt = r_u32(&r);
-	size_t n;
-	const unsigned char *d = r_bytes(&r, &n);
-	if (!e || e == E2BIG) *nelemp = cnt;
-	if (!e) {
-		size_t k = n / sizeof(dm_region_t);
-		if (k > nelem) e = E2BIG;
-		else if (k && !regbufp) e = EFAULT;
-		else for (size_t i = 0; i < k; i++) {
-			const unsigned char *q = d + 24 * i;
-			regbufp[i].rg_offset = (dm_off_t)g_u64(q);
-			regbufp[i].rg_size = g_u64(q + 8);
-			regbufp[i].rg_flags = g_u32(q + 16);
-			regbufp[i].rg_opaque = g_u32(q + 20);
-		}
-	}
+	e = array_reply(e, &r, 24, put_region, nelem, regbufp, nelemp, NULL);
 	DONE(e);
 }
 
@@ -1188,6 +1194,14 @@ int dm_clear_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	DONE(e);
 }
 
+/* wire entry: 8-byte name + u32 mode */
+static void put_inherit(void *bufp, size_t i, const unsigned char *q)
+{
+	dm_inherit_t *ih = (dm_inherit_t *)bufp + i;
+	memcpy(ih->ih_name.an_chars, q, DM_ATTR_NAME_SIZE);
+	ih->ih_filetype = g_u32(q + 8);
+}
+
 int dm_getall_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
 	dm_inherit_t *inheritbufp, unsigned int *nelemp)
 {
@@ -1197,20 +1211,7 @@ int dm_getall_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem);
 	int e = call(OP_GETALL_INHERIT, &w, &r);
-	unsigned int cnt = r_u32(&r);
-	size_t n;
-	const unsigned char *d = r_bytes(&r, &n);
-	if (!e || e == E2BIG) *nelemp = cnt;
-	if (!e) {
-		/* wire entries: 8-byte name + u32 mode */
-		size_t k = n / 12;
-		if (k > nelem) e = E2BIG;
-		else if (k && !inheritbufp) e = EFAULT;
-		else for (size_t i = 0; i < k; i++) {
-			memcpy(inheritbufp[i].ih_name.an_chars, d + 12 * i, DM_ATTR_NAME_SIZE);
-			inheritbufp[i].ih_filetype = g_u32(d + 12 * i + 8);
-		}
-	}
+	e = array_reply(e, &r, 12, put_inherit, nelem, inheritbufp, nelemp, NULL);
 	DONE(e);
 }
 
@@ -1409,6 +1410,16 @@ int dm_punch_hole(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 	DONE(e);
 }
 
+/* wire entry: type:u32, pad:u32, offset:i64, length:u64 */
+static void put_extent(void *bufp, size_t i, const unsigned char *q)
+{
+	dm_extent_t *ex = (dm_extent_t *)bufp + i;
+	ex->ex_type = (dm_extenttype_t)g_u32(q);
+	ex->ex_pad1 = 0;
+	ex->ex_offset = (dm_off_t)g_u64(q + 8);
+	ex->ex_length = g_u64(q + 16);
+}
+
 int dm_get_allocinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_off_t *offp,
 	unsigned int nelem, dm_extent_t *extentp, unsigned int *nelemp)
 {
@@ -1421,21 +1432,10 @@ int dm_get_allocinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	int e = call(OP_GET_ALLOCINFO, &w, &r);
 	int more = r_i32(&r);
 	int64_t noff = r_i64(&r);
-	unsigned int cnt = r_u32(&r);
-	size_t n;
-	const unsigned char *d = r_bytes(&r, &n);
-	if (!e || e == E2BIG) *nelemp = cnt;
+	size_t k = 0;
+	e = array_reply(e, &r, 24, put_extent, nelem, extentp, nelemp, &k);
 	if (!e) {
-		size_t k = n / 24;
-		if (k > nelem) { free(r.p); return fail(E2BIG); }
-		for (size_t i = 0; i < k; i++) {
-			const unsigned char *q = d + 24 * i;
-			extentp[i].ex_type = (dm_extenttype_t)g_u32(q);
-			extentp[i].ex_pad1 = 0;
-			extentp[i].ex_offset = (dm_off_t)g_u64(q + 8);
-			extentp[i].ex_length = g_u64(q + 16);
-		}
-		*nelemp = (unsigned int)k;
+		*nelemp = (unsigned int)k;      /* the extents decoded into extentp */
 		*offp = noff;
 	}
 	free(r.p);
