@@ -1330,9 +1330,7 @@ dm_ssize_t dm_read_invis(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t to
 		dm_size_t want = len - done > MAX_IO ? MAX_IO : len - done;
 		struct wbuf w = { 0 };
 		struct rbuf r;
-		w_i32(&w, sid);
-		w_handle(&w, hanp, hlen);
-		w_i32(&w, token);
+		w_object(&w, sid, hanp, hlen, token);
 		w_i64(&w, off + (dm_off_t)done);
 		w_u64(&w, want);
 		int e = call(OP_READ_INVIS, &w, &r);
@@ -1361,9 +1359,7 @@ dm_ssize_t dm_write_invis(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t t
 		dm_size_t chunk = len - done > MAX_IO ? MAX_IO : len - done;
 		struct wbuf w = { 0 };
 		struct rbuf r;
-		w_i32(&w, sid);
-		w_handle(&w, hanp, hlen);
-		w_i32(&w, token);
+		w_object(&w, sid, hanp, hlen, token);
 		w_u32(&w, (uint32_t)flags);
 		w_i64(&w, off + (dm_off_t)done);
 		w_bytes(&w, (char *)bufp + done, chunk);
@@ -1451,9 +1447,7 @@ static int by_handle(uint16_t op, dm_sessid_t sid, void *dirhanp, size_t dirhlen
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	if (!cname || (op == OP_SYMLINK_BY_HANDLE && !path)) return fail(EFAULT);
-	w_i32(&w, sid);
-	w_handle(&w, dirhanp, dirhlen);
-	w_i32(&w, token);
+	w_object(&w, sid, dirhanp, dirhlen, token);
 	w_handle(&w, hanp, hlen);
 	w_bytes(&w, cname, strlen(cname));
 	if (op == OP_SYMLINK_BY_HANDLE) w_bytes(&w, path, strlen(path));
