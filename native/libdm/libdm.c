@@ -465,6 +465,32 @@ back:
 static int fail(int e) { errno = e; return -1; }
 #define DONE(e) do { free(r.p); if (e) return fail(e); return 0; } while (0)
 
+/* A call on an object (sid, handle, token, buflen) whose reply is a variable-length buffer. */
+static int obj_buffer_call(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, size_t buflen,
+	void *bufp, size_t *rlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_object(&w, sid, hanp, hlen, token);
+	w_u64(&w, buflen);
+	int e = call(op, &w, &r);
+	e = copy_var(e, &r, buflen, bufp, rlenp);
+	DONE(e);
+}
+
+/* A call on an object (sid, handle, token, nelem) whose reply is a count + array. */
+static int obj_array_call(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
+	size_t size, put_entry *put, void *bufp, unsigned int *nelemp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_object(&w, sid, hanp, hlen, token);
+	w_u32(&w, nelem);
+	int e = call(op, &w, &r);
+	e = array_reply(e, &r, size, put, nelem, bufp, nelemp, NULL);
+	DONE(e);
+}
+
 /* ------------------------------------------------------------------ service and sessions */
 
 static char version_buf[256];
@@ -742,14 +768,8 @@ int dm_get_config(void *hanp, size_t hlen, dm_config_t flagname, dm_size_t *retv
 int dm_get_mountinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, size_t buflen, void *bufp,
 	size_t *rlenp)
 {
-	struct wbuf w = { 0 };
-	struct rbuf r;
 	if (!rlenp) return fail(EFAULT);
-	w_object(&w, sid, hanp, hlen, token);
-	w_u64(&w, buflen);
-	int e = call(OP_GET_MOUNTINFO, &w, &r);
-	e = copy_var(e, &r, buflen, bufp, rlenp);
-	DONE(e);
+	return obj_buffer_call(OP_GET_MOUNTINFO, sid, hanp, hlen, token, buflen, bufp, rlenp);
 }
 
 /* ------------------------------------------------------------------ handles */
@@ -1090,14 +1110,8 @@ static void put_region(void *bufp, size_t i, const unsigned char *q)
 int dm_get_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
 	dm_region_t *regbufp, unsigned int *nelemp)
 {
-	struct wbuf w = { 0 };
-	struct rbuf r;
 	if (!nelemp) return fail(EFAULT);
-	w_object(&w, sid, hanp, hlen, token);
-	w_u32(&w, nelem);
-	int e = call(OP_GET_REGION, &w, &r);
-	e = array_reply(e, &r, 24, put_region, nelem, regbufp, nelemp, NULL);
-	DONE(e);
+	return obj_array_call(OP_GET_REGION, sid, hanp, hlen, token, nelem, 24, put_region, regbufp, nelemp);
 }
 
 /* ------------------------------------------------------------------ DM attributes */
@@ -1147,14 +1161,8 @@ int dm_remove_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 int dm_getall_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, size_t buflen, void *bufp,
 	size_t *rlenp)
 {
-	struct wbuf w = { 0 };
-	struct rbuf r;
 	if (!rlenp) return fail(EFAULT);
-	w_object(&w, sid, hanp, hlen, token);
-	w_u64(&w, buflen);
-	int e = call(OP_GETALL_DMATTR, &w, &r);
-	e = copy_var(e, &r, buflen, bufp, rlenp);
-	DONE(e);
+	return obj_buffer_call(OP_GETALL_DMATTR, sid, hanp, hlen, token, buflen, bufp, rlenp);
 }
 
 int dm_set_return_on_destroy(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
@@ -1205,14 +1213,8 @@ static void put_inherit(void *bufp, size_t i, const unsigned char *q)
 int dm_getall_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
 	dm_inherit_t *inheritbufp, unsigned int *nelemp)
 {
-	struct wbuf w = { 0 };
-	struct rbuf r;
 	if (!nelemp) return fail(EFAULT);
-	w_object(&w, sid, hanp, hlen, token);
-	w_u32(&w, nelem);
-	int e = call(OP_GETALL_INHERIT, &w, &r);
-	e = array_reply(e, &r, 12, put_inherit, nelem, inheritbufp, nelemp, NULL);
-	DONE(e);
+	return obj_array_call(OP_GETALL_INHERIT, sid, hanp, hlen, token, nelem, 12, put_inherit, inheritbufp, nelemp);
 }
 
 /* ------------------------------------------------------------------ file attributes and scans */
