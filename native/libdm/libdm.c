@@ -543,6 +543,7 @@ int dm_query_session(dm_sessid_t sid, size_t buflen, void *bufp, size_t *rlenp)
 	w_i32(&w, sid);
 	w_u64(&w, buflen);
 	int e = call(OP_QUERY_SESSION, &w, &r);
+	/* not copy_var: *rlenp is the daemon's rlen on success too (copy_var stores the bytes received) */
 	uint64_t rlen = r_u64(&r);
 	size_t n;
 	const unsigned char *d = r_bytes(&r, &n);
@@ -787,6 +788,21 @@ static int handle_reply(int e, struct rbuf *r, void **hanpp, size_t *hlenp)
 	return 0;
 }
 
+/* The handle of the object st (its dev and inode) at path: the request of PATH_TO_HANDLE,
+ * PATH_TO_FSHANDLE and FD_TO_HANDLE. */
+static int handle_call(uint16_t op, const struct stat *st, const char *path, size_t len, void **hanpp,
+	size_t *hlenp)
+{
+	struct wbuf w = { 0 };
+	struct rbuf r;
+	w_u64(&w, (uint64_t)st->st_dev);
+	w_u64(&w, (uint64_t)st->st_ino);
+	w_bytes(&w, path, len);
+	int e = call(op, &w, &r);
+	e = handle_reply(e, &r, hanpp, hlenp);
+	DONE(e);
+}
+
 /* path.resolve: absolute, '.' and '..' removed textually. */
 static int resolve_path(const char *p, char *out, size_t cap)
 {
@@ -838,14 +854,7 @@ static int path_handle(uint16_t op, char *path, void **hanpp, size_t *hlenp)
 		if (!realpath(dir, real)) return -1;
 		snprintf(full, sizeof full, "%s/%s", strcmp(real, "/") ? real : "", slash + 1);
 	}
-	struct wbuf w = { 0 };
-	struct rbuf r;
-	w_u64(&w, (uint64_t)st.st_dev);
-	w_u64(&w, (uint64_t)st.st_ino);
-	w_bytes(&w, full, strlen(full));
-	e = call(op, &w, &r);
-	e = handle_reply(e, &r, hanpp, hlenp);
-	DONE(e);
+	return handle_call(op, &st, full, strlen(full), hanpp, hlenp);
 }
 
 int dm_path_to_handle(char *path, void **hanpp, size_t *hlenp)
@@ -869,14 +878,7 @@ int dm_fd_to_handle(int fd, void **hanpp, size_t *hlenp)
 	if (n < 0) return -1;
 	target[n] = 0;
 	if (target[0] != '/') return fail(ENXIO);
-	struct wbuf w = { 0 };
-	struct rbuf r;
-	w_u64(&w, (uint64_t)st.st_dev);
-	w_u64(&w, (uint64_t)st.st_ino);
-	w_bytes(&w, target, (size_t)n);
-	int e = call(OP_FD_TO_HANDLE, &w, &r);
-	e = handle_reply(e, &r, hanpp, hlenp);
-	DONE(e);
+	return handle_call(OP_FD_TO_HANDLE, &st, target, (size_t)n, hanpp, hlenp);
 }
 
 int dm_handle_to_path(void *dirhanp, size_t dirhlen, void *targhanp, size_t targhlen, size_t buflen,
