@@ -138,6 +138,38 @@ test.serial('many readers of one file are released by one answer', async (t) => 
   }
 });
 
+test.serial('a DMAPI filesystem is mounted once per node; a file with data events read through one node\'s mount sees at once what another node\'s mount wrote', async (t) => {
+  const e = await evMount(t, cluster, node, RW);
+  const again = cluster.tmpDir(t, 'dmfs-mnt-');
+  const r = await cluster.cli(['mount', '--node', node, '--mount-event-optional', e.backing, again]);
+  t.not(r.code, 0, 'a second mount on the same node is refused');
+  t.regex(r.stderr, /already mounted on this node/);
+  const other = cluster.uniqueNode('ev2');
+  const mnt2 = cluster.tmpDir(t, 'dmfs-mnt-');
+  t.is((await cluster.cli(['mount', '--node', other, '--mount-event-optional', e.backing, mnt2])).code, 0, 'another node may mount it');
+  t.teardown(async () => {
+    await cluster.unmount(mnt2);
+    await cluster.cli(['node', 'stop', '--node', other]);
+  });
+  fs.writeFileSync(e.m('w'), Buffer.alloc(8192, 0x41));
+  // A WRITE region far away: the file is managed (every access reaches the daemon), reads raise nothing.
+  await e.dm.setRegion(e.sid, await e.dm.pathToHandle(e.m('w')), C.DM_NO_TOKEN, [{ offset: 1n << 40n, size: 1n, flags: C.DM_REGION_WRITE, opaque: 0 }]);
+  const fd = fs.openSync(e.m('w'), 'r');
+  t.teardown(() => { try { fs.closeSync(fd); } catch { /* closed */ } });
+  const b = Buffer.alloc(8192);
+  for (let round = 0; round < 20; round++) {
+    fs.readSync(fd, b, 0, 8192, 0);
+    const v = 0x42 + round;
+    const w = fs.openSync(path.join(mnt2, 'w'), 'r+');
+    fs.writeSync(w, Buffer.alloc(8192, v), 0, 8192, 0);
+    fs.closeSync(w);
+    fs.readSync(fd, b, 0, 8192, 0);
+    t.is(b[0], v, `round ${round}: the new bytes, not cached old ones`);
+    t.is(b[8191], v);
+  }
+  t.true(await noEvent(e.dm, e.sid, 50), 'no READ event: the region is for writes only');
+});
+
 test.serial('the page cache never hides new data: write_invis and punch_hole on an open, cached file', async (t) => {
   const e = await evMount(t, cluster, node, RW);
   fs.writeFileSync(e.m('c'), Buffer.alloc(8192, 0x41));

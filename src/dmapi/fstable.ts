@@ -187,7 +187,17 @@ export class FsTable {
 
   /** Brings the table in line with the node's mounts. */
   sync(): void {
-    const list = this.mounts();
+    // One entry per backing directory. A DMAPI-enabled one is mounted once per node (attach refuses
+    // a second mount); one without DMAPI may be mounted twice: the entry keeps the mount it was
+    // made for while that mount lasts, instead of being rebuilt for each in turn.
+    const all = this.mounts();
+    const same = (a: { mountpoint: string; mountedAt?: number }, b: { mountpoint: string; mountedAt?: number }) =>
+      a.mountpoint === b.mountpoint && a.mountedAt === b.mountedAt;
+    const list = all.filter((m) => {
+      const cur = this.byBacking.get(m.backing);
+      const chosen = (cur && all.find((o) => o.backing === m.backing && same(o, cur))) ?? all.find((o) => o.backing === m.backing)!;
+      return same(m, chosen);
+    });
     const seen = new Set<string>();
     let historyChanged = false;
     for (const m of list) {
@@ -204,7 +214,7 @@ export class FsTable {
         this.byBacking.set(m.backing, e);
         historyChanged = true;
       }
-      e.dev = m.dev;
+      e.dev = m.dev ?? e.dev;
     }
     for (const [b, e] of this.byBacking) if (!seen.has(b)) this.drop(e);
     if (historyChanged && this.historyFile) this.recordHistory();

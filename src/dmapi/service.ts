@@ -11,6 +11,7 @@ import type { Service } from '../daemon/services';
 import { attributeHandlers } from './attributes';
 import { DM_EVENT_MOUNT, DM_RESP_ABORT, E, errnoName } from './constants';
 import { Dmapi, EventAnswer, Handlers } from './core';
+import { loadFsConfig } from './fsconfig';
 import { dataHandlers } from './data';
 import { dispositionHandlers, objectEventList } from './dispositions';
 import { dispositionOf, eventHandlers, raise, RaiseOptions, RaiseResult } from './events';
@@ -135,7 +136,14 @@ export class DmapiService implements Service, FsEventsProvider {
 
   // ---- the interface for file operations (issue 6): src/fs/events.ts
 
-  async attach(m: MountDescription & { mountedAt?: number }): Promise<FsEventHooks> {
+  async attach(m: MountDescription): Promise<FsEventHooks> {
+    // A filesystem is mounted once per node (GPFS; one MOUNT event per mount per node): a second
+    // mount of a DMAPI-enabled backing directory on this node is refused; other nodes may mount it.
+    const twin = [...this.attaching, ...this.opts.mounts()].find((v) => v.backing === m.backing);
+    if (twin && loadFsConfig(m.backing).dmapi) {
+      throw Object.assign(new Error(`${m.backing} is a DMAPI-enabled filesystem already mounted on this node at ${twin.mountpoint}: `
+        + 'it is mounted once per node (mount it through another node)'), { code: 'EBUSY' });
+    }
     const view: MountView = { backing: m.backing, mountpoint: m.mountpoint, dev: null, mountedAt: m.mountedAt };
     this.attaching.push(view);
     const fsE = this.dm.fsTable.byBackingDir(m.backing);
