@@ -232,6 +232,11 @@ static bool arg_bits(napi_env env, napi_value v, const char *name, unsigned *out
   return true;
 }
 
+/* An optional flags/mode argument: null/undefined leaves *out (its default) as it is. */
+static bool arg_opt_bits(napi_env env, napi_value v, const char *name, unsigned *out) {
+  return is_nullish(env, v) || arg_bits(env, v, name, out);
+}
+
 /* uid/gid: 0 .. 2^32-1, and -1 meaning "unchanged". */
 static bool arg_id(napi_env env, napi_value v, const char *name, uint32_t *out) {
   int64_t i;
@@ -295,6 +300,21 @@ static bool arg_u64_array(napi_env env, napi_value v, const char *name, size_t n
   return true;
 }
 
+/* A path with a NUL byte throws, as in Node's fs; what: "a string" or "a Buffer". */
+static bool throw_nul_in_path(napi_env env, const char *name, const char *what) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "The argument '%s' must be %s without null bytes", name, what);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+  return false;
+}
+
+/* A path of PATH_LIMIT bytes or more: noted in *pending (the first such error wins), no throw. */
+static bool path_too_long(char *buf, int *pending) {
+  if (!*pending) *pending = -ENAMETOOLONG;
+  buf[0] = 0;
+  return true;
+}
+
 /*
  * A path (or xattr name) argument into buf[PATH_BUF]. Returns false when it threw. *pending is set
  * to -ENAMETOOLONG when the path is too long (the call then returns that without a syscall, after
@@ -312,17 +332,8 @@ static bool arg_path_x(napi_env env, napi_value v, const char *name, char *buf, 
   if (t == napi_string) {
     size_t len;
     if (napi_get_value_string_utf8(env, v, buf, PATH_BUF, &len) != napi_ok) return false;
-    if (len >= PATH_LIMIT) {
-      if (!*pending) *pending = -ENAMETOOLONG;
-      buf[0] = 0;
-      return true;
-    }
-    if (strlen(buf) != len) {
-      char msg[160];
-      snprintf(msg, sizeof msg, "The argument '%s' must be a string without null bytes", name);
-      napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
-      return false;
-    }
+    if (len >= PATH_LIMIT) return path_too_long(buf, pending);
+    if (strlen(buf) != len) return throw_nul_in_path(env, name, "a string");
     return true;
   }
   uint8_t *data;
@@ -331,17 +342,8 @@ static bool arg_path_x(napi_env env, napi_value v, const char *name, char *buf, 
   if (napi_is_typedarray(env, v, &is) != napi_ok) return false;
   if (!is) return throw_type(env, name, nullable ? "a string, Buffer or null" : "a string or Buffer");
   TRY(arg_bytes(env, v, name, &data, &len));
-  if (memchr(data, 0, len)) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "The argument '%s' must be a Buffer without null bytes", name);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
-    return false;
-  }
-  if (len >= PATH_LIMIT) {
-    if (!*pending) *pending = -ENAMETOOLONG;
-    buf[0] = 0;
-    return true;
-  }
+  if (memchr(data, 0, len)) return throw_nul_in_path(env, name, "a Buffer");
+  if (len >= PATH_LIMIT) return path_too_long(buf, pending);
   memcpy(buf, data, len);
   buf[len] = 0;
   return true;
@@ -356,6 +358,17 @@ static bool arg_path_x(napi_env env, napi_value v, const char *name, char *buf, 
   char var##_buf[PATH_BUF];                                                                        \
   const char *var;                                                                                 \
   TRY(arg_path_x(env, argv[idx], name, var##_buf, true, &var, &pending))
+
+/*
+ * The head of the arguments of a call with a plain and an *at form: (path) for the plain form,
+ * (dirfd, path) for the *at form (at true). Declares dirfd (AT_FDCWD for the plain form), path,
+ * and i, the index of the next argument.
+ */
+#define AT_PATH_ARGS(at)                                                                           \
+  int dirfd = AT_FDCWD;                                                                            \
+  size_t i = 0;                                                                                    \
+  if (at) TRY(arg_dirfd(env, argv[i++], &dirfd));                                                  \
+  PATH_ARG(path, i++, "path")
 
 #define CHECK_PENDING()                                                                            \
   do {                                                                                             \
@@ -378,6 +391,15 @@ static napi_value ret_u32(napi_env env, uint32_t v) {
   napi_create_uint32(env, v, &r);
   return r;
 }
+
+/*
+ * A JS entry point that is impl with its trailing arguments fixed: the forms of one call (by path
+ * or by fd, plain or *at, read or write) share one impl that takes the difference as a flag.
+ */
+#define JS_FN(name, impl, ...)                                                                     \
+  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+    return impl(env, info, __VA_ARGS__);                                                           \
+  }
 
 /* Retry a call that returns -1/errno on EINTR. */
 #define RETRY(expr)                                                                                \
@@ -409,6 +431,13 @@ static void fill_stat(uint64_t *o, const struct stat *st) {
   o[15] = (uint64_t)(int64_t)st->st_ctim.tv_nsec;
 }
 
+/* What a stat call that returned r reports: 0 with st written into out, or -errno. */
+static napi_value ret_stat(napi_env env, int r, const struct stat *st, uint64_t *out) {
+  if (r < 0) return ret_int(env, -errno);
+  fill_stat(out, st);
+  return ret_int(env, 0);
+}
+
 /* lstat(path, out) */
 static napi_value js_lstat(napi_env env, napi_callback_info info) {
   ARGS(2);
@@ -418,9 +447,7 @@ static napi_value js_lstat(napi_env env, napi_callback_info info) {
   TRY(arg_u64_array(env, argv[1], "out", STAT_FIELDS, &out));
   CHECK_PENDING();
   struct stat st;
-  if (lstat(path, &st) < 0) return ret_int(env, -errno);
-  fill_stat(out, &st);
-  return ret_int(env, 0);
+  return ret_stat(env, lstat(path, &st), &st, out);
 }
 
 /* readdirat(dirfd, path, encoding?) -> { names: string[], inos: BigUint64Array, types: Uint8Array } | -errno
@@ -504,9 +531,7 @@ static napi_value js_fstat(napi_env env, napi_callback_info info) {
   uint64_t *out;
   TRY(arg_u64_array(env, argv[1], "out", STAT_FIELDS, &out));
   struct stat st;
-  if (fstat(fd, &st) < 0) return ret_int(env, -errno);
-  fill_stat(out, &st);
-  return ret_int(env, 0);
+  return ret_stat(env, fstat(fd, &st), &st, out);
 }
 
 /* fstatat(dirfd, path, flags, out) */
@@ -521,9 +546,7 @@ static napi_value js_fstatat(napi_env env, napi_callback_info info) {
   TRY(arg_u64_array(env, argv[3], "out", STAT_FIELDS, &out));
   CHECK_PENDING();
   struct stat st;
-  if (fstatat(dirfd, path, &st, (int)flags) < 0) return ret_int(env, -errno);
-  fill_stat(out, &st);
-  return ret_int(env, 0);
+  return ret_stat(env, fstatat(dirfd, path, &st, (int)flags), &st, out);
 }
 
 /* statvfs(path, out) */
@@ -552,30 +575,21 @@ static napi_value js_statvfs(napi_env env, napi_callback_info info) {
 
 /* ---- open / close ---- */
 
-/* open(path, flags, mode) -> fd | -errno */
-static napi_value js_open(napi_env env, napi_callback_info info) {
-  ARGS(3);
+/* open(path, flags, mode) / openat(dirfd, path, flags, mode) -> fd | -errno */
+static napi_value do_open(napi_env env, napi_callback_info info, bool at) {
+  ARGS(4);
   int pending = 0;
   unsigned flags, mode = 0;
-  PATH_ARG(path, 0, "path");
-  TRY(arg_bits(env, argv[1], "flags", &flags));
-  if (!is_nullish(env, argv[2])) TRY(arg_bits(env, argv[2], "mode", &mode));
+  AT_PATH_ARGS(at);
+  TRY(arg_bits(env, argv[i], "flags", &flags));
+  TRY(arg_opt_bits(env, argv[i + 1], "mode", &mode));
   CHECK_PENDING();
-  return ret_sys(env, RETRY(open(path, (int)flags | O_CLOEXEC, (mode_t)mode)));
-}
-
-/* openat(dirfd, path, flags, mode) -> fd | -errno */
-static napi_value js_openat(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  int pending = 0, dirfd;
-  unsigned flags, mode = 0;
-  TRY(arg_dirfd(env, argv[0], &dirfd));
-  PATH_ARG(path, 1, "path");
-  TRY(arg_bits(env, argv[2], "flags", &flags));
-  if (!is_nullish(env, argv[3])) TRY(arg_bits(env, argv[3], "mode", &mode));
-  CHECK_PENDING();
+  if (!at) return ret_sys(env, RETRY(open(path, (int)flags | O_CLOEXEC, (mode_t)mode)));
   return ret_sys(env, RETRY(openat(dirfd, path, (int)flags | O_CLOEXEC, (mode_t)mode)));
 }
+
+JS_FN(js_open, do_open, false)
+JS_FN(js_openat, do_open, true)
 
 /*
  * openat2(dirfd, path, flags, mode, resolve) -> fd | -errno. The kernel rejects a non-zero mode
@@ -589,7 +603,7 @@ static napi_value js_openat2(napi_env env, napi_callback_info info) {
   TRY(arg_dirfd(env, argv[0], &dirfd));
   PATH_ARG(path, 1, "path");
   TRY(arg_bits(env, argv[2], "flags", &flags));
-  if (!is_nullish(env, argv[3])) TRY(arg_bits(env, argv[3], "mode", &mode));
+  TRY(arg_opt_bits(env, argv[3], "mode", &mode));
   if (!is_nullish(env, argv[4])) TRY(arg_u64(env, argv[4], "resolve", &resolve));
   CHECK_PENDING();
   struct dm_open_how how;
@@ -632,10 +646,16 @@ static napi_value do_rw(napi_env env, napi_callback_info info, bool is_write) {
   return ret_sys(env, r);
 }
 
-static napi_value js_pread(napi_env env, napi_callback_info info) { return do_rw(env, info, false); }
-static napi_value js_pwrite(napi_env env, napi_callback_info info) { return do_rw(env, info, true); }
+JS_FN(js_pread, do_rw, false)
+JS_FN(js_pwrite, do_rw, true)
 
 /* ---- fallocate / lseek / truncate / sync ---- */
+
+/* The (offset, length) of a byte range, from argv[0] and argv[1]. */
+static bool arg_range(napi_env env, napi_value *argv, int64_t *off, int64_t *len) {
+  return arg_i64(env, argv[0], "offset", INT64_MIN, INT64_MAX, off) &&
+         arg_i64(env, argv[1], "length", INT64_MIN, INT64_MAX, len);
+}
 
 /* fallocate(fd, mode, offset, length) */
 static napi_value js_fallocate(napi_env env, napi_callback_info info) {
@@ -645,8 +665,7 @@ static napi_value js_fallocate(napi_env env, napi_callback_info info) {
   int64_t off, len;
   TRY(arg_fd(env, argv[0], &fd));
   TRY(arg_bits(env, argv[1], "mode", &mode));
-  TRY(arg_i64(env, argv[2], "offset", INT64_MIN, INT64_MAX, &off));
-  TRY(arg_i64(env, argv[3], "length", INT64_MIN, INT64_MAX, &len));
+  TRY(arg_range(env, argv + 2, &off, &len));
   return ret_sys(env, RETRY(fallocate(fd, (int)mode, (off_t)off, (off_t)len)));
 }
 
@@ -656,8 +675,7 @@ static napi_value js_punch_hole(napi_env env, napi_callback_info info) {
   int fd;
   int64_t off, len;
   TRY(arg_fd(env, argv[0], &fd));
-  TRY(arg_i64(env, argv[1], "offset", INT64_MIN, INT64_MAX, &off));
-  TRY(arg_i64(env, argv[2], "length", INT64_MIN, INT64_MAX, &len));
+  TRY(arg_range(env, argv + 1, &off, &len));
   return ret_sys(env, RETRY(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
                                       (off_t)len)));
 }
@@ -693,22 +711,20 @@ static napi_value js_truncate(napi_env env, napi_callback_info info) {
   return ret_sys(env, RETRY(truncate(path, (off_t)len)));
 }
 
-static napi_value js_fsync(napi_env env, napi_callback_info info) {
+/* fsync(fd) / fdatasync(fd) -> 0 | -errno */
+static napi_value do_sync(napi_env env, napi_callback_info info, int (*sync_fd)(int)) {
   ARGS(1);
   int fd;
   TRY(arg_fd(env, argv[0], &fd));
-  return ret_sys(env, RETRY(fsync(fd)));
+  return ret_sys(env, RETRY(sync_fd(fd)));
 }
 
-static napi_value js_fdatasync(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  int fd;
-  TRY(arg_fd(env, argv[0], &fd));
-  return ret_sys(env, RETRY(fdatasync(fd)));
-}
+JS_FN(js_fsync, do_sync, fsync)
+JS_FN(js_fdatasync, do_sync, fdatasync)
 
 /* ---- xattrs ---- */
 
+/* What an xattr call acts on: a path (the l* calls, which do not follow a symlink) or an fd. */
 typedef struct {
   const char *path; /* NULL: use fd */
   int fd;
@@ -721,6 +737,29 @@ static ssize_t x_get(const xtarget *t, const char *name, void *buf, size_t size)
 static ssize_t x_list(const xtarget *t, char *buf, size_t size) {
   return t->path ? llistxattr(t->path, buf, size) : flistxattr(t->fd, buf, size);
 }
+
+static int x_set(const xtarget *t, const char *name, const void *value, size_t size, int flags) {
+  return t->path ? lsetxattr(t->path, name, value, size, flags)
+                 : fsetxattr(t->fd, name, value, size, flags);
+}
+
+static int x_remove(const xtarget *t, const char *name) {
+  return t->path ? lremovexattr(t->path, name) : fremovexattr(t->fd, name);
+}
+
+/* The first argument of an xattr call: an fd (byfd, the f* calls) or a path (into buf). */
+static bool arg_xtarget(napi_env env, napi_value v, bool byfd, char *buf, xtarget *t,
+                        int *pending) {
+  t->path = NULL;
+  t->fd = -1;
+  if (byfd) return arg_fd(env, v, &t->fd);
+  return arg_path_x(env, v, "path", buf, false, &t->path, pending);
+}
+
+#define XTARGET_ARG(var, byfd)                                                                     \
+  char var##_buf[PATH_BUF];                                                                        \
+  xtarget var;                                                                                     \
+  TRY(arg_xtarget(env, argv[0], byfd, var##_buf, &var, &pending))
 
 #define XATTR_STACK 8192
 #define XATTR_TRIES 16
@@ -752,9 +791,15 @@ static ssize_t x_read_all(const xtarget *t, const char *name, char *stack, char 
   return -ERANGE;
 }
 
-static napi_value do_getxattr(napi_env env, const xtarget *t, const char *name) {
+/* lgetxattr(path, name) / fgetxattr(fd, name) -> Buffer | -errno */
+static napi_value do_getxattr(napi_env env, napi_callback_info info, bool byfd) {
+  ARGS(2);
+  int pending = 0;
+  XTARGET_ARG(t, byfd);
+  PATH_ARG(name, 1, "name");
+  CHECK_PENDING();
   char stack[XATTR_STACK], *heap;
-  ssize_t n = x_read_all(t, name, stack, &heap);
+  ssize_t n = x_read_all(&t, name, stack, &heap);
   if (n < 0) return ret_int(env, n);
   napi_value r;
   napi_status s = napi_create_buffer_copy(env, (size_t)n, heap ? heap : stack, NULL, &r);
@@ -762,9 +807,14 @@ static napi_value do_getxattr(napi_env env, const xtarget *t, const char *name) 
   return s == napi_ok ? r : NULL;
 }
 
-static napi_value do_listxattr(napi_env env, const xtarget *t) {
+/* llistxattr(path) / flistxattr(fd) -> string[] | -errno */
+static napi_value do_listxattr(napi_env env, napi_callback_info info, bool byfd) {
+  ARGS(1);
+  int pending = 0;
+  XTARGET_ARG(t, byfd);
+  CHECK_PENDING();
   char stack[XATTR_STACK], *heap;
-  ssize_t n = x_read_all(t, NULL, stack, &heap);
+  ssize_t n = x_read_all(&t, NULL, stack, &heap);
   if (n < 0) return ret_int(env, n);
   const char *p = heap ? heap : stack, *end = p + n;
   napi_value arr = NULL;
@@ -786,28 +836,6 @@ static napi_value do_listxattr(napi_env env, const xtarget *t) {
 out:
   free(heap);
   return arr;
-}
-
-/* lgetxattr(path, name) -> Buffer | -errno */
-static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  int pending = 0;
-  PATH_ARG(path, 0, "path");
-  PATH_ARG(name, 1, "name");
-  CHECK_PENDING();
-  xtarget t = {path, -1};
-  return do_getxattr(env, &t, name);
-}
-
-/* fgetxattr(fd, name) -> Buffer | -errno */
-static napi_value js_fgetxattr(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  int pending = 0, fd;
-  TRY(arg_fd(env, argv[0], &fd));
-  PATH_ARG(name, 1, "name");
-  CHECK_PENDING();
-  xtarget t = {NULL, fd};
-  return do_getxattr(env, &t, name);
 }
 
 /*
@@ -855,71 +883,42 @@ static bool arg_value(napi_env env, napi_value v, uint8_t **data, size_t *len, c
 /* lsetxattr(path, name, value, flags) / fsetxattr(fd, name, value, flags) -> 0 | -errno */
 static napi_value do_setxattr(napi_env env, napi_callback_info info, bool byfd) {
   ARGS(4);
-  int pending = 0, fd = -1;
+  int pending = 0;
   unsigned flags = 0;
-  char path_buf[PATH_BUF];
-  const char *path = NULL;
-  if (byfd) TRY(arg_fd(env, argv[0], &fd));
-  else TRY(arg_path_x(env, argv[0], "path", path_buf, false, &path, &pending));
+  XTARGET_ARG(t, byfd);
   PATH_ARG(name, 1, "name");
   uint8_t *data;
   size_t len;
   char *heap;
   TRY(arg_value(env, argv[2], &data, &len, &heap));
-  if (!is_nullish(env, argv[3]) && !arg_bits(env, argv[3], "flags", &flags)) {
+  if (!arg_opt_bits(env, argv[3], "flags", &flags)) {
     free(heap);
     return NULL;
   }
-  int r;
-  if (pending) r = pending;
-  else if (byfd) r = fsetxattr(fd, name, data, len, (int)flags) < 0 ? -errno : 0;
-  else r = lsetxattr(path, name, data, len, (int)flags) < 0 ? -errno : 0;
+  int r = pending ? pending : x_set(&t, name, data, len, (int)flags) < 0 ? -errno : 0;
   free(heap);
   return ret_int(env, r);
 }
 
-static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
-  return do_setxattr(env, info, false);
-}
-static napi_value js_fsetxattr(napi_env env, napi_callback_info info) {
-  return do_setxattr(env, info, true);
-}
-
-/* llistxattr(path) -> string[] | -errno */
-static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  int pending = 0;
-  PATH_ARG(path, 0, "path");
-  CHECK_PENDING();
-  xtarget t = {path, -1};
-  return do_listxattr(env, &t);
-}
-
-static napi_value js_flistxattr(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  int fd;
-  TRY(arg_fd(env, argv[0], &fd));
-  xtarget t = {NULL, fd};
-  return do_listxattr(env, &t);
-}
-
-static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+/* lremovexattr(path, name) / fremovexattr(fd, name) -> 0 | -errno */
+static napi_value do_removexattr(napi_env env, napi_callback_info info, bool byfd) {
   ARGS(2);
   int pending = 0;
-  PATH_ARG(path, 0, "path");
+  XTARGET_ARG(t, byfd);
   PATH_ARG(name, 1, "name");
   CHECK_PENDING();
-  return ret_sys(env, lremovexattr(path, name));
+  return ret_sys(env, x_remove(&t, name));
 }
 
-static napi_value js_fremovexattr(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  int pending = 0, fd;
-  TRY(arg_fd(env, argv[0], &fd));
-  PATH_ARG(name, 1, "name");
-  CHECK_PENDING();
-  return ret_sys(env, fremovexattr(fd, name));
-}
+/* The l* calls take a path, the f* calls an fd; otherwise they are the same. */
+JS_FN(js_lgetxattr, do_getxattr, false)
+JS_FN(js_fgetxattr, do_getxattr, true)
+JS_FN(js_llistxattr, do_listxattr, false)
+JS_FN(js_flistxattr, do_listxattr, true)
+JS_FN(js_lsetxattr, do_setxattr, false)
+JS_FN(js_fsetxattr, do_setxattr, true)
+JS_FN(js_lremovexattr, do_removexattr, false)
+JS_FN(js_fremovexattr, do_removexattr, true)
 
 /* ---- sockets, generation ---- */
 
@@ -987,6 +986,12 @@ static bool arg_timespec(napi_env env, napi_value sec, napi_value nsec, const ch
   return true;
 }
 
+/* The four time arguments (atimeSec, atimeNsec, mtimeSec, mtimeNsec) from argv[0]. */
+static bool arg_times(napi_env env, napi_value *argv, struct timespec ts[2]) {
+  return arg_timespec(env, argv[0], argv[1], "atimeNsec", "atimeSec", &ts[0]) &&
+         arg_timespec(env, argv[2], argv[3], "mtimeNsec", "mtimeSec", &ts[1]);
+}
+
 /* utimensat(dirfd, path|null, atimeSec, atimeNsec, mtimeSec, mtimeNsec, flags) */
 static napi_value js_utimensat(napi_env env, napi_callback_info info) {
   ARGS(7);
@@ -995,9 +1000,8 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
   struct timespec ts[2];
   TRY(arg_dirfd(env, argv[0], &dirfd));
   PATH_ARG_OPT(path, 1, "path");
-  TRY(arg_timespec(env, argv[2], argv[3], "atimeNsec", "atimeSec", &ts[0]));
-  TRY(arg_timespec(env, argv[4], argv[5], "mtimeNsec", "mtimeSec", &ts[1]));
-  if (!is_nullish(env, argv[6])) TRY(arg_bits(env, argv[6], "flags", &flags));
+  TRY(arg_times(env, argv + 2, ts));
+  TRY(arg_opt_bits(env, argv[6], "flags", &flags));
   CHECK_PENDING();
   if (!path) return ret_sys(env, futimens(dirfd, ts)); /* glibc refuses a NULL path */
   return ret_sys(env, utimensat(dirfd, path, ts, (int)flags));
@@ -1009,8 +1013,7 @@ static napi_value js_futimens(napi_env env, napi_callback_info info) {
   int fd;
   struct timespec ts[2];
   TRY(arg_fd(env, argv[0], &fd));
-  TRY(arg_timespec(env, argv[1], argv[2], "atimeNsec", "atimeSec", &ts[0]));
-  TRY(arg_timespec(env, argv[3], argv[4], "mtimeNsec", "mtimeSec", &ts[1]));
+  TRY(arg_times(env, argv + 1, ts));
   return ret_sys(env, futimens(fd, ts));
 }
 
@@ -1023,31 +1026,26 @@ static bool arg_dev(napi_env env, napi_value v, dev_t *out) {
   return true;
 }
 
-/* mknod(path, mode, dev) */
-static napi_value js_mknod(napi_env env, napi_callback_info info) {
-  ARGS(3);
+/* mknod(path, mode, dev) / mknodat(dirfd, path, mode, dev) */
+static napi_value do_mknod(napi_env env, napi_callback_info info, bool at) {
+  ARGS(4);
   int pending = 0;
   unsigned mode;
   dev_t dev = 0;
-  PATH_ARG(path, 0, "path");
-  TRY(arg_bits(env, argv[1], "mode", &mode));
-  if (!is_nullish(env, argv[2])) TRY(arg_dev(env, argv[2], &dev));
+  AT_PATH_ARGS(at);
+  TRY(arg_bits(env, argv[i], "mode", &mode));
+  if (!is_nullish(env, argv[i + 1])) TRY(arg_dev(env, argv[i + 1], &dev));
   CHECK_PENDING();
-  return ret_sys(env, mknod(path, (mode_t)mode, dev));
+  if (!at) return ret_sys(env, mknod(path, (mode_t)mode, dev));
+  return ret_sys(env, mknodat(dirfd, path, (mode_t)mode, dev));
 }
 
-/* mknodat(dirfd, path, mode, dev) */
-static napi_value js_mknodat(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  int pending = 0, dirfd;
-  unsigned mode;
-  dev_t dev = 0;
-  TRY(arg_dirfd(env, argv[0], &dirfd));
-  PATH_ARG(path, 1, "path");
-  TRY(arg_bits(env, argv[2], "mode", &mode));
-  if (!is_nullish(env, argv[3])) TRY(arg_dev(env, argv[3], &dev));
-  CHECK_PENDING();
-  return ret_sys(env, mknodat(dirfd, path, (mode_t)mode, dev));
+JS_FN(js_mknod, do_mknod, false)
+JS_FN(js_mknodat, do_mknod, true)
+
+/* The (uid, gid) of a chown from argv[0] and argv[1]; -1 = unchanged. */
+static bool arg_owner(napi_env env, napi_value *argv, uint32_t *uid, uint32_t *gid) {
+  return arg_id(env, argv[0], "uid", uid) && arg_id(env, argv[1], "gid", gid);
 }
 
 /* fchownat(dirfd, path, uid, gid, flags); uid/gid -1 = unchanged */
@@ -1058,9 +1056,8 @@ static napi_value js_fchownat(napi_env env, napi_callback_info info) {
   unsigned flags = 0;
   TRY(arg_dirfd(env, argv[0], &dirfd));
   PATH_ARG(path, 1, "path");
-  TRY(arg_id(env, argv[2], "uid", &uid));
-  TRY(arg_id(env, argv[3], "gid", &gid));
-  if (!is_nullish(env, argv[4])) TRY(arg_bits(env, argv[4], "flags", &flags));
+  TRY(arg_owner(env, argv + 2, &uid, &gid));
+  TRY(arg_opt_bits(env, argv[4], "flags", &flags));
   CHECK_PENDING();
   return ret_sys(env, fchownat(dirfd, path, (uid_t)uid, (gid_t)gid, (int)flags));
 }
@@ -1070,8 +1067,7 @@ static napi_value js_fchown(napi_env env, napi_callback_info info) {
   int fd;
   uint32_t uid, gid;
   TRY(arg_fd(env, argv[0], &fd));
-  TRY(arg_id(env, argv[1], "uid", &uid));
-  TRY(arg_id(env, argv[2], "gid", &gid));
+  TRY(arg_owner(env, argv + 1, &uid, &gid));
   return ret_sys(env, fchown(fd, (uid_t)uid, (gid_t)gid));
 }
 
@@ -1092,38 +1088,48 @@ static napi_value js_fchmodat(napi_env env, napi_callback_info info) {
   TRY(arg_dirfd(env, argv[0], &dirfd));
   PATH_ARG(path, 1, "path");
   TRY(arg_bits(env, argv[2], "mode", &mode));
-  if (!is_nullish(env, argv[3])) TRY(arg_bits(env, argv[3], "flags", &flags));
+  TRY(arg_opt_bits(env, argv[3], "flags", &flags));
   CHECK_PENDING();
   return ret_sys(env, fchmodat(dirfd, path, (mode_t)mode, (int)flags));
+}
+
+/* The arguments of renameat2 and linkat: (olddirfd, oldpath, newdirfd, newpath, flags). */
+typedef struct {
+  int olddirfd, newdirfd;
+  const char *oldpath, *newpath;
+  unsigned flags;
+  char oldpath_buf[PATH_BUF], newpath_buf[PATH_BUF];
+} old_new_args;
+
+static bool arg_old_new(napi_env env, napi_value *argv, old_new_args *a, int *pending) {
+  a->flags = 0;
+  return arg_int(env, argv[0], "olddirfd", &a->olddirfd) &&
+         arg_path_x(env, argv[1], "oldpath", a->oldpath_buf, false, &a->oldpath, pending) &&
+         arg_int(env, argv[2], "newdirfd", &a->newdirfd) &&
+         arg_path_x(env, argv[3], "newpath", a->newpath_buf, false, &a->newpath, pending) &&
+         arg_opt_bits(env, argv[4], "flags", &a->flags);
 }
 
 /* renameat2(olddirfd, oldpath, newdirfd, newpath, flags) */
 static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   ARGS(5);
-  int pending = 0, olddirfd, newdirfd;
-  unsigned flags = 0;
-  TRY(arg_int(env, argv[0], "olddirfd", &olddirfd));
-  PATH_ARG(oldpath, 1, "oldpath");
-  TRY(arg_int(env, argv[2], "newdirfd", &newdirfd));
-  PATH_ARG(newpath, 3, "newpath");
-  if (!is_nullish(env, argv[4])) TRY(arg_bits(env, argv[4], "flags", &flags));
+  int pending = 0;
+  old_new_args a;
+  TRY(arg_old_new(env, argv, &a, &pending));
   CHECK_PENDING();
-  if (flags == 0) return ret_sys(env, renameat(olddirfd, oldpath, newdirfd, newpath));
-  return ret_sys(env, syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags));
+  if (a.flags == 0) return ret_sys(env, renameat(a.olddirfd, a.oldpath, a.newdirfd, a.newpath));
+  return ret_sys(env,
+                 syscall(SYS_renameat2, a.olddirfd, a.oldpath, a.newdirfd, a.newpath, a.flags));
 }
 
 /* linkat(olddirfd, oldpath, newdirfd, newpath, flags) */
 static napi_value js_linkat(napi_env env, napi_callback_info info) {
   ARGS(5);
-  int pending = 0, olddirfd, newdirfd;
-  unsigned flags = 0;
-  TRY(arg_int(env, argv[0], "olddirfd", &olddirfd));
-  PATH_ARG(oldpath, 1, "oldpath");
-  TRY(arg_int(env, argv[2], "newdirfd", &newdirfd));
-  PATH_ARG(newpath, 3, "newpath");
-  if (!is_nullish(env, argv[4])) TRY(arg_bits(env, argv[4], "flags", &flags));
+  int pending = 0;
+  old_new_args a;
+  TRY(arg_old_new(env, argv, &a, &pending));
   CHECK_PENDING();
-  return ret_sys(env, linkat(olddirfd, oldpath, newdirfd, newpath, (int)flags));
+  return ret_sys(env, linkat(a.olddirfd, a.oldpath, a.newdirfd, a.newpath, (int)a.flags));
 }
 
 /* symlinkat(target, newdirfd, linkpath) */
@@ -1195,34 +1201,26 @@ static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
   unsigned flags = 0;
   TRY(arg_dirfd(env, argv[0], &dirfd));
   PATH_ARG(path, 1, "path");
-  if (!is_nullish(env, argv[2])) TRY(arg_bits(env, argv[2], "flags", &flags));
+  TRY(arg_opt_bits(env, argv[2], "flags", &flags));
   CHECK_PENDING();
   return ret_sys(env, unlinkat(dirfd, path, (int)flags));
 }
 
-/* access(path, mode) */
-static napi_value js_access(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  int pending = 0;
-  unsigned mode;
-  PATH_ARG(path, 0, "path");
-  TRY(arg_bits(env, argv[1], "mode", &mode));
-  CHECK_PENDING();
-  return ret_sys(env, access(path, (int)mode));
-}
-
-/* faccessat(dirfd, path, mode, flags) */
-static napi_value js_faccessat(napi_env env, napi_callback_info info) {
+/* access(path, mode) / faccessat(dirfd, path, mode, flags) */
+static napi_value do_access(napi_env env, napi_callback_info info, bool at) {
   ARGS(4);
-  int pending = 0, dirfd;
+  int pending = 0;
   unsigned mode, flags = 0;
-  TRY(arg_dirfd(env, argv[0], &dirfd));
-  PATH_ARG(path, 1, "path");
-  TRY(arg_bits(env, argv[2], "mode", &mode));
-  if (!is_nullish(env, argv[3])) TRY(arg_bits(env, argv[3], "flags", &flags));
+  AT_PATH_ARGS(at);
+  TRY(arg_bits(env, argv[i], "mode", &mode));
+  if (at) TRY(arg_opt_bits(env, argv[i + 1], "flags", &flags)); /* access has no flags */
   CHECK_PENDING();
+  if (!at) return ret_sys(env, access(path, (int)mode));
   return ret_sys(env, faccessat(dirfd, path, (int)mode, (int)flags));
 }
+
+JS_FN(js_access, do_access, false)
+JS_FN(js_faccessat, do_access, true)
 
 /* ---- credentials ---- */
 
@@ -1231,19 +1229,15 @@ static napi_value js_faccessat(napi_env env, napi_callback_info info) {
  * propagated to other threads), which is what a daemon acting for a caller wants. Passing -1 only
  * queries. The kernel reports no error: check by calling again with -1.
  */
-static napi_value js_setfsuid(napi_env env, napi_callback_info info) {
+static napi_value do_setfsid(napi_env env, napi_callback_info info, const char *name, long nr) {
   ARGS(1);
   uint32_t id;
-  TRY(arg_id(env, argv[0], "uid", &id));
-  return ret_u32(env, (uint32_t)syscall(SYS_setfsuid, (uid_t)id));
+  TRY(arg_id(env, argv[0], name, &id));
+  return ret_u32(env, (uint32_t)syscall(nr, (uid_t)id)); /* uid_t and gid_t are the same type */
 }
 
-static napi_value js_setfsgid(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  uint32_t id;
-  TRY(arg_id(env, argv[0], "gid", &id));
-  return ret_u32(env, (uint32_t)syscall(SYS_setfsgid, (gid_t)id));
-}
+JS_FN(js_setfsuid, do_setfsid, "uid", SYS_setfsuid)
+JS_FN(js_setfsgid, do_setfsid, "gid", SYS_setfsgid)
 
 /* ---- locks ---- */
 
@@ -1316,7 +1310,7 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   int pending = 0;
   unsigned flags = 0;
   PATH_ARG(target, 0, "target");
-  if (!is_nullish(env, argv[1])) TRY(arg_bits(env, argv[1], "flags", &flags));
+  TRY(arg_opt_bits(env, argv[1], "flags", &flags));
   CHECK_PENDING();
   return ret_sys(env, umount2(target, (int)flags));
 }
@@ -1746,12 +1740,6 @@ static napi_value js_scan_maps_for(napi_env env, napi_callback_info info) {
 
 /* ---- module ---- */
 
-static bool set_const(napi_env env, napi_value obj, const char *name, int64_t v) {
-  napi_value n;
-  return napi_create_int64(env, v, &n) == napi_ok &&
-         napi_set_named_property(env, obj, name, n) == napi_ok;
-}
-
 NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
@@ -1864,11 +1852,11 @@ NAPI_MODULE_INIT() {
 #undef C
   };
   for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
-    if (!set_const(env, exports, consts[i].name, consts[i].value)) return NULL;
+    if (!set_i64_prop(env, exports, consts[i].name, consts[i].value)) return NULL;
 
   napi_value errnos;
   if (napi_create_object(env, &errnos) != napi_ok) return NULL;
-#define X(e) if (!set_const(env, errnos, #e, e)) return NULL;
+#define X(e) if (!set_i64_prop(env, errnos, #e, e)) return NULL;
   ERRNO_LIST(X)
   ERRNO_ALIASES(X)
 #undef X
