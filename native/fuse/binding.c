@@ -33,6 +33,11 @@
     }                                                                                              \
   } while (0)
 
+#define ARGS(n)                                                                                    \
+  size_t argc = n;                                                                                 \
+  napi_value argv[n];                                                                              \
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+
 // The receive buffer: libfuse reads at most FUSE_MAX_MAX_PAGES pages plus a header page
 // (1 MiB + 4 KiB in 3.14). We allocate more than that and check every read against it.
 #define RECV_BUF_SIZE (2 * 1024 * 1024)
@@ -60,9 +65,10 @@ static const char *op_names[OP_COUNT] = {
 // Kernel cache invalidations are sent from their own thread: a notification about an inode
 // that a request being served holds locked would otherwise block the JS thread, which is the
 // only one that can answer that request.
+enum notify_kind { NOTIFY_INVAL_INODE, NOTIFY_INVAL_ENTRY, NOTIFY_DELETE };
 typedef struct notify {
   struct notify *next;
-  int kind;  // 0 inval inode, 1 inval entry, 2 delete
+  enum notify_kind kind;
   uint64_t ino, child;
   int64_t off, len;
   char *name;
@@ -134,6 +140,58 @@ static int has(session_t *s, enum op_id op) { return s->ops[op] != NULL; }
 #define ENV napi_env env = s->env
 #define FH(fi) num(env, (fi) ? (double)(fi)->fh : -1)
 
+// Requests that hand JavaScript the same arguments (a file and a directory form, or the same
+// shape) share one of these; op names the handler.
+
+// (req, ino): readlink, statfs
+static void call_ino(fuse_req_t req, enum op_id op, fuse_ino_t ino) {
+  session_t *s = S(req); ENV;
+  napi_value argv[2] = {req_value(env, req), num(env, ino)};
+  call_js(s, op, 2, argv);
+}
+
+// (req, ino, name): lookup, unlink, rmdir (ino is the parent), removexattr
+static void call_ino_name(fuse_req_t req, enum op_id op, fuse_ino_t ino, const char *name) {
+  session_t *s = S(req); ENV;
+  napi_value argv[3] = {req_value(env, req), num(env, ino), str(env, name)};
+  call_js(s, op, 3, argv);
+}
+
+// (req, ino, flags): open, opendir
+static void call_open(fuse_req_t req, enum op_id op, fuse_ino_t ino, struct fuse_file_info *fi) {
+  session_t *s = S(req); ENV;
+  napi_value argv[3] = {req_value(env, req), num(env, ino), num(env, fi->flags)};
+  call_js(s, op, 3, argv);
+}
+
+// (req, ino, fh, size, off): read, readdir
+static void call_read(fuse_req_t req, enum op_id op, fuse_ino_t ino, size_t size, off_t off,
+                      struct fuse_file_info *fi) {
+  session_t *s = S(req); ENV;
+  napi_value argv[5] = {req_value(env, req), num(env, ino), FH(fi), num(env, size),
+                        num(env, (double)off)};
+  call_js(s, op, 5, argv);
+}
+
+// (req, ino, fh, datasync): fsync, fsyncdir
+static void call_fsync(fuse_req_t req, enum op_id op, fuse_ino_t ino, int datasync,
+                       struct fuse_file_info *fi) {
+  session_t *s = S(req); ENV;
+  napi_value argv[4] = {req_value(env, req), num(env, ino), FH(fi), num(env, datasync)};
+  call_js(s, op, 4, argv);
+}
+
+// (req, ino, fh, owner, type, start, len, pid): getlk; setlk adds sleep
+static void call_lock(fuse_req_t req, enum op_id op, fuse_ino_t ino, struct fuse_file_info *fi,
+                      struct flock *lock, int sleep) {
+  session_t *s = S(req); ENV;
+  napi_value argv[9] = {req_value(env, req), num(env, ino), FH(fi),
+                        num(env, (double)fi->lock_owner), num(env, lock->l_type),
+                        num(env, (double)lock->l_start), num(env, (double)lock->l_len),
+                        num(env, lock->l_pid), num(env, sleep)};
+  call_js(s, op, op == OP_SETLK ? 9 : 8, argv);
+}
+
 static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   session_t *s = userdata;
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
@@ -155,9 +213,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
 }
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  session_t *s = S(req); ENV;
-  napi_value argv[3] = {req_value(env, req), num(env, parent), str(env, name)};
-  call_js(s, OP_LOOKUP, 3, argv);
+  call_ino_name(req, OP_LOOKUP, parent, name);
 }
 
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -194,11 +250,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int to_se
   call_js(s, OP_SETATTR, 13, argv);
 }
 
-static void ll_readlink(fuse_req_t req, fuse_ino_t ino) {
-  session_t *s = S(req); ENV;
-  napi_value argv[2] = {req_value(env, req), num(env, ino)};
-  call_js(s, OP_READLINK, 2, argv);
-}
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino) { call_ino(req, OP_READLINK, ino); }
 
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                      dev_t rdev) {
@@ -215,15 +267,11 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 }
 
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  session_t *s = S(req); ENV;
-  napi_value argv[3] = {req_value(env, req), num(env, parent), str(env, name)};
-  call_js(s, OP_UNLINK, 3, argv);
+  call_ino_name(req, OP_UNLINK, parent, name);
 }
 
 static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  session_t *s = S(req); ENV;
-  napi_value argv[3] = {req_value(env, req), num(env, parent), str(env, name)};
-  call_js(s, OP_RMDIR, 3, argv);
+  call_ino_name(req, OP_RMDIR, parent, name);
 }
 
 static void ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
@@ -248,17 +296,12 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 }
 
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  session_t *s = S(req); ENV;
-  napi_value argv[3] = {req_value(env, req), num(env, ino), num(env, fi->flags)};
-  call_js(s, OP_OPEN, 3, argv);
+  call_open(req, OP_OPEN, ino, fi);
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
-  session_t *s = S(req); ENV;
-  napi_value argv[5] = {req_value(env, req), num(env, ino), FH(fi), num(env, size),
-                        num(env, (double)off)};
-  call_js(s, OP_READ, 5, argv);
+  call_read(req, OP_READ, ino, size, off, fi);
 }
 
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -285,23 +328,16 @@ static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  session_t *s = S(req); ENV;
-  napi_value argv[4] = {req_value(env, req), num(env, ino), FH(fi), num(env, datasync)};
-  call_js(s, OP_FSYNC, 4, argv);
+  call_fsync(req, OP_FSYNC, ino, datasync, fi);
 }
 
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  session_t *s = S(req); ENV;
-  napi_value argv[3] = {req_value(env, req), num(env, ino), num(env, fi->flags)};
-  call_js(s, OP_OPENDIR, 3, argv);
+  call_open(req, OP_OPENDIR, ino, fi);
 }
 
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi) {
-  session_t *s = S(req); ENV;
-  napi_value argv[5] = {req_value(env, req), num(env, ino), FH(fi), num(env, size),
-                        num(env, (double)off)};
-  call_js(s, OP_READDIR, 5, argv);
+  call_read(req, OP_READDIR, ino, size, off, fi);
 }
 
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -311,16 +347,10 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  session_t *s = S(req); ENV;
-  napi_value argv[4] = {req_value(env, req), num(env, ino), FH(fi), num(env, datasync)};
-  call_js(s, OP_FSYNCDIR, 4, argv);
+  call_fsync(req, OP_FSYNCDIR, ino, datasync, fi);
 }
 
-static void ll_statfs(fuse_req_t req, fuse_ino_t ino) {
-  session_t *s = S(req); ENV;
-  napi_value argv[2] = {req_value(env, req), num(env, ino)};
-  call_js(s, OP_STATFS, 2, argv);
-}
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino) { call_ino(req, OP_STATFS, ino); }
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags) {
@@ -346,9 +376,7 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
-  session_t *s = S(req); ENV;
-  napi_value argv[3] = {req_value(env, req), num(env, ino), str(env, name)};
-  call_js(s, OP_REMOVEXATTR, 3, argv);
+  call_ino_name(req, OP_REMOVEXATTR, ino, name);
 }
 
 static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
@@ -367,22 +395,12 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
                      struct flock *lock) {
-  session_t *s = S(req); ENV;
-  napi_value argv[8] = {req_value(env, req), num(env, ino), FH(fi),
-                        num(env, (double)fi->lock_owner), num(env, lock->l_type),
-                        num(env, (double)lock->l_start), num(env, (double)lock->l_len),
-                        num(env, lock->l_pid)};
-  call_js(s, OP_GETLK, 8, argv);
+  call_lock(req, OP_GETLK, ino, fi, lock, 0);
 }
 
 static void ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
                      struct flock *lock, int sleep) {
-  session_t *s = S(req); ENV;
-  napi_value argv[9] = {req_value(env, req), num(env, ino), FH(fi),
-                        num(env, (double)fi->lock_owner), num(env, lock->l_type),
-                        num(env, (double)lock->l_start), num(env, (double)lock->l_len),
-                        num(env, lock->l_pid), num(env, sleep)};
-  call_js(s, OP_SETLK, 9, argv);
+  call_lock(req, OP_SETLK, ino, fi, lock, sleep);
 }
 
 static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op) {
@@ -547,9 +565,9 @@ static void *notify_main(void *arg) {
     s->notify_head = n->next;
     if (!s->notify_head) s->notify_tail = NULL;
     pthread_mutex_unlock(&s->notify_mu);
-    if (n->kind == 0)
+    if (n->kind == NOTIFY_INVAL_INODE)
       fuse_lowlevel_notify_inval_inode(s->se, n->ino, n->off, n->len);
-    else if (n->kind == 1)
+    else if (n->kind == NOTIFY_INVAL_ENTRY)
       fuse_lowlevel_notify_inval_entry(s->se, n->ino, n->name, strlen(n->name));
     else
       fuse_lowlevel_notify_delete(s->se, n->ino, n->child, n->name, strlen(n->name));
@@ -561,7 +579,10 @@ static void *notify_main(void *arg) {
   return NULL;
 }
 
-static void notify_push(session_t *s, notify_t *n) {
+// Queues a copy of *req for the notification thread (started on first use), which frees it.
+static void notify_push(session_t *s, const notify_t *req) {
+  notify_t *n = calloc(1, sizeof(*n));
+  *n = *req;
   pthread_mutex_lock(&s->notify_mu);
   if (!s->notify_started) {
     pthread_create(&s->notify_thread, NULL, notify_main, s);
@@ -613,12 +634,20 @@ static uint32_t get_u32(napi_env env, napi_value obj, const char *key, uint32_t 
   return r;
 }
 
-static char *get_string(napi_env env, napi_value v) {
+typedef napi_status (*get_string_fn)(napi_env, napi_value, char *, size_t, size_t *);
+
+// A malloc'ed, NUL-terminated copy of the string v read with get; NULL if v is not a string.
+static char *dup_string(napi_env env, napi_value v, get_string_fn get) {
   size_t len;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  if (get(env, v, NULL, 0, &len) != napi_ok) return NULL;
   char *s = malloc(len + 1);
-  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  get(env, v, s, len + 1, &len);
   return s;
+}
+
+// Mount points, options and umount targets are UTF-8.
+static char *get_string(napi_env env, napi_value v) {
+  return dup_string(env, v, napi_get_value_string_utf8);
 }
 
 static void session_finalize(napi_env env, void *data, void *hint) {
@@ -634,12 +663,9 @@ static void session_finalize(napi_env env, void *data, void *hint) {
   free(s);
 }
 
+// Names and link targets are latin1 (one char per byte, see str()).
 static char *get_bytes(napi_env env, napi_value v) {
-  size_t len;
-  if (napi_get_value_string_latin1(env, v, NULL, 0, &len) != napi_ok) return NULL;
-  char *s = malloc(len + 1);
-  napi_get_value_string_latin1(env, v, s, len + 1, &len);
-  return s;
+  return dup_string(env, v, napi_get_value_string_latin1);
 }
 
 static session_t *get_session(napi_env env, napi_value v) {
@@ -651,9 +677,7 @@ static session_t *get_session(napi_env env, napi_value v) {
 // mount(mountpoint, options: string[], conf: {wantSet, wantClear, maxWrite, maxReadahead,
 //       maxBackground, congestionThreshold}, ops: {name: fn}) -> { handle, recv: Buffer }
 static napi_value js_mount(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(4);
   if (argc < 4) {
     napi_throw_type_error(env, NULL, "mount(mountpoint, options, conf, ops)");
     return NULL;
@@ -751,9 +775,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
 // Keeps the event loop alive while mounted (ref) or not (unref).
 static napi_value js_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(2);
   session_t *s = get_session(env, argv[0]);
   bool on;
   napi_get_value_bool(env, argv[1], &on);
@@ -767,9 +789,7 @@ static void poll_closed(uv_handle_t *h) { (void)h; }
 
 // destroy(handle): stop serving, detach the kernel mount if still there, free the session.
 static napi_value js_destroy(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(1);
   session_t *s = get_session(env, argv[0]);
   if (!s || !s->se) return NULL;
   s->closed = 1;
@@ -828,9 +848,8 @@ static void umount_done(napi_env env, napi_status status, void *data) {
 
 // umount(target, flags) -> Promise<void>, rejected with .errno
 static napi_value js_umount(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], promise, name;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  ARGS(2);
+  napi_value promise, name;
   umount_job_t *j = calloc(1, sizeof(*j));
   j->target = get_string(env, argv[0]);
   int32_t flags = 0;
@@ -862,17 +881,29 @@ static int64_t get_i64(napi_env env, napi_value v) {
   return d;
 }
 
-static int fill_stat(napi_env env, napi_value arr, struct stat *st) {
-  napi_typedarray_type type;
-  size_t length;
-  void *data;
+// Whether v is a TypedArray of the given type with at least min elements; *data gets them.
+static bool is_typed_array(napi_env env, napi_value v, napi_typedarray_type type, size_t min,
+                           void **data) {
+  napi_typedarray_type t;
+  size_t length, off;
   napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, arr, &type, &length, &data, &ab, &off) != napi_ok ||
-      type != napi_biguint64_array || length < F_FIELDS) {
-    napi_throw_type_error(env, NULL, "stat must be a BigUint64Array(16)");
+  return napi_get_typedarray_info(env, v, &t, &length, data, &ab, &off) == napi_ok && t == type &&
+         length >= min;
+}
+
+// The same check for an argument: false after throwing a TypeError with msg.
+static bool arg_typed_array(napi_env env, napi_value v, napi_typedarray_type type, size_t min,
+                            const char *msg, void **data) {
+  if (is_typed_array(env, v, type, min, data)) return true;
+  napi_throw_type_error(env, NULL, msg);
+  return false;
+}
+
+static int fill_stat(napi_env env, napi_value arr, struct stat *st) {
+  void *data;
+  if (!arg_typed_array(env, arr, napi_biguint64_array, F_FIELDS,
+                       "stat must be a BigUint64Array(16)", &data))
     return -1;
-  }
   uint64_t *v = data;
   memset(st, 0, sizeof(*st));
   st->st_dev = v[F_DEV];
@@ -895,11 +926,6 @@ static int fill_stat(napi_env env, napi_value arr, struct stat *st) {
 }
 
 static napi_value ret_int(napi_env env, int r) { return num(env, r); }
-
-#define ARGS(n)                                                                                    \
-  size_t argc = n;                                                                                 \
-  napi_value argv[n];                                                                              \
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
 
 // replyErr(req, errno)
 static napi_value js_reply_err(napi_env env, napi_callback_info info) {
@@ -980,10 +1006,17 @@ static napi_value js_reply_open(napi_env env, napi_callback_info info) {
   return ret_int(env, fuse_reply_open(get_req(env, argv[0]), &fi));
 }
 
-// replyWrite(req, count)
-static napi_value js_reply_write(napi_env env, napi_callback_info info) {
+// replyWrite(req, count) / replyXattr(req, size): the replies that are one byte count.
+static napi_value reply_count(napi_env env, napi_callback_info info,
+                              int (*reply)(fuse_req_t, size_t)) {
   ARGS(2);
-  return ret_int(env, fuse_reply_write(get_req(env, argv[0]), (size_t)get_num(env, argv[1])));
+  return ret_int(env, reply(get_req(env, argv[0]), (size_t)get_num(env, argv[1])));
+}
+static napi_value js_reply_write(napi_env env, napi_callback_info info) {
+  return reply_count(env, info, fuse_reply_write);
+}
+static napi_value js_reply_xattr(napi_env env, napi_callback_info info) {
+  return reply_count(env, info, fuse_reply_xattr);
 }
 
 // replyBuf(req, buffer, length)
@@ -1004,16 +1037,10 @@ static napi_value js_reply_buf(napi_env env, napi_callback_info info) {
 //                                  fsid, flag, namemax])
 static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
   ARGS(2);
-  napi_typedarray_type type;
-  size_t length;
   void *data;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, &ab, &off) != napi_ok ||
-      type != napi_biguint64_array || length < 11) {
-    napi_throw_type_error(env, NULL, "statfs must be a BigUint64Array(11)");
+  if (!arg_typed_array(env, argv[1], napi_biguint64_array, 11,
+                       "statfs must be a BigUint64Array(11)", &data))
     return NULL;
-  }
   uint64_t *v = data;
   struct statvfs st;
   memset(&st, 0, sizeof st);
@@ -1029,12 +1056,6 @@ static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
   st.f_flag = v[9];
   st.f_namemax = v[10];
   return ret_int(env, fuse_reply_statfs(get_req(env, argv[0]), &st));
-}
-
-// replyXattr(req, size)
-static napi_value js_reply_xattr(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  return ret_int(env, fuse_reply_xattr(get_req(env, argv[0]), (size_t)get_num(env, argv[1])));
 }
 
 // replyLock(req, type, start, len, pid)
@@ -1065,20 +1086,15 @@ static napi_value js_reply_readdir(napi_env env, napi_callback_info info) {
   size_t size = (size_t)get_num(env, argv[1]);
   uint32_t count = 0;
   napi_get_array_length(env, argv[2], &count);
-  napi_typedarray_type type;
-  size_t ilen, tlen, off;
   void *idata, *tdata;
-  napi_value ab;
-  napi_typedarray_type itype;
-  if (napi_get_typedarray_info(env, argv[3], &itype, &ilen, &idata, &ab, &off) != napi_ok ||
-      (itype != napi_float64_array && itype != napi_biguint64_array) ||
-      napi_get_typedarray_info(env, argv[4], &type, &tlen, &tdata, &ab, &off) != napi_ok ||
-      type != napi_uint8_array || ilen < count || tlen < count) {
+  bool big = is_typed_array(env, argv[3], napi_biguint64_array, count, &idata);
+  if (!(big || is_typed_array(env, argv[3], napi_float64_array, count, &idata)) ||
+      !is_typed_array(env, argv[4], napi_uint8_array, count, &tdata)) {
     napi_throw_type_error(env, NULL, "replyReaddir: bad arrays");
     return NULL;
   }
-  double *dinos = itype == napi_float64_array ? idata : NULL;
-  uint64_t *uinos = itype == napi_biguint64_array ? idata : NULL;
+  double *dinos = big ? NULL : idata;
+  uint64_t *uinos = big ? idata : NULL;
   uint8_t *types = tdata;
   uint32_t start = (uint32_t)get_num(env, argv[5]);
   if (size > 1 << 20) size = 1 << 20;
@@ -1109,15 +1125,10 @@ static napi_value js_reply_readdir(napi_env env, napi_callback_info info) {
 static napi_value js_context(napi_env env, napi_callback_info info) {
   ARGS(2);
   const struct fuse_ctx *c = fuse_req_ctx(get_req(env, argv[0]));
-  napi_typedarray_type type;
-  size_t len, off;
   void *data;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, argv[1], &type, &len, &data, &ab, &off) != napi_ok ||
-      type != napi_float64_array || len < 4) {
-    napi_throw_type_error(env, NULL, "context: Float64Array(4) expected");
+  if (!arg_typed_array(env, argv[1], napi_float64_array, 4, "context: Float64Array(4) expected",
+                       &data))
     return NULL;
-  }
   double *o = data;
   o[0] = c->uid;
   o[1] = c->gid;
@@ -1145,45 +1156,42 @@ static napi_value js_interrupted(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// The session behind a handle while it can still take notifications; NULL once it is destroyed
+// or the kernel connection is gone (the notification is then dropped).
+static session_t *notify_session(napi_env env, napi_value handle) {
+  session_t *s = get_session(env, handle);
+  return s && s->se && !s->closed ? s : NULL;
+}
+
 // invalInode(handle, nodeid, off, len): drop the kernel's cached attributes and pages (len 0 =
 // all pages, off -1 = attributes only)
 static napi_value js_inval_inode(napi_env env, napi_callback_info info) {
   ARGS(4);
-  session_t *s = get_session(env, argv[0]);
-  if (!s || !s->se || s->closed) return NULL;
-  notify_t *n = calloc(1, sizeof(*n));
-  n->kind = 0;
-  n->ino = (uint64_t)get_num(env, argv[1]);
-  n->off = get_i64(env, argv[2]);
-  n->len = get_i64(env, argv[3]);
-  notify_push(s, n);
+  session_t *s = notify_session(env, argv[0]);
+  if (s)
+    notify_push(s, &(notify_t){.kind = NOTIFY_INVAL_INODE, .ino = (uint64_t)get_num(env, argv[1]),
+                               .off = get_i64(env, argv[2]), .len = get_i64(env, argv[3])});
   return NULL;
 }
 
 // invalEntry(handle, parent, name): drop the kernel's cached name lookup
 static napi_value js_inval_entry(napi_env env, napi_callback_info info) {
   ARGS(3);
-  session_t *s = get_session(env, argv[0]);
-  if (!s || !s->se || s->closed) return NULL;
-  notify_t *n = calloc(1, sizeof(*n));
-  n->kind = 1;
-  n->ino = (uint64_t)get_num(env, argv[1]);
-  n->name = get_bytes(env, argv[2]);
-  notify_push(s, n);
+  session_t *s = notify_session(env, argv[0]);
+  if (s)
+    notify_push(s, &(notify_t){.kind = NOTIFY_INVAL_ENTRY, .ino = (uint64_t)get_num(env, argv[1]),
+                               .name = get_bytes(env, argv[2])});
   return NULL;
 }
 
 // notifyDelete(handle, parent, child, name)
 static napi_value js_notify_delete(napi_env env, napi_callback_info info) {
   ARGS(4);
-  session_t *s = get_session(env, argv[0]);
-  if (!s || !s->se || s->closed) return NULL;
-  notify_t *n = calloc(1, sizeof(*n));
-  n->kind = 2;
-  n->ino = (uint64_t)get_num(env, argv[1]);
-  n->child = (uint64_t)get_num(env, argv[2]);
-  n->name = get_bytes(env, argv[3]);
-  notify_push(s, n);
+  session_t *s = notify_session(env, argv[0]);
+  if (s)
+    notify_push(s, &(notify_t){.kind = NOTIFY_DELETE, .ino = (uint64_t)get_num(env, argv[1]),
+                               .child = (uint64_t)get_num(env, argv[2]),
+                               .name = get_bytes(env, argv[3])});
   return NULL;
 }
 
