@@ -95,6 +95,9 @@ typedef struct session {
   notify_t *notify_head, *notify_tail;
   int notify_stop;
   int notify_started;
+  // Notifications queued and sent so far; notifyFlush waits for sent to reach queued.
+  uint64_t notify_pushed, notify_done;
+  pthread_cond_t notify_done_cv;
   uint64_t in_flight;
 } session_t;
 
@@ -574,6 +577,8 @@ static void *notify_main(void *arg) {
     free(n->name);
     free(n);
     pthread_mutex_lock(&s->notify_mu);
+    s->notify_done++;
+    pthread_cond_broadcast(&s->notify_done_cv);
   }
   pthread_mutex_unlock(&s->notify_mu);
   return NULL;
@@ -591,6 +596,7 @@ static void notify_push(session_t *s, const notify_t *req) {
   n->next = NULL;
   if (s->notify_tail) s->notify_tail->next = n; else s->notify_head = n;
   s->notify_tail = n;
+  s->notify_pushed++;
   pthread_cond_signal(&s->notify_cv);
   pthread_mutex_unlock(&s->notify_mu);
 }
@@ -599,6 +605,7 @@ static void notify_shutdown(session_t *s) {
   pthread_mutex_lock(&s->notify_mu);
   s->notify_stop = 1;
   pthread_cond_signal(&s->notify_cv);
+  pthread_cond_broadcast(&s->notify_done_cv);
   int started = s->notify_started;
   pthread_mutex_unlock(&s->notify_mu);
   if (started) pthread_join(s->notify_thread, NULL);
@@ -687,6 +694,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->mountpoint = get_string(env, argv[0]);
   pthread_mutex_init(&s->notify_mu, NULL);
   pthread_cond_init(&s->notify_cv, NULL);
+  pthread_cond_init(&s->notify_done_cv, NULL);
   s->want_set = get_u32(env, argv[2], "wantSet", 0);
   s->want_clear = get_u32(env, argv[2], "wantClear", 0);
   s->max_write = get_u32(env, argv[2], "maxWrite", 0);
@@ -1195,6 +1203,68 @@ static napi_value js_notify_delete(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// notifyFlush(handle) -> Promise: resolves once every notification queued before the call has been
+// sent to the kernel (the caches it drops are gone), so that a caller can answer only then. The
+// wait is on a worker thread: the JS thread must stay free to serve the requests a notification
+// may wait for.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref handle_ref;  // keeps the session alive while we wait
+  session_t *s;
+  uint64_t target;
+} flush_job_t;
+
+static void flush_exec(napi_env env, void *data) {
+  (void)env;
+  flush_job_t *j = data;
+  session_t *s = j->s;
+  pthread_mutex_lock(&s->notify_mu);
+  while (s->notify_done < j->target && !s->notify_stop) pthread_cond_wait(&s->notify_done_cv, &s->notify_mu);
+  pthread_mutex_unlock(&s->notify_mu);
+}
+
+static void flush_done(napi_env env, napi_status status, void *data) {
+  (void)status;
+  flush_job_t *j = data;
+  napi_value v;
+  napi_get_undefined(env, &v);
+  napi_resolve_deferred(env, j->deferred, v);
+  napi_delete_reference(env, j->handle_ref);
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value js_notify_flush(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  napi_value promise, undef;
+  napi_deferred deferred;
+  CHECK(napi_create_promise(env, &deferred, &promise));
+  session_t *s = notify_session(env, argv[0]);
+  uint64_t target = 0, done = 0;
+  if (s) {
+    pthread_mutex_lock(&s->notify_mu);
+    target = s->notify_pushed;
+    done = s->notify_done;
+    pthread_mutex_unlock(&s->notify_mu);
+  }
+  if (!s || done >= target) {
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, deferred, undef);
+    return promise;
+  }
+  flush_job_t *j = calloc(1, sizeof(*j));
+  j->deferred = deferred;
+  j->s = s;
+  j->target = target;
+  napi_value name;
+  napi_create_string_utf8(env, "dmapifs:fuse-notify-flush", NAPI_AUTO_LENGTH, &name);
+  CHECK(napi_create_reference(env, argv[0], 1, &j->handle_ref));
+  CHECK(napi_create_async_work(env, NULL, name, flush_exec, flush_done, j, &j->work));
+  CHECK(napi_queue_async_work(env, j->work));
+  return promise;
+}
+
 static napi_value js_version(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value r;
@@ -1232,6 +1302,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   EXPORT("groups", js_groups);
   EXPORT("interrupted", js_interrupted);
   EXPORT("invalInode", js_inval_inode);
+  EXPORT("notifyFlush", js_notify_flush);
   EXPORT("invalEntry", js_inval_entry);
   EXPORT("notifyDelete", js_notify_delete);
   EXPORT("version", js_version);

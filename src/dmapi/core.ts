@@ -103,10 +103,11 @@ export class Dmapi {
   mountDispositionSeen = false;
   mountWindowEnd: number | null = null;
   /** Told when a DMAPI call changed a file's data, size, times or regions (the mount drops its caches). */
-  onObjectChanged: ((o: Obj) => void) | null = null;
+  onObjectChanged: ((o: Obj) => Promise<void>) | null = null;
 
   objectChanged(o: Obj): void {
-    this.onObjectChanged?.(o);
+    const p = this.onObjectChanged?.(o);
+    if (p) o.invalidated = o.invalidated ? Promise.all([o.invalidated, p]).then(() => undefined) : p;
   }
 
   constructor(readonly fsTable: FsTable, readonly journal: Journal | null) {}
@@ -278,18 +279,24 @@ export class Dmapi {
   async withObject<T>(sid: unknown, handle: unknown, token: unknown, need: number, fn: (o: Obj) => T | Promise<T>): Promise<T> {
     this.session(sid);
     const o = this.fsTable.resolve(handle as Buffer);
+    let r: T;
     if (Number(token) === DM_NO_TOKEN) {
       const release = await this.rights.acquireTemporary(o, need);
       try {
-        return await fn(o);
+        r = await fn(o);
       } finally {
         release();
       }
+    } else {
+      this.outstanding(sid, token);
+      const have = this.rights.held(Number(token), o);
+      if (have < need) fail(E.EACCES, `token ${Number(token)} holds no ${need === DM_RIGHT_EXCL ? 'exclusive' : 'shared'} right on the object`);
+      r = await fn(o);
     }
-    this.outstanding(sid, token);
-    const have = this.rights.held(Number(token), o);
-    if (have < need) fail(E.EACCES, `token ${Number(token)} holds no ${need === DM_RIGHT_EXCL ? 'exclusive' : 'shared'} right on the object`);
-    return fn(o);
+    // A call that changed the object answers once the mounts' caches of it are gone (after the
+    // temporary right is released: a read waiting for it may hold the very pages to drop).
+    await o.invalidated;
+    return r;
   }
 }
 

@@ -444,7 +444,7 @@ export class MountHooks implements FsEventHooks {
 
   readServed(f: FileRef): void {
     // A cached open: the pages this read brought in must not serve the next read without its event.
-    this.desc.invalidate(f.ino);
+    void this.desc.invalidate(f.ino);
   }
 
   // ---- metadata

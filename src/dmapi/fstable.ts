@@ -117,6 +117,8 @@ export interface Obj {
   handle: Buffer;
   /** True for a filesystem handle (the object is then the root directory). */
   isFs: boolean;
+  /** Set by Dmapi.objectChanged: the mounts' caches of the object are being dropped. */
+  invalidated?: Promise<void>;
 }
 
 export function typeOf(mode: number): ObjType {

@@ -28,6 +28,9 @@ import { NodeSettings } from './settings';
 import type { FsEventHooks, FsEventsProvider, MountDescription } from '../fs/events';
 import type { CommandHandler } from '../daemon/services';
 
+/** How long a DMAPI call that changed a file waits for the mounts to drop their caches of it. */
+const INVALIDATE_WAIT_MS = 200;
+
 export const DMAPI_SOCKET = 'dmapi.sock';
 export const DMAPI_JOURNAL = 'dmapi.journal';
 export const DMAPI_FSTAB = 'dmapi-fstab.json';
@@ -64,7 +67,14 @@ export class DmapiService implements Service, FsEventsProvider {
     this.dm = new Dmapi(table, null);
     this.settings = new NodeSettings(opts.runDir);
     this.dm.onObjectChanged = (o) => {
-      for (const h of this.mountHooks.keys()) if (h.fsid === o.fs.fsid) h.desc.invalidate(o.ino);
+      const drops: Array<Promise<void>> = [];
+      for (const h of this.mountHooks.keys()) if (h.fsid === o.fs.fsid) drops.push(h.desc.invalidate(o.ino));
+      // Bounded: a page the kernel must drop can be held by a read that waits for a right the DM
+      // application holds (its token); the call must not wait for that read. The drop then lands
+      // when the read completes.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((r) => { timer = setTimeout(r, INVALIDATE_WAIT_MS); });
+      return Promise.race([Promise.all(drops).then(() => undefined), bound]).finally(() => clearTimeout(timer));
     };
     this.commands = {
       // dmapifs config [NAME=VALUE...]: shows or changes the node's DMAPI settings.

@@ -88,8 +88,11 @@ export interface MountDescription {
   mountpoint: string;
   /** The mount's time (MountInfo.mountedAt), which tells two mounts of the same directories apart. */
   mountedAt: number;
-  /** Drops the kernel's cached attributes and pages of a backing inode (a DM application changed it). */
-  invalidate(ino: bigint): void;
+  /**
+   * Drops the kernel's cached attributes and pages of a backing inode (a DM application changed
+   * it); resolves once the kernel has dropped them.
+   */
+  invalidate(ino: bigint): Promise<void>;
   /** With no MOUNT disposition, mount without a MOUNT event (MountOptions.mountEventOptional). */
   mountEventOptional?: boolean;
 }

@@ -83,7 +83,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   if (opts.events) {
     try {
       hooks = await opts.events.attach({
-        backing, mountpoint, mountedAt, invalidate: (ino) => fuseRef?.invalidateIno(ino), mountEventOptional: opts.mountEventOptional,
+        backing, mountpoint, mountedAt, invalidate: (ino) => fuseRef?.invalidateIno(ino) ?? Promise.resolve(), mountEventOptional: opts.mountEventOptional,
       });
     } catch (e) {
       sys.close(rootFd);

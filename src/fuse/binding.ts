@@ -88,6 +88,8 @@ export interface NativeFuse {
   groups(req: Req): number[];
   interrupted(req: Req): boolean;
   invalInode(handle: Session, nodeid: number, off: number, len: number): void;
+  /** Resolves once every notification queued before the call has been sent to the kernel. */
+  notifyFlush(handle: Session): Promise<void>;
   invalEntry(handle: Session, parent: number, name: string): void;
   notifyDelete(handle: Session, parent: number, child: number, name: string): void;
   version(): number;

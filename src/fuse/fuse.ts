@@ -332,10 +332,15 @@ export class Fuse {
     if (n && this.session) this.native.invalInode(this.session, n.id, 0, 0);
   }
 
-  /** Same, by backing inode number. */
-  invalidateIno(ino: bigint | number): void {
+  /**
+   * Same, by backing inode number; resolves once the kernel has dropped them (the notification is
+   * sent from the binding's own thread; the result may be ignored).
+   */
+  invalidateIno(ino: bigint | number): Promise<void> {
     const n = this.byIno.get(this.inoKey(typeof ino === 'bigint' ? ino : BigInt(ino)));
-    if (n && this.session) this.native.invalInode(this.session, n.id, 0, 0);
+    if (!n || !this.session) return Promise.resolve();
+    this.native.invalInode(this.session, n.id, 0, 0);
+    return this.native.notifyFlush(this.session);
   }
 
   /** Drops the kernel's cached name lookup of a path. */
