@@ -6,7 +6,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { useCluster } from './helpers/cluster';
-import { C, evMount, expectEvent, migrate, migrated, mmapRead, noEvent, recall, run } from './helpers/events';
+import { C, evMount, expectEvent, migrate, migrated, mmapRead, noEvent, recall, recallAndCheck, run } from './helpers/events';
 
 const cluster = useCluster();
 const node = cluster.uniqueNode('ev');
@@ -25,11 +25,7 @@ test.serial('HSM loop: cat blocks on a migrated file, READ, recall, CONTINUE →
   t.true(ev.length! > 0n);
   await new Promise((r) => setTimeout(r, 200));
   t.false(cat.exited(), 'cat waits for the answer');
-  await recall(e.dm, e.sid, ev.token, h, archive);
-  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
-  const r = await cat.finish();
-  t.is(r.code, 0, r.stderr);
-  t.true(r.stdout.equals(orig), 'cat printed the original bytes');
+  await recallAndCheck(t, e.dm, e.sid, ev, h, archive, cat, orig);
   t.true(await noEvent(e.dm, e.sid), 'no more events once the region is cleared');
   t.is((await e.dm.getDmattr(e.sid, h, C.DM_NO_TOKEN, 'hsmstate')).toString(), 'resident');
 });
@@ -114,11 +110,7 @@ test.serial('dm_pending: readers that opened O_NONBLOCK fail with EAGAIN, blocki
   }
   await new Promise((r) => setTimeout(r, 200));
   t.false(blocking.exited(), 'the blocking reader still waits');
-  await recall(e.dm, e.sid, ev.token, h, archive);
-  await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
-  const r = await blocking.finish();
-  t.is(r.code, 0, r.stderr);
-  t.true(r.stdout.equals(orig));
+  await recallAndCheck(t, e.dm, e.sid, ev, h, archive, blocking, orig);
 });
 
 test.serial('many readers of one file are released by one answer', async (t) => {

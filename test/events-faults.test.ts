@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { pidAlive, useCluster, waitFor } from './helpers/cluster';
-import { C, evMount, expectEvent, migrate, migrated, recall, run } from './helpers/events';
+import { C, evMount, expectEvent, migrate, migrated, recall, recallAndCheck, run } from './helpers/events';
 import { connect } from '../src/dmapi/client';
 
 const cluster = useCluster();
@@ -187,9 +187,5 @@ test.serial('kill -9 of the node daemon: after the restart sessions, disposition
   const ev2 = await expectEvent(dm2, sid, C.DM_EVENT_READ, 'cat again after the restart');
   await new Promise((res) => setTimeout(res, 200));
   t.false(cat2.exited(), 'the reader waits again for the recall');
-  await recall(dm2, sid, ev2.token, h, archive);
-  await dm2.respondEvent(sid, ev2.token, C.DM_RESP_CONTINUE, 0);
-  const r2 = await cat2.finish();
-  t.is(r2.code, 0, r2.stderr);
-  t.true(r2.stdout.equals(orig), 'the original bytes');
+  await recallAndCheck(t, dm2, sid, ev2, h, archive, cat2, orig);
 });

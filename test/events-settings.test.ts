@@ -13,7 +13,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Cluster, pidAlive, useCluster, waitFor } from './helpers/cluster';
-import { C, evMount, expectEvent, migrate, migrated, noEvent, recall, run } from './helpers/events';
+import { C, evMount, expectEvent, migrate, migrated, noEvent, recall, recallAndCheck, run } from './helpers/events';
 import { connect } from '../src/dmapi/client';
 
 const cluster = useCluster();
@@ -87,11 +87,7 @@ test.serial('dmapiEventTimeout: an unanswered READ fails the reader with ENOTREA
   const ev2 = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ, 'cat with no timeout');
   await new Promise((res) => setTimeout(res, 1000));
   t.false(cat2.exited(), 'waits past the old timeout');
-  await recall(e.dm, e.sid, ev2.token, h, archive);
-  await e.dm.respondEvent(e.sid, ev2.token, C.DM_RESP_CONTINUE, 0);
-  const r2 = await cat2.finish();
-  t.is(r2.code, 0, r2.stderr);
-  t.true(r2.stdout.equals(orig));
+  await recallAndCheck(t, e.dm, e.sid, ev2, h, archive, cat2, orig);
 });
 
 test.serial('dmapiSessionFailureTimeout: after a daemon restart, events of the failed session fail with EIO at once (0) or wait for the session to be assumed', async (t) => {
@@ -140,11 +136,7 @@ test.serial('dmapiSessionFailureTimeout: after a daemon restart, events of the f
   t.false(cat.exited(), 'waits for the session to be assumed');
   t.is(await dm2.createSession(sid, 'hsm-sft'), sid);
   const ev = await expectEvent(dm2, sid, C.DM_EVENT_READ, 'the READ raised once the session was assumed');
-  await recall(dm2, sid, ev.token, h, archive);
-  await dm2.respondEvent(sid, ev.token, C.DM_RESP_CONTINUE, 0);
-  const r = await cat.finish();
-  t.is(r.code, 0, r.stderr);
-  t.true(r.stdout.equals(orig));
+  await recallAndCheck(t, dm2, sid, ev, h, archive, cat, orig);
 });
 
 /** A node of its own, started with its settings file written first (the window opens at the first DMAPI mount). */

@@ -6,7 +6,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ExecutionContext } from 'ava';
-import { connect, DmapiClient } from '../../src/dmapi/client';
+import { connect, DmapiClient, DmEventMsg } from '../../src/dmapi/client';
 import * as C from '../../src/dmapi/constants';
 import { Cluster, waitFor } from './cluster';
 
@@ -155,6 +155,18 @@ export async function migrated(t: ExecutionContext, cluster: Cluster, dm: DmapiC
   const archive = path.join(cluster.tmpDir(t, 'dmfs-arch-'), path.basename(file));
   const h = await migrate(dm, sid, file, archive);
   return { orig, archive, h };
+}
+
+/**
+ * The HSM's answer to a READ: recall the file from its archive copy and answer CONTINUE; the
+ * blocked reader must then exit 0 having printed the original bytes.
+ */
+export async function recallAndCheck(t: ExecutionContext, dm: DmapiClient, sid: number, ev: DmEventMsg, h: Buffer, archive: string, reader: Child, orig: Buffer): Promise<void> {
+  await recall(dm, sid, ev.token, h, archive);
+  await dm.respondEvent(sid, ev.token, C.DM_RESP_CONTINUE, 0);
+  const r = await reader.finish();
+  t.is(r.code, 0, r.stderr);
+  t.true(r.stdout.equals(orig), 'the reader printed the original bytes');
 }
 
 /** HSM migration through DMAPI: copy out with read_invis, set a DM attribute, punch the data, set a region. */
