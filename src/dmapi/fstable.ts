@@ -205,7 +205,7 @@ export class FsTable {
     for (const m of list) {
       seen.add(m.backing);
       let e = this.byBacking.get(m.backing);
-      if (e && (e.mountpoint !== m.mountpoint || e.mountedAt !== m.mountedAt)) { this.drop(e); e = undefined; }
+      if (e && !same(e, m)) { this.drop(e); e = undefined; }
       if (!e) {
         const cfg = loadFsConfig(m.backing);
         const other = this.byFsid.get(cfg.fsid);

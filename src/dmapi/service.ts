@@ -1,6 +1,6 @@
 // The node daemon's DMAPI service: the state (core.ts), the function groups' handlers, the socket
-// server, recovery from the journal at start, and the API the filesystem layer uses to raise events
-// (issue 6): raise(), isEnabled-style queries on event lists and regions, and the rights resource.
+// server, recovery from the journal at start, and the filesystem layer's provider of event hooks
+// (src/fs/events.ts: attach/detach, implemented by fs-events.ts).
 //
 // Readiness: the socket exists only while the service is ready (recovered and listening); a client
 // that finds no socket or a refused connection reports ENOTREADY.
@@ -10,17 +10,17 @@ import type { Logger } from '../daemon/log';
 import type { Service } from '../daemon/services';
 import { attributeHandlers } from './attributes';
 import { DM_EVENT_MOUNT, DM_RESP_ABORT, E, errnoName } from './constants';
-import { Dmapi, EventAnswer, Handlers } from './core';
-import { loadFsConfig } from './fsconfig';
+import { Dmapi, Handlers } from './core';
 import { dataHandlers } from './data';
-import { dispositionHandlers, objectEventList } from './dispositions';
-import { dispositionOf, eventHandlers, raise, RaiseOptions, RaiseResult } from './events';
+import { dispositionHandlers } from './dispositions';
+import { dispositionOf, eventHandlers } from './events';
 import { fileattrHandlers } from './fileattr';
-import { FsTable, MountView, Obj } from './fstable';
+import { loadFsConfig } from './fsconfig';
+import { FsTable, MountView } from './fstable';
 import { handleOpsHandlers } from './handle-ops';
 import { Journal } from './journal';
-import { regionHandlers, regionsOf } from './regions';
-import { Rights, rightsHandlers, fileResource } from './rights';
+import { regionHandlers } from './regions';
+import { Rights, rightsHandlers } from './rights';
 import { DmapiServer } from './server';
 import { sessionHandlers } from './sessions';
 import { MountHooks } from './fs-events';
@@ -187,36 +187,5 @@ export class DmapiService implements Service, FsEventsProvider {
   private dropView(view: MountView): void {
     const i = this.attaching.indexOf(view);
     if (i >= 0) this.attaching.splice(i, 1);
-  }
-
-  /** Queues an event on the session with the disposition; see events.ts raise(). */
-  raise(o: RaiseOptions): RaiseResult {
-    return raise(this.dm, o);
-  }
-
-  /** raise() for callers that just wait: no disposition → null. */
-  raiseAndWait(o: Omit<RaiseOptions, 'sync' | 'onAnswer'>): Promise<EventAnswer | null> {
-    return new Promise((resolve) => {
-      if (!raise(this.dm, { ...o, sync: true, onAnswer: resolve }).delivered) resolve(null);
-    });
-  }
-
-  hasDisposition(fsid: bigint, type: number): boolean {
-    return dispositionOf(this.dm, fsid, type) !== null;
-  }
-
-  /** Event list in force for an object: its own list when it has one, else the filesystem's (GPFS). */
-  eventList(o: Obj): bigint {
-    const own = objectEventList(o, true);
-    return own !== 0n ? own : o.fs.state.eventlist;
-  }
-
-  regions(o: Obj) {
-    return regionsOf(o);
-  }
-
-  /** The DLM resource name of a file (rights and file operations lock the same name). */
-  resource(fsid: bigint, ino: bigint): string {
-    return fileResource(fsid, ino);
   }
 }
