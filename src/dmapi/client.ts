@@ -24,6 +24,7 @@ import {
 import {
   decodeFields, encodeFrame, FieldValue, FrameDecoder, HEADER_SIZE, MAX_IO, OpName, OPS,
 } from './protocol/codec';
+import { frameWriter } from './protocol/writer';
 
 export class DmapiError extends Error {
   /** 'EINVAL', 'E2BIG', 'ENOTREADY', ... */
@@ -182,7 +183,11 @@ export class DmapiClient {
   private readonly waiting = new Map<number, Pending>();
   private closedErr: DmapiError | null = null;
 
+  /** Frames written in one run go out in one write (protocol/writer.ts). */
+  private readonly send: (frame: Buffer) => void;
+
   private constructor(private readonly sock: net.Socket) {
+    this.send = frameWriter(sock);
     const dec = new FrameDecoder();
     sock.on('data', (chunk: Buffer) => {
       let frames;
@@ -243,21 +248,9 @@ export class DmapiClient {
     const frame = encodeFrame(id, spec.code, 0, spec.req, args);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { op, resolve, reject });
-      // Calls made in one run (a dm_respond_event and the next dm_get_events) go out in one write.
-      if (!this.corked) {
-        this.corked = true;
-        this.sock.cork();
-        queueMicrotask(this.uncork);
-      }
-      this.sock.write(frame);
+      this.send(frame);
     });
   }
-
-  private corked = false;
-  private readonly uncork = () => {
-    this.corked = false;
-    this.sock.uncork();
-  };
 
   // ---- service and sessions
 

@@ -13,6 +13,7 @@ import type { CallCtx, Handlers } from './core';
 import {
   decodeFields, encodeFrame, FLAG_REPLY, Frame, FrameDecoder, HEADER_SIZE, OP_BY_CODE, OPS, ProtocolError,
 } from './protocol/codec';
+import { frameWriter } from './protocol/writer';
 
 export class DmapiServer {
   private server: net.Server | null = null;
@@ -61,18 +62,7 @@ export class DmapiServer {
       isClosed: () => isClosed,
     };
     const decoder = new FrameDecoder();
-    let corked = false;
-    const send = (b: Buffer) => {
-      if (sock.destroyed) return;
-      // Replies made in one run of the loop go out in one write, after the promise jobs queued so
-      // far: the operations a dm_respond_event released are answered before its acknowledgement.
-      if (!corked) {
-        corked = true;
-        sock.cork();
-        queueMicrotask(() => { corked = false; sock.uncork(); });
-      }
-      sock.write(b);
-    };
+    const send = frameWriter(sock);
     sock.on('data', (chunk: Buffer) => {
       let frames: Frame[];
       try {
