@@ -148,6 +148,19 @@ interface WorkerResult {
   cpuUs: number;
 }
 
+
+/** Runs pair() until `start` (warm-up to the common start), then counts pairs and this process's CPU until `end`. */
+async function timed(pair: () => Promise<void>, start: number, end: number): Promise<WorkerResult> {
+  while (Date.now() < start) await pair();
+  let n = 0;
+  const cpu0 = process.cpuUsage();
+  while (Date.now() < end) {
+    for (let i = 0; i < 64; i++) await pair();
+    n += 64;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return { n, cpuUs: cpu.user + cpu.system };
+}
 async function dlmWorker(socketPath: string, resource: string, start: number, end: number, confirmUnlocks: boolean): Promise<WorkerResult> {
   const c = await DlmClient.connect({ socketPath, confirmUnlocks });
   const uid = process.getuid!();
@@ -160,16 +173,9 @@ async function dlmWorker(socketPath: string, resource: string, start: number, en
     const st = await c.unlock(r.lkid!);
     if (st !== DLM_SUCCESS) throw new Error(`unlock: status ${st}`);
   };
-  while (Date.now() < start) await pair(); // warm-up until the common start
-  let n = 0;
-  const cpu0 = process.cpuUsage();
-  while (Date.now() < end) {
-    for (let i = 0; i < 64; i++) await pair();
-    n += 64;
-  }
-  const cpu = process.cpuUsage(cpu0);
+  const r = await timed(pair, start, end);
   c.close();
-  return { n, cpuUs: cpu.user + cpu.system };
+  return r;
 }
 
 async function redisWorker(port: number, resource: string, start: number, end: number): Promise<WorkerResult> {
@@ -186,16 +192,9 @@ async function redisWorker(port: number, resource: string, start: number, end: n
     const u = await c.call('EVALSHA', sha, '1', key, token);
     if (u !== 1) throw new Error(`unlock: ${String(u)}`);
   };
-  while (Date.now() < start) await pair();
-  let n = 0;
-  const cpu0 = process.cpuUsage();
-  while (Date.now() < end) {
-    for (let i = 0; i < 64; i++) await pair();
-    n += 64;
-  }
-  const cpu = process.cpuUsage(cpu0);
+  const r = await timed(pair, start, end);
   c.close();
-  return { n, cpuUs: cpu.user + cpu.system };
+  return r;
 }
 
 // ---- the driver ------------------------------------------------------------------------------------
