@@ -7,9 +7,8 @@
 import test, { ExecutionContext } from 'ava';
 import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
-import { Cluster, REPO, useCluster, waitFor } from './helpers/cluster';
+import { Cluster, REPO, freePort, useCluster, waitFor } from './helpers/cluster';
 
 const cluster = useCluster();
 cluster.env.DMAPIFS_CLUSTER_CONFIG = path.join(cluster.runDir, 'no-cluster.json');
@@ -30,7 +29,7 @@ function sanitizedLib(): string[] {
   const out: string[] = [];
   for (const f of fs.readdirSync(LIB).filter((n) => n.endsWith('.c'))) {
     const o = path.join(bin, `lib-${f}.o`);
-    execFileSync('cc', ['-std=gnu11', '-Wall', '-Wextra', '-Werror', ...SAN, '-pthread', '-I', path.join(REPO, 'include'), '-c', path.join(LIB, f), '-o', o],
+    execFileSync('cc', ['-std=gnu11', '-Wall', '-Wextra', '-Werror', ...SAN, '-pthread', '-I', path.join(REPO, 'include'), '-I', path.join(REPO, 'native', 'common'), '-c', path.join(LIB, f), '-o', o],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     out.push(o);
   }
@@ -188,17 +187,6 @@ test.serial('examples: the dlm tool locks, converts and unlocks from the shell; 
 
 const B = useCluster();
 fs.chmodSync(B.runDir, 0o755);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
 
 test.serial('examples: api_ex_master on one node and api_ex_client on another share the lock and its value block', async (t) => {
   const dir = cluster.tmpDir(t, 'dmfs-cfg-');

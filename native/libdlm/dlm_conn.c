@@ -18,6 +18,7 @@
  * (the parent's stays the parent's).
  */
 #include "dlm_private.h"
+#include "dmapifs-run.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -201,36 +202,12 @@ int dlm__rid_get(uint32_t rid, struct rid *out)
 
 /* ---- the connection ---- */
 
-static void node_name(char *out, size_t cap)
-{
-	const char *env = getenv("DMAPIFS_NODE");
-	if (env && *env) {
-		snprintf(out, cap, "%s", env);
-		return;
-	}
-	char h[256] = "";
-	gethostname(h, sizeof h - 1);
-	char *s = h;
-	for (char *p = h; *p; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		      *p == '.' || *p == '_' || *p == '-'))
-			*p = '-';
-	while (*s && !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9'))) s++;
-	if (strlen(s) > 63) s[63] = 0;
-	snprintf(out, cap, "%s", *s ? s : "localhost");
-}
-
 static int open_socket(void)
 {
-	char node[128], path[PATH_MAX];
-	const char *run = getenv("DMAPIFS_RUN_DIR");
-	node_name(node, sizeof node);
-	snprintf(path, sizeof path, "%s/%s/dlm.sock", run && *run ? run : "/run/dmapifs", node);
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sa.sun_path) return -1;
-	strcpy(sa.sun_path, path);
+	if (dmapifs_socket_path(sa.sun_path, sizeof sa.sun_path, "dlm.sock") < 0) return -1;
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0) return -1;
 	if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {

@@ -6,18 +6,11 @@ dlm_status_t dlm_glc_create(dlm_glc_id_t *id, dlm_glc_flags_t flags, dlm_nsp_t *
 	if (!id || (ns_num > 0 && !ns_list)) return DLM_EFAULT;
 	if (ns_num < 0 || ns_num > 255) return DLM_BADPARAM;
 	struct wbuf w;
-	struct call c;
-	struct rbuf r;
 	w_begin(&w, OP_GLC_CREATE);
 	w_u32(&w, flags);
 	w_u8(&w, (uint8_t)ns_num);
 	for (int i = 0; i < ns_num; i++) w_u32(&w, (uint32_t)ns_list[i]);
-	int st = dlm__call(&w, &c);
-	dlm__fields(&c, &r);
-	uint32_t v = r_u32(&r);
-	if (st == DLM_SUCCESS && r_done(&r)) *id = v;
-	dlm__done(&c);
-	return (dlm_status_t)st;
+	return (dlm_status_t)dlm__call_u32(&w, id);
 }
 
 dlm_status_t dlm_glc_attach(dlm_glc_id_t id, dlm_glc_flags_t flags)

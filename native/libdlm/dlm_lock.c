@@ -16,6 +16,17 @@ static int granted(int st)
 	return st == DLM_SUCCESS || st == DLM_SYNCH || st == DLM_SUCCVALNOTVALID || st == DLM_SYNCVALNOTVALID;
 }
 
+/* The answer of LOCK, QUELOCK, CVT, QUECVT: lkid | u8 waits | valb?; 0 when it has none. */
+static int lock_answer(struct call *c, dlm_lkid_t *id, int *waits, dlm_valb_t *vb, int *has)
+{
+	struct rbuf r;
+	dlm__fields(c, &r);
+	r_lkid(&r, id);
+	*waits = r_u8(&r);
+	*has = r_valb_opt(&r, vb);
+	return r_done(&r);
+}
+
 static dlm_status_t request(int sync, dlm_nsp_t nsp, uchar_t *resnam, ushort_t resnlen, dlm_lkid_t *parlkid,
 			    dlm_lkid_t *lkid, dlm_lkmode_t mode, dlm_valb_t *valb, dlm_flags_t flags,
 			    callback_arg_t notprm, callback_arg_t hint, blk_callback_t blkrtn, uint_t timeout,
@@ -56,15 +67,11 @@ static dlm_status_t request(int sync, dlm_nsp_t nsp, uchar_t *resnam, ushort_t r
 	if (bits & LK_HINT) w_value(&w, (long long)hint);
 
 	struct call c;
-	struct rbuf r;
 	int st = dlm__call(&w, &c);
-	dlm__fields(&c, &r);
 	dlm_lkid_t id;
-	r_lkid(&r, &id);
-	int waits = r_u8(&r);
 	dlm_valb_t vb;
-	int has = r_valb_opt(&r, &vb);
-	if (!r_done(&r)) memset(&id, 0, sizeof id);
+	int waits, has;
+	if (!lock_answer(&c, &id, &waits, &vb, &has)) memset(&id, 0, sizeof id);
 	if (!granted(st) || dlm__lkid_null(&id)) {
 		/* refused: a new request leaves no lock behind */
 		if (rid) dlm__rid_drop(rid);
@@ -150,15 +157,11 @@ static dlm_status_t convert(int sync, dlm_lkid_t *lkid, dlm_lkmode_t mode, dlm_v
 	if (bits & CV_HINT) w_value(&w, (long long)hint);
 
 	struct call c;
-	struct rbuf r;
 	int st = dlm__call(&w, &c);
-	dlm__fields(&c, &r);
 	dlm_lkid_t id;
-	r_lkid(&r, &id);
-	int waits = r_u8(&r);
 	dlm_valb_t vb;
-	int has = r_valb_opt(&r, &vb);
-	if (r_done(&r) && granted(st)) {
+	int waits, has;
+	if (lock_answer(&c, &id, &waits, &vb, &has) && granted(st)) {
 		if (has && valb) memcpy(valb, &vb, sizeof vb);
 		if (rid && !sync && st == DLM_SUCCESS) dlm__rid_set_lock(rid, lkid, 1, 1);
 		if (waits) {

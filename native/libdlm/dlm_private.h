@@ -179,4 +179,5 @@ void dlm__block(sigset_t *old);
 void dlm__unblock(const sigset_t *old);
 
 int dlm__simple(uint8_t op, int nargs, const uint32_t *args, uint32_t *out);
+int dlm__call_u32(struct wbuf *w, uint32_t *out);
 #endif

@@ -13,17 +13,10 @@ dlm_status_t dlm_rd_attach(char *name, dlm_rd_id_t *rd_id, dlm_rd_flags_t flags)
 	size_t n = strlen(name);
 	if (n > DLM_RDNAMELEN) return DLM_ENAMETOOLONG;
 	struct wbuf w;
-	struct call c;
-	struct rbuf r;
 	w_begin(&w, OP_RD_ATTACH);
 	w_str(&w, name, n);
 	w_u32(&w, flags);
-	int st = dlm__call(&w, &c);
-	dlm__fields(&c, &r);
-	uint32_t v = r_u32(&r);
-	if (st == DLM_SUCCESS && r_done(&r)) *rd_id = v;
-	dlm__done(&c);
-	return (dlm_status_t)st;
+	return (dlm_status_t)dlm__call_u32(&w, rd_id);
 }
 
 dlm_status_t dlm_rd_detach(dlm_rd_id_t rd_id, dlm_rd_flags_t flags)

@@ -377,8 +377,13 @@ function readFields(r: Reader, fields: readonly Field[]): Obj {
  */
 export function encodeRequest<K extends Op>(w: Writer, op: K, reqId: number, m: RequestMap[K]): void {
   w.begin(op).u32(reqId);
+  endFrame(w, REQUESTS[op].fields, m);
+}
+
+/** Writes the fields and ends the frame begun in w; on any error drops the frame and rethrows. */
+function endFrame(w: Writer, fields: readonly Field[] | null, m: unknown): void {
   try {
-    writeFields(w, REQUESTS[op].fields, m as unknown as Obj);
+    if (fields !== null) writeFields(w, fields, m as Obj);
     w.end(MAX_CLIENT_FRAME);
   } catch (e) {
     w.abort();
@@ -401,13 +406,7 @@ export function decodeRequest<K extends Op>(r: Reader, op: K): RequestMap[K] {
 /** Appends an answer; `m` null: the status alone. */
 export function encodeReply<K extends Op>(w: Writer, op: K, reqId: number, status: number, m: AnswerMap[K] | null): void {
   w.begin(MSG.REPLY).u32(reqId).i32(status);
-  try {
-    if (m !== null) writeFields(w, ANSWERS[op].fields, m as unknown as Obj);
-    w.end(MAX_CLIENT_FRAME);
-  } catch (e) {
-    w.abort();
-    throw e;
-  }
+  endFrame(w, m === null ? null : ANSWERS[op].fields, m);
 }
 
 /** An answer's reqId and status (after the type byte). */
@@ -427,13 +426,7 @@ export function decodeReply<K extends Op>(r: Reader, op: K): AnswerMap[K] | null
 export function encodeMessage<K extends keyof MessageMap>(w: Writer, kind: K, m: MessageMap[K]): void {
   const l = MESSAGES[kind];
   w.begin(l.type);
-  try {
-    writeFields(w, l.fields, m as unknown as Obj);
-    w.end(MAX_CLIENT_FRAME);
-  } catch (e) {
-    w.abort();
-    throw e;
-  }
+  endFrame(w, l.fields, m);
 }
 
 /** The fields of a message of `kind` (after its type byte). */

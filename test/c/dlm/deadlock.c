@@ -19,14 +19,6 @@ static int other(struct kid *k, void *arg)
 	return 0;
 }
 
-static volatile int ncpl, cst;
-static void cpl(callback_arg_t notprm, dlm_lkid_t *lkid, dlm_status_t status)
-{
-	(void)notprm; (void)lkid;
-	cst = status;
-	ncpl++;
-}
-
 static int cvt_other(struct kid *k, void *arg)
 {
 	(void)arg;

@@ -102,4 +102,12 @@ static inline void valb_fill(dlm_valb_t *v, unsigned x)
 {
 	for (int i = 0; i < DLM_VALBLKSIZE; i++) v->valblk[i] = x + (unsigned)i;
 }
+/* A completion routine that counts its calls and keeps the last status. */
+static volatile int ncpl, cst;
+static inline void cpl(callback_arg_t notprm, dlm_lkid_t *lkid, dlm_status_t status)
+{
+	(void)notprm; (void)lkid;
+	cst = status;
+	ncpl++;
+}
 #endif

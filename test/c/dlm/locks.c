@@ -11,6 +11,7 @@ static int holder(struct kid *k, void *arg)
 	ST(dlm_lock(nsp, RES("R"), NULL, &lk, DLM_PRMODE, NULL, 0, 0, 0, NULL, 0), DLM_SUCCESS);
 	KID_SAY(k, 'h');
 	KID_HEAR(k);
+	msleep(300); /* the parent's conversion is queued by then */
 	ST(dlm_unlock(&lk, NULL, 0), DLM_SUCCESS);
 	KID_HEAR(k);
 	return 0;
@@ -62,7 +63,8 @@ int main(void)
 	EQ(li.grmode, DLM_CRMODE); /* keeps its mode */
 	/* QUECVT is for up-conversions only */
 	ST(dlm_cvt(&a, DLM_NLMODE, NULL, DLM_QUECVT, 0, 0, NULL, 0), DLM_BADPARAM);
-	/* a conversion that waits: the holder lets go, the synchronous dlm_cvt returns granted */
+	/* a conversion that waits: the holder lets go 300 ms later, the synchronous dlm_cvt returns
+	 * granted, with DLM_SUCCESS (DLM_SYNCH is for immediate grants only) */
 	TELL(k, 'u');
 	ST(dlm_cvt(&a, DLM_EXMODE, NULL, DLM_SYNCSTS, 0, 0, NULL, 0), DLM_SUCCESS);
 	TELL(k, 'x');

@@ -5,14 +5,6 @@
 #include "dlmcheck.h"
 #include <pthread.h>
 
-static volatile int ncpl, cst;
-static void cpl(callback_arg_t notprm, dlm_lkid_t *lkid, dlm_status_t status)
-{
-	(void)notprm; (void)lkid;
-	cst = status;
-	ncpl++;
-}
-
 static int holder(struct kid *k, void *arg)
 {
 	(void)arg;

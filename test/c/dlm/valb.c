@@ -5,14 +5,6 @@
 
 static int same(const dlm_valb_t *a, const dlm_valb_t *b) { return memcmp(a, b, sizeof *a) == 0; }
 
-static volatile int ncpl, cst;
-static void cpl(callback_arg_t notprm, dlm_lkid_t *lkid, dlm_status_t status)
-{
-	(void)notprm; (void)lkid;
-	cst = status;
-	ncpl++;
-}
-
 /* takes EX with DLM_VALB, writes 500.., then waits to be killed */
 static int doomed(struct kid *k, void *arg)
 {
