@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,9 +72,13 @@ static inline struct kid spawn(int (*fn)(struct kid *k, void *arg), void *arg)
 	struct kid k;
 	if (pipe(k.to) < 0 || pipe(k.from) < 0) FAILX("pipe: %s", strerror(errno));
 	fflush(stdout);
+	pid_t parent = getpid();
 	k.pid = fork();
 	if (k.pid < 0) FAILX("fork: %s", strerror(errno));
 	if (k.pid == 0) {
+		/* a test that fails exits at once: its children must not outlive it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent) _exit(1);
 		close(k.to[1]);
 		close(k.from[0]);
 		int r = fn(&k, arg);
