@@ -15,7 +15,7 @@ import type { BlockingRoutine, CompletionRoutine, Credentials, LockId, QueCvtOpt
 import { DLM_VALB } from '../constants';
 import { DLM_IVLOCKID, DLM_SUCCESS, DLM_SUCCVALNOTVALID, DLM_SYNCH, DLM_SYNCVALNOTVALID } from '../status';
 import { Reader, WireError, Writer, type WireValue } from './codec';
-import { CV, LK, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, decodeRequest, encodeMessage, encodeReply, type AnswerMap, type CvtReq, type LockReq, type Op } from './protocol';
+import { CV, LK, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, decodeRequest, decodeRequestHead, encodeMessage, encodeReply, type AnswerMap, type CvtReq, type LockReq, type Op } from './protocol';
 
 /** Where a session's output goes. */
 export interface SessionTransport {
@@ -227,15 +227,15 @@ export class Dispatcher {
   handleFrame(s: Session, buf: Buffer, start: number, end: number): void {
     if (s.closed) return;
     const r = this.reader.reset(buf, start, end);
-    const op = r.u8();
+    const op = buf[start];
     let reqId = 0;
     try {
       if (op < 1 || op > OP_MAX) {
-        if (r.remaining >= 4) reqId = r.u32();
+        if (end - start >= 5) reqId = decodeRequestHead(r).reqId;
         this.sendError(s, reqId, PROTO_ERR.UNKNOWN_OP, `unknown request type ${op}`);
         return;
       }
-      reqId = r.u32();
+      reqId = decodeRequestHead(r).reqId;
       this.run(s, op as Op, reqId, r);
     } catch (e) {
       s.out.abort();
