@@ -674,18 +674,23 @@ export class DlmClient extends EventEmitter {
     this.lastReq = id;
     try {
       encodeRequest(this.out, op, id, m);
-      return true;
+      this.lastEncoded = true;
     } catch (e) {
-      if (e instanceof RangeError) return false;
-      throw e;
+      if (!(e instanceof RangeError)) throw e;
+      this.lastEncoded = false;
     }
+    return this.lastEncoded;
   }
+
+  /** Whether the last request could be encoded (send answers DLM_BADPARAM for one that could not). */
+  private lastEncoded = true;
 
   private readonly lockDecode: Decode = (a, st, id, p) => this.lockAnswer(a, st, id, p.rid, p.sync, p.isNew, p.valb, p.group);
 
   private send(op: Op, decode: Decode, rid = 0, sync = false, isNew = false, valb: Uint8Array | null = null, group = false): Promise<unknown> {
     const id = this.lastReq;
     const p: Pending = { op, resolve: noResolve, decode, rid, sync, isNew, valb, group };
+    if (!this.lastEncoded) return Promise.resolve(decode(null, DLM_BADPARAM, id, p));
     if (this.closedReason !== null) {
       this.out.pos = 0;
       return Promise.resolve(decode(null, DLM_ENOSYS, id, p));
