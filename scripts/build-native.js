@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the project's native code with node-gyp: our fuse-native binding (native/fuse) and the
-// syscall addon (native/sys), then the C DMAPI library (native/libdm, make). Node's headers are taken from the system (Debian's libnode-dev or the
+// syscall addon (native/sys), then the C DMAPI library (native/libdm, make) and the C DLM library (native/libdlm, make). Node's headers are taken from the system (Debian's libnode-dev or the
 // image's /usr/include/node) when present, so the build never downloads anything.
 'use strict';
 const { spawnSync } = require('child_process');
@@ -30,6 +30,14 @@ if (!only.length || only.includes('libdm')) {
   const r = spawnSync('make', ['-C', path.join(root, 'native', 'libdm')], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) {
     console.error('build-native: make failed in native/libdm');
+    process.exit(1);
+  }
+}
+// libdlm (the C DLM library, native/libdlm): plain make, builds native/libdlm/build/libdlm-dmapifs.so.1.
+if (!only.length || only.includes('libdlm')) {
+  const r = spawnSync('make', ['-C', path.join(root, 'native', 'libdlm')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) {
+    console.error('build-native: make failed in native/libdlm');
     process.exit(1);
   }
 }

@@ -9,8 +9,9 @@
 #   sudo bash scripts/setup.sh
 #
 # Environment: DMAPIFS_FORCE_NPM_CI=1 reinstalls node_modules; DMAPIFS_NO_LINK=1 (or CI=true)
-# skips the /usr/local/bin/dmapifs link; DMAPIFS_NO_LIBDM_INSTALL=1 skips installing the C API
-# (header, libdm, dmapi.pc) under /usr/local.
+# skips the /usr/local/bin/dmapifs link; DMAPIFS_NO_LIBDM_INSTALL=1 skips installing the C APIs
+# (header, libdm, dmapi.pc; <sys/dlm.h>, libdlm, dlm.pc) under /usr/local; DMAPIFS_NO_LIBDLM_INSTALL=1
+# skips only the DLM's.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -95,8 +96,41 @@ if [ "${DMAPIFS_NO_LIBDM_INSTALL:-0}" != 1 ]; then
   cc "$smoke/t.c" -o "$smoke/t2" -ldm && "$smoke/t2" || { rm -rf "$smoke"; die "a program built with -ldm does not run"; }
   cc -I/usr/local/include/xfs "$smoke/t.c" -o "$smoke/t3" -ldm && "$smoke/t3" || { rm -rf "$smoke"; die "a program built with -I/usr/local/include/xfs does not run"; }
   rm -rf "$smoke"
-  make -s -C "$ROOT/examples/c" DMAPI_CFLAGS="$(pkg-config --cflags dmapi)" DMAPI_LIBS="$(pkg-config --libs dmapi)"
-  log "C examples built: examples/c/build/hsm, examples/c/build/dmdump"
+fi
+
+# libdlm (the TruCluster DLM API) with <sys/dlm.h> and dlm.pc under /usr/local. Its library is
+# libdlm-dmapifs.so.1: a name of its own, so Debian's unrelated libdlm (the Linux DLM, libdlm.so.3,
+# <libdlm.h>, libdlm.pc) is never shadowed. `pkg-config --libs dlm` gives -L/usr/local/lib/dmapifs
+# -ldlm; plain `-ldlm` next to the system's libraries is installed only while Debian's libdlm-dev
+# does not own that name (docs/dlm-c-api.md).
+if [ "${DMAPIFS_NO_LIBDM_INSTALL:-0}" != 1 ] && [ "${DMAPIFS_NO_LIBDLM_INSTALL:-0}" != 1 ]; then
+  plain=1
+  if ls /usr/lib/*/libdlm.so /usr/lib/libdlm.so >/dev/null 2>&1; then
+    plain=0
+    # an earlier install of ours, made before libdlm-dev came: give the name back
+    for f in /usr/local/lib/libdlm.so /usr/local/lib/libdlm.a; do
+      case "$(readlink "$f" 2>/dev/null)" in libdlm-dmapifs.*) rm -f "$f" ;; esac
+    done
+    log "Debian's libdlm-dev is installed: plain -ldlm stays the Linux DLM's; use \$(pkg-config --libs dlm)"
+  fi
+  make -s -C "$ROOT/native/libdlm" install PREFIX=/usr/local PLAIN="$plain"
+  ldconfig
+  log "libdlm installed: /usr/local/include/sys/dlm.h, /usr/local/lib/libdlm-dmapifs.so.1 (+ .a), /usr/local/lib/pkgconfig/dlm.pc"
+  smoke="$(mktemp -d)"
+  printf '#include <sys/dlm.h>\n#include <string.h>\nint main(void){ return strncmp(dlm_sperrno(DLM_NOTQUEUED), "DLM_NOTQUEUED", 13) != 0; }\n' > "$smoke/t.c"
+  # shellcheck disable=SC2046
+  cc "$smoke/t.c" -o "$smoke/t" $(pkg-config --cflags --libs dlm) && "$smoke/t" || { rm -rf "$smoke"; die "a program built with pkg-config dlm does not run"; }
+  if [ "$plain" = 1 ]; then
+    cc "$smoke/t.c" -o "$smoke/t2" -ldlm && "$smoke/t2" || { rm -rf "$smoke"; die "a program built with -ldlm does not run"; }
+  fi
+  rm -rf "$smoke"
+fi
+
+if [ "${DMAPIFS_NO_LIBDM_INSTALL:-0}" != 1 ]; then
+  dlm_flags=()
+  if pkg-config --exists dlm 2>/dev/null; then dlm_flags=(DLM_CFLAGS="$(pkg-config --cflags dlm)" DLM_LIBS="$(pkg-config --libs dlm)"); fi
+  make -s -C "$ROOT/examples/c" DMAPI_CFLAGS="$(pkg-config --cflags dmapi)" DMAPI_LIBS="$(pkg-config --libs dmapi)" "${dlm_flags[@]}"
+  log "C examples built: examples/c/build/hsm, dmdump, api_ex_master, api_ex_client, dlm"
 fi
 
 # ----------------------------------------------------------------------------- the command

@@ -474,6 +474,44 @@ test('a persistent resource keeps its value block without locks while its domain
   t.is(b.p.getRsbinfo(b.nsp, 'R').status, D.DLM_ENOENT, 'gone with its domain');
 });
 
+test('dead-man lock with a single process: the domain outlives its only process, its successor collects', (t) => {
+  const w = world();
+  const a = w.member();
+  const rd = a.p.rdAttach('rd', D.DLM_RD_PROCESS).rdId!;
+  const l = a.p.lock(a.nsp, 'alive', D.DLM_EXMODE, { flags: D.DLM_PERSIST | D.DLM_VALB, rdId: rd, valb: vb(0) });
+  t.is(l.status, D.DLM_SUCCESS);
+  a.p.cvt(l.lkid!, D.DLM_EXMODE, { flags: D.DLM_VALB, valb: vb(7) });
+  w.dlm.ownerDied(a.p); // its only attached process dies holding EX
+  const b = w.member();
+  const rd2 = b.p.rdAttach('rd', D.DLM_RD_PROCESS).rdId!;
+  const c = b.p.rdCollect(rd2);
+  t.is(c.status, D.DLM_SUCCESS);
+  t.deepEqual(c.resources!.map((r) => Buffer.from(r.path[0]).toString()), ['alive'], 'the dead holder left it invalid');
+  t.deepEqual([...c.resources![0].valb], [...vb(7)], 'with the value block it last wrote');
+  t.is(b.p.rdValidate(rd2, c.hndl!), D.DLM_SUCCESS);
+  const got = vb(1);
+  const again = b.p.lock(b.nsp, 'alive', D.DLM_EXMODE, { flags: D.DLM_PERSIST | D.DLM_VALB, rdId: rd2, valb: got });
+  t.is(again.status, D.DLM_SUCCESS);
+  t.deepEqual([...got], [...new Uint8Array(D.DLM_VALBLKSIZE)], 'validated: the value block was zeroed');
+  // A clean shutdown: unlock, detach; nothing is left to recover, so the resource goes.
+  t.is(b.p.unlock(again.lkid!), D.DLM_SUCCESS);
+  t.is(b.p.rdDetach(rd2), D.DLM_SUCCESS);
+  t.is(w.member().p.getRsbinfo(b.nsp, 'alive').status, D.DLM_ENOENT);
+});
+
+test('the last handle detached on purpose leaves invalid persistent resources for the next collector', (t) => {
+  const w = world();
+  const [a, b] = [w.member(), w.member()];
+  const rdA = a.p.rdAttach('rd', D.DLM_RD_PROCESS).rdId!;
+  const rdB = b.p.rdAttach('rd', D.DLM_RD_PROCESS).rdId!;
+  a.p.lock(a.nsp, 'R', D.DLM_EXMODE, { flags: D.DLM_PERSIST, rdId: rdA });
+  w.dlm.ownerDied(a.p);
+  t.is(b.p.rdDetach(rdB), D.DLM_SUCCESS);
+  const c = w.member();
+  const rdC = c.p.rdAttach('rd', D.DLM_RD_PROCESS).rdId!;
+  t.is(c.p.rdCollect(rdC).resources!.length, 1);
+});
+
 test('rd_detach refuses while the process holds persistent locks in the domain; bad handle, flags', (t) => {
   const w = world();
   const { p, nsp } = w.member();

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "dmapi.h"
+#include "dmapifs-run.h"
 
 _Static_assert(sizeof(dm_stat_t) == 168, "dm_stat_t layout");
 _Static_assert(sizeof(dm_xstat_t) == 176, "dm_xstat_t layout");
@@ -303,37 +304,12 @@ static void atfork_prepare(void) { pthread_mutex_lock(&pool_lock); }
 static void atfork_parent(void) { pthread_mutex_unlock(&pool_lock); }
 static void install_atfork(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
 
-/* The node name as the daemon derives it from the host name (src/daemon/paths.ts). */
-static void node_name(char *out, size_t cap)
-{
-	const char *env = getenv("DMAPIFS_NODE");
-	if (env && *env) {
-		snprintf(out, cap, "%s", env);
-		return;
-	}
-	char h[256] = "";
-	gethostname(h, sizeof h - 1);
-	char *s = h;
-	for (char *p = h; *p; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		      *p == '.' || *p == '_' || *p == '-'))
-			*p = '-';
-	while (*s && !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9'))) s++;
-	if (strlen(s) > 63) s[63] = 0;
-	snprintf(out, cap, "%s", *s ? s : "localhost");
-}
-
 static int conn_open(int *fdp)
 {
-	char node[128], path[PATH_MAX];
-	const char *run = getenv("DMAPIFS_RUN_DIR");
-	node_name(node, sizeof node);
-	snprintf(path, sizeof path, "%s/%s/dmapi.sock", run && *run ? run : "/run/dmapifs", node);
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sa.sun_path) return ENOTREADY;
-	strcpy(sa.sun_path, path);
+	if (dmapifs_socket_path(sa.sun_path, sizeof sa.sun_path, "dmapi.sock") < 0) return ENOTREADY;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) return errno == EMFILE || errno == ENFILE ? errno : ENOTREADY;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -1484,7 +1460,7 @@ int dm_symlink_by_handle(dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm_toke
 static int next_dmapifs_mount(FILE *mi, char *mp, size_t cap)
 {
 	char line[8192], node[128], src[160];
-	node_name(node, sizeof node);
+	dmapifs_node_name(node, sizeof node);
 	snprintf(src, sizeof src, "fuse.dmapifs dmapifs:%s ", node);
 	while (fgets(line, sizeof line, mi)) {
 		char *sep = strstr(line, " - ");

@@ -51,8 +51,11 @@ import type {
   RsbInfoResult,
   SetSignalResult,
 } from './types';
-import { FrameDecoder, MAX_CLIENT_FRAME, Reader, Writer, isWireValue, readValue, writeValue, type WireValue } from './service/codec';
-import { CV, LK, MSG, OP, UNLOCK_QUIET, readLkid, readValb, readValbInto, writeLkid, writeValb } from './service/protocol';
+import { FrameDecoder, MAX_CLIENT_FRAME, Reader, Writer, isWireValue, type WireValue } from './service/codec';
+import {
+  CV, LK, MSG, OP, UNLOCK_QUIET, decodeMessage, decodeReply, decodeReplyHead, encodeRequest,
+  type AnswerMap, type LockAns, type Op, type RequestMap,
+} from './service/protocol';
 
 export interface DlmClientOptions {
   /** Node whose daemon to use (default: the host name). */
@@ -99,10 +102,12 @@ interface ClientLock {
   valb: Uint8Array | null;
 }
 
-type Decode = (r: Reader | null, status: number, reqId: number, p: Pending) => unknown;
+/** Turns an answer (its fields, or null when it has none) into the call's result. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Decode = (a: any, status: number, reqId: number, p: Pending) => unknown;
 
 interface Pending {
-  op: number;
+  op: Op;
   resolve: (v: unknown) => void;
   decode: Decode;
   // lock / quelock / cvt / quecvt (kept here rather than in a closure per request):
@@ -141,11 +146,6 @@ function i32ok(v: unknown): v is number {
 
 function lkidOk(id: unknown): id is LockId {
   return typeof id === 'object' && id !== null && u32ok((id as LockId).hndl) && Number.isSafeInteger((id as LockId).seqn) && (id as LockId).seqn >= 0;
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
 }
 
 export class DlmClient extends EventEmitter {
@@ -280,28 +280,27 @@ export class DlmClient extends EventEmitter {
   /** dlm_nsjoin(nsid, &nsp, flags). */
   nsjoin(nsid: number, flags = 0): Promise<NsJoinResult> {
     if (!u32ok(nsid) || !u32ok(flags)) return Promise.resolve({ status: DLM_BADPARAM });
-    const w = this.begin(OP.NSJOIN);
-    w.u32(nsid).u32(flags);
+    this.encode(OP.NSJOIN, { nsid, flags });
     return this.send(OP.NSJOIN, decodeNsjoin) as Promise<NsJoinResult>;
   }
 
   /** dlm_nsleave(&nsp, flags). */
   nsleave(nsp: number, flags = 0): Promise<DlmStatus> {
     if (!u32ok(nsp) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
-    this.begin(OP.NSLEAVE).u32(nsp).u32(flags);
+    this.encode(OP.NSLEAVE, { nsp, flags });
     return this.send(OP.NSLEAVE, decodeStatus) as Promise<DlmStatus>;
   }
 
   /** dlm_detach(). */
   detach(): Promise<DlmStatus> {
-    this.begin(OP.DETACH);
+    this.encode(OP.DETACH, {});
     return this.send(OP.DETACH, decodeStatus) as Promise<DlmStatus>;
   }
 
   /** dlm_set_signal(newsig, &oldsig): 0 = notifications only through notify(). */
   setSignal(newsig: number): Promise<SetSignalResult> {
     if (!i32ok(newsig)) return Promise.resolve({ status: DLM_BADPARAM });
-    this.begin(OP.SETSIGNAL).i32(newsig);
+    this.encode(OP.SETSIGNAL, { sig: newsig });
     return (this.send(OP.SETSIGNAL, decodeSetSignal) as Promise<SetSignalResult>).then((r) => {
       if (r.status === DLM_SUCCESS) {
         this.signal = newsig;
@@ -313,7 +312,7 @@ export class DlmClient extends EventEmitter {
 
   /** dlm_notify(): has the node deliver pending notifications (their routines run here first). */
   notify(): Promise<number> {
-    this.begin(OP.NOTIFY);
+    this.encode(OP.NOTIFY, {});
     const zombies = this.zombies.length;
     return (this.send(OP.NOTIFY, decodeCount) as Promise<number>).then((n) => {
       this.freeZombies(zombies);
@@ -348,16 +347,12 @@ export class DlmClient extends EventEmitter {
     const hndl = lkid.hndl;
     const seqn = lkid.seqn;
     const certain = this.certainUnlock(hndl, seqn, flags);
-    const w = this.begin(OP.UNLOCK);
-    writeLkid(w, lkid);
-    w.u32(flags);
-    writeValb(w, flags & DLM_VALB ? valb : null);
+    const m = { lkid, flags, valb: flags & DLM_VALB ? valb : null, options: certain ? UNLOCK_QUIET : 0 };
     if (certain) {
       // The node answers this request only if it fails. It goes out with the requests made in the
       // same turn of the event loop (typically the next lock request: one write, one wakeup of the
       // node), and before them; a process that exits first writes it synchronously on its way out.
-      w.u8(UNLOCK_QUIET);
-      this.out.end(MAX_CLIENT_FRAME);
+      this.encode(OP.UNLOCK, m);
       if (!this.flushQueued) {
         this.flushQueued = true;
         process.nextTick(this.flushNow);
@@ -365,7 +360,7 @@ export class DlmClient extends EventEmitter {
       this.gone(hndl, seqn);
       return UNLOCKED;
     }
-    w.u8(0);
+    this.encode(OP.UNLOCK, m);
     return (this.send(OP.UNLOCK, decodeStatus) as Promise<DlmStatus>).then((st) => {
       if (st === DLM_SUCCESS) this.gone(hndl, seqn);
       return st;
@@ -401,109 +396,81 @@ export class DlmClient extends EventEmitter {
   cancel(lkid: LockId, flags = 0): Promise<DlmStatus> {
     if (!lkidOk(lkid)) return Promise.resolve(DLM_IVLOCKID);
     if (!u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
-    const w = this.begin(OP.CANCEL);
-    writeLkid(w, lkid);
-    w.u32(flags);
+    this.encode(OP.CANCEL, { lkid, flags });
     return this.send(OP.CANCEL, decodeStatus) as Promise<DlmStatus>;
   }
 
   /** dlm_glc_create(&id, flags, ns_list, ns_num). */
   glcCreate(flags: number, nsList: readonly number[]): Promise<GlcCreateResult> {
     if (!u32ok(flags) || !Array.isArray(nsList) || nsList.length > 255 || !nsList.every(u32ok)) return Promise.resolve({ status: DLM_BADPARAM });
-    const w = this.begin(OP.GLC_CREATE);
-    w.u32(flags).u8(nsList.length);
-    for (const n of nsList) w.u32(n);
+    this.encode(OP.GLC_CREATE, { flags, nsList });
     return this.send(OP.GLC_CREATE, decodeId) as Promise<GlcCreateResult>;
   }
 
   /** dlm_glc_attach(id, flags). */
   glcAttach(id: number, flags = 0): Promise<DlmStatus> {
     if (!u32ok(id) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
-    this.begin(OP.GLC_ATTACH).u32(id).u32(flags);
+    this.encode(OP.GLC_ATTACH, { id, flags });
     return this.send(OP.GLC_ATTACH, decodeStatus) as Promise<DlmStatus>;
   }
 
   /** dlm_glc_detach(). */
   glcDetach(): Promise<DlmStatus> {
-    this.begin(OP.GLC_DETACH);
+    this.encode(OP.GLC_DETACH, {});
     return this.send(OP.GLC_DETACH, decodeStatus) as Promise<DlmStatus>;
   }
 
   /** dlm_glc_destroy(id, flags). */
   glcDestroy(id: number, flags = 0): Promise<DlmStatus> {
     if (!u32ok(id) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
-    this.begin(OP.GLC_DESTROY).u32(id).u32(flags);
+    this.encode(OP.GLC_DESTROY, { id, flags });
     return this.send(OP.GLC_DESTROY, decodeStatus) as Promise<DlmStatus>;
   }
 
   /** dlm_rd_attach(name, &rd_id, flags). */
   rdAttach(name: string, flags: number): Promise<RdAttachResult> {
     if (typeof name !== 'string' || Buffer.byteLength(name) > 255 || !u32ok(flags)) return Promise.resolve({ status: DLM_BADPARAM });
-    this.begin(OP.RD_ATTACH).str(name, 255).u32(flags);
+    this.encode(OP.RD_ATTACH, { name, flags });
     return this.send(OP.RD_ATTACH, decodeRdAttach) as Promise<RdAttachResult>;
   }
 
   /** dlm_rd_detach(rd_id, flags). */
   rdDetach(rdId: number, flags = 0): Promise<DlmStatus> {
     if (!u32ok(rdId) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
-    this.begin(OP.RD_DETACH).u32(rdId).u32(flags);
+    this.encode(OP.RD_DETACH, { rdId, flags });
     return this.send(OP.RD_DETACH, decodeStatus) as Promise<DlmStatus>;
   }
 
   /** dlm_rd_collect(rd_id, &hndl, flags). */
   rdCollect(rdId: number, flags = 0): Promise<RdCollectResult> {
     if (!u32ok(rdId) || !u32ok(flags)) return Promise.resolve({ status: DLM_BADPARAM });
-    this.begin(OP.RD_COLLECT).u32(rdId).u32(flags);
+    this.encode(OP.RD_COLLECT, { rdId, flags });
     return this.send(OP.RD_COLLECT, decodeCollect) as Promise<RdCollectResult>;
   }
 
   /** dlm_rd_validate(rd_id, &hndl, flags). */
   rdValidate(rdId: number, hndl: number, flags = 0): Promise<DlmStatus> {
     if (!u32ok(rdId) || !u32ok(hndl) || !u32ok(flags)) return Promise.resolve(DLM_BADPARAM);
-    this.begin(OP.RD_VALIDATE).u32(rdId).u32(hndl).u32(flags);
+    this.encode(OP.RD_VALIDATE, { rdId, hndl, flags });
     return this.send(OP.RD_VALIDATE, decodeStatus) as Promise<DlmStatus>;
   }
 
   /** dlm_get_lkinfo(&lkid, &info): notprm and routines are this client's own. */
   getLkinfo(lkid: LockId): Promise<LkInfoResult> {
     if (!lkidOk(lkid)) return Promise.resolve({ status: DLM_IVLOCKID });
-    writeLkid(this.begin(OP.LKINFO), lkid);
-    return this.send(OP.LKINFO, (r, st) => this.decodeLkinfo(r, st)) as Promise<LkInfoResult>;
+    this.encode(OP.LKINFO, { lkid });
+    return this.send(OP.LKINFO, (a, st) => this.decodeLkinfo(a, st)) as Promise<LkInfoResult>;
   }
 
   /** dlm_get_rsbinfo(nsp, resnam, resnlen, &info, par_lkid). */
   getRsbinfo(nsp: number, resnam: string | Uint8Array, parlkid?: LockId | null): Promise<RsbInfoResult> {
     if (!u32ok(nsp)) return Promise.resolve({ status: DLM_BADPARAM });
     if (parlkid != null && !lkidOk(parlkid)) return Promise.resolve({ status: DLM_IVLOCKID });
-    const w = this.begin(OP.RSBINFO);
-    w.u32(nsp);
-    if (!this.writeResnam(w, resnam)) {
-      w.abort();
-      return Promise.resolve({ status: DLM_IVBUFLEN });
-    }
-    writeLkid(w, parlkid ?? null);
+    if (!this.encode(OP.RSBINFO, { nsp, resnam, parlkid: parlkid ?? null })) return Promise.resolve({ status: DLM_IVBUFLEN });
     return this.send(OP.RSBINFO, decodeRsbinfo) as Promise<RsbInfoResult>;
   }
 
   // ==== requests ====================================================================================
-
-  private writeResnam(w: Writer, resnam: string | Uint8Array): boolean {
-    if (typeof resnam === 'string') {
-      if (resnam.length <= 255 && isAscii(resnam)) {
-        w.latin1Short(resnam);
-        return true;
-      }
-      const b = Buffer.from(resnam, 'utf8');
-      if (b.length > 255) return false;
-      w.short(b);
-      return true;
-    }
-    if (resnam instanceof Uint8Array && resnam.length <= 255) {
-      w.short(resnam);
-      return true;
-    }
-    return false;
-  }
 
   private newRec(notprm: unknown, blkrtn: BlockingRoutine | null, cplrtn: CompletionRoutine | null, valb: Uint8Array | null): number {
     let rid = this.nextRid++;
@@ -546,7 +513,7 @@ export class DlmClient extends EventEmitter {
     for (const rid of this.zombies.splice(0, n)) this.recs.delete(rid);
   }
 
-  private request(op: number, nsp: number, resnam: string | Uint8Array, mode: number, o: QueLockOptions | undefined): Promise<LockResult> {
+  private request(op: typeof OP.LOCK | typeof OP.QUELOCK, nsp: number, resnam: string | Uint8Array, mode: number, o: QueLockOptions | undefined): Promise<LockResult> {
     const sync = op === OP.LOCK;
     const flags = o?.flags ?? 0;
     const timeout = o?.timeout ?? 0;
@@ -576,25 +543,24 @@ export class DlmClient extends EventEmitter {
       if (o.hint !== undefined) bits |= LK.HINT;
       if (flags & DLM_VALB) bits |= LK.VALB;
     }
-    const w = this.begin(op);
-    w.u32(nsp).u8(mode).u32(flags).u32(timeout).u32(rid).u8(bits);
-    if (!this.writeResnam(w, resnam)) {
-      w.abort();
+    const req: RequestMap[typeof OP.LOCK] = { nsp, mode, flags, timeout, rid, bits, resnam, valb };
+    if (o) {
+      req.parlkid = o.parlkid;
+      req.tranid = o.tranid as WireValue;
+      req.rdId = o.rdId ?? 0;
+      req.hint = o.hint as WireValue;
+    }
+    if (!this.encode(op as typeof OP.LOCK, req)) {
       if (rid) this.recs.delete(rid);
       return Promise.resolve(failed(DLM_IVBUFLEN));
     }
-    if (bits & LK.PARENT) writeLkid(w, o!.parlkid!);
-    if (bits & LK.TRANID) writeValue(w, o!.tranid as WireValue);
-    if (bits & LK.RDID) w.u32(o!.rdId!);
-    if (bits & LK.VALB) w.bytes(valb!, DLM_VALBLKSIZE);
-    if (bits & LK.HINT) writeValue(w, o!.hint as WireValue);
     const userValb = flags & DLM_VALB ? valb : null;
     if (bits & LK.PARENT) this.unsure.add(o!.parlkid!.hndl);
     const group = (flags & DLM_GROUP_LOCK) !== 0;
     return this.send(op, this.lockDecode, rid, sync, true, userValb, group) as Promise<LockResult>;
   }
 
-  private convert(op: number, lkid: LockId, mode: number, o: QueCvtOptions | undefined): Promise<LockResult> {
+  private convert(op: typeof OP.CVT | typeof OP.QUECVT, lkid: LockId, mode: number, o: QueCvtOptions | undefined): Promise<LockResult> {
     const sync = op === OP.CVT;
     if (!lkidOk(lkid)) return Promise.resolve(failed(DLM_IVLOCKID));
     const flags = o?.flags ?? 0;
@@ -622,11 +588,7 @@ export class DlmClient extends EventEmitter {
       if ('hint' in o) bits |= CV.HINT;
       if (flags & DLM_VALB) bits |= CV.VALB;
     }
-    const w = this.begin(op);
-    writeLkid(w, lkid);
-    w.u8(mode).u32(flags).u32(timeout).u32(rid).u8(bits);
-    if (bits & CV.VALB) w.bytes(valb!, DLM_VALBLKSIZE);
-    if (bits & CV.HINT) writeValue(w, o!.hint as WireValue);
+    this.encode(op as typeof OP.CVT, { lkid, mode, flags, timeout, rid, bits, valb, hint: o?.hint as WireValue });
     const userValb = flags & DLM_VALB ? valb : null;
     if (rid !== 0) {
       const l = this.locks.get(lkid.hndl);
@@ -641,13 +603,13 @@ export class DlmClient extends EventEmitter {
   }
 
   /** Answer of lock / quelock / cvt / quecvt. */
-  private lockAnswer(r: Reader | null, status: number, reqId: number, rid: number, sync: boolean, isNew: boolean, valb: Uint8Array | null, group: boolean): LockResult {
+  private lockAnswer(a: LockAns | null, status: number, reqId: number, rid: number, sync: boolean, isNew: boolean, valb: Uint8Array | null, group: boolean): LockResult {
     let lkid: LockId | null = null;
     let waits = false;
-    if (r !== null && r.remaining > 0) {
-      lkid = readLkid(r);
-      waits = r.u8() !== 0;
-      readValbInto(r, valb);
+    if (a !== null) {
+      lkid = a.lkid;
+      waits = a.waits !== 0;
+      copyValb(a.valb, valb);
     }
     const result: LockResult = { status, lkid, wait: null };
     if (lkid === null || !grantStatus(status)) {
@@ -684,58 +646,55 @@ export class DlmClient extends EventEmitter {
     return result;
   }
 
-  private decodeLkinfo(r: Reader | null, status: number): LkInfoResult {
-    if (r === null || r.remaining === 0) return { status };
-    const resnam = r.short();
-    const parlkid = readLkid(r);
-    const rqmode = r.u8();
-    const valb = readValb(r);
-    const flags = r.u32();
-    const npRid = r.u32();
-    const hint = readValue(r);
-    const blkRid = r.u32();
-    const timeout = r.u32();
-    const cplRid = r.u32();
-    const sig = r.i32();
-    const grmode = r.u8();
-    const lkstate = r.u8();
-    const lkPid = r.u32();
+  private decodeLkinfo(a: AnswerMap[typeof OP.LKINFO] | null, status: number): LkInfoResult {
+    if (a === null) return { status };
     return {
       status,
       info: {
-        resnam, resnlen: resnam.length, parlkid, rqmode, valb, flags,
-        notprm: this.recs.get(npRid)?.notprm,
-        hint,
-        blkrtn: this.recs.get(blkRid)?.blkrtn ?? null,
-        timeout,
-        cplrtn: this.recs.get(cplRid)?.cplrtn ?? null,
-        sig, grmode, lkstate, lk_pid: lkPid,
+        resnam: a.resnam, resnlen: a.resnam.length, parlkid: a.parlkid, rqmode: a.rqmode, valb: a.valb, flags: a.flags,
+        notprm: this.recs.get(a.npRid)?.notprm,
+        hint: a.hint,
+        blkrtn: this.recs.get(a.blkRid)?.blkrtn ?? null,
+        timeout: a.timeout,
+        cplrtn: this.recs.get(a.cplRid)?.cplrtn ?? null,
+        sig: a.sig, grmode: a.grmode, lkstate: a.lkstate, lk_pid: a.lkPid,
       },
     };
   }
 
   // ==== the wire ====================================================================================
 
-  /** The request being built (begin → send). */
+  /** The request being built (encode → send). */
   private lastReq = 0;
 
-  private begin(op: number): Writer {
+  /** Appends a request with the next request id; false when a field cannot be encoded (nothing written). */
+  private encode<K extends Op>(op: K, m: RequestMap[K]): boolean {
     let id = this.nextReq++;
     if (id > 0xfffffff0) id = this.nextReq = 1;
     this.lastReq = id;
-    return this.out.begin(op).u32(id);
+    try {
+      encodeRequest(this.out, op, id, m);
+      this.lastEncoded = true;
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      this.lastEncoded = false;
+    }
+    return this.lastEncoded;
   }
 
-  private readonly lockDecode: Decode = (r, st, id, p) => this.lockAnswer(r, st, id, p.rid, p.sync, p.isNew, p.valb, p.group);
+  /** Whether the last request could be encoded (send answers DLM_BADPARAM for one that could not). */
+  private lastEncoded = true;
 
-  private send(op: number, decode: Decode, rid = 0, sync = false, isNew = false, valb: Uint8Array | null = null, group = false): Promise<unknown> {
+  private readonly lockDecode: Decode = (a, st, id, p) => this.lockAnswer(a, st, id, p.rid, p.sync, p.isNew, p.valb, p.group);
+
+  private send(op: Op, decode: Decode, rid = 0, sync = false, isNew = false, valb: Uint8Array | null = null, group = false): Promise<unknown> {
     const id = this.lastReq;
     const p: Pending = { op, resolve: noResolve, decode, rid, sync, isNew, valb, group };
+    if (!this.lastEncoded) return Promise.resolve(decode(null, DLM_BADPARAM, id, p));
     if (this.closedReason !== null) {
-      this.out.abort();
+      this.out.pos = 0;
       return Promise.resolve(decode(null, DLM_ENOSYS, id, p));
     }
-    this.out.end(MAX_CLIENT_FRAME);
     if (!this.flushQueued) {
       this.flushQueued = true;
       process.nextTick(this.flushNow);
@@ -758,44 +717,38 @@ export class DlmClient extends EventEmitter {
       const type = r.u8();
       switch (type) {
         case MSG.REPLY: {
-          const id = r.u32();
-          const status = r.i32();
+          const { reqId: id, status } = decodeReplyHead(r);
           const p = this.pending.get(id);
           if (p === undefined) {
             // Only an unlock answered early gets an answer nobody waits for: it failed.
             this.earlyFailed(id, status);
             return;
           }
+          const a = decodeReply(r, p.op);
           this.pending.delete(id);
-          p.resolve(p.decode(r, status, id, p));
+          p.resolve(p.decode(a, status, id, p));
           return;
         }
         case MSG.WAITDONE: {
-          const id = r.u32();
-          const status = r.i32();
-          const w = this.waiters.get(id);
+          const m = decodeMessage(r, 'WAITDONE');
+          const w = this.waiters.get(m.reqId);
           if (w === undefined) return;
-          this.waiters.delete(id);
-          readValbInto(r, w.valb);
-          this.waitEnded(w, status);
+          this.waiters.delete(m.reqId);
+          copyValb(m.valb, w.valb);
+          this.waitEnded(w, m.status);
           return;
         }
         case MSG.COMPLETION:
-          return this.onCompletion(r);
+          return this.onCompletion(decodeMessage(r, 'COMPLETION'));
         case MSG.BLOCKING: {
-          const blkRid = r.u32();
-          const npRid = r.u32();
-          const lkid = readLkid(r);
-          const mode = r.u8();
-          const hint = readValue(r);
-          const rec = this.recs.get(blkRid);
-          if (rec?.blkrtn && lkid !== null) this.call(() => rec.blkrtn!(this.recs.get(npRid)?.notprm, hint, lkid, mode));
+          const m = decodeMessage(r, 'BLOCKING');
+          const rec = this.recs.get(m.blkRid);
+          const lkid = m.lkid;
+          if (rec?.blkrtn && lkid !== null) this.call(() => rec.blkrtn!(this.recs.get(m.npRid)?.notprm, m.hint, lkid, m.mode));
           return;
         }
         case MSG.ERROR: {
-          const id = r.u32();
-          const code = r.str();
-          const message = r.str();
+          const { reqId: id, code, message } = decodeMessage(r, 'ERROR');
           const p = this.pending.get(id);
           if (p !== undefined) {
             // The node could not read our request: a bug on one side; the call fails cleanly.
@@ -808,9 +761,8 @@ export class DlmClient extends EventEmitter {
           return;
         }
         case MSG.RESET: {
-          const reason = r.str();
-          const lastReq = r.remaining >= 4 ? r.u32() : 0;
-          this.reset(reason, lastReq);
+          const m = decodeMessage(r, 'RESET');
+          this.reset(m.reason, m.lastReq);
           return;
         }
         default:
@@ -835,11 +787,8 @@ export class DlmClient extends EventEmitter {
     w.resolve(status);
   }
 
-  private onCompletion(r: Reader): void {
-    const cplRid = r.u32();
-    const npRid = r.u32();
-    const lkid = readLkid(r);
-    const status = r.i32();
+  private onCompletion(m: { cplRid: number; npRid: number; lkid: LockId | null; status: number; valb: Uint8Array | null }): void {
+    const { cplRid, npRid, lkid, status } = m;
     if (lkid === null) return;
     const rec = cplRid !== 0 ? this.recs.get(cplRid) : undefined;
     let l = this.locks.get(lkid.hndl);
@@ -853,7 +802,7 @@ export class DlmClient extends EventEmitter {
       dst = rec.valb;
       rec.valb = null;
     }
-    readValbInto(r, dst);
+    copyValb(m.valb, dst);
     if (l.pendingCpl > 0) l.pendingCpl--;
     else l.earlyCpl++;
     const notprm = npRid !== 0 ? this.recs.get(npRid)?.notprm : undefined;
@@ -944,68 +893,39 @@ function failed(status: DlmStatus): LockResult {
   return { status, lkid: null, wait: null };
 }
 
-function decodeStatus(_r: Reader | null, status: number): DlmStatus {
+/** A value block that came with an answer, into the caller's buffer. */
+function copyValb(src: Uint8Array | null, dst: Uint8Array | null): void {
+  if (src !== null && dst !== null) dst.set(src.subarray(0, DLM_VALBLKSIZE));
+}
+
+function decodeStatus(_a: unknown, status: number): DlmStatus {
   return status;
 }
 
-function decodeCount(r: Reader | null, status: number): number {
-  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return 0;
-  return r.u32();
+function decodeCount(a: AnswerMap[typeof OP.NOTIFY] | null, status: number): number {
+  return status === DLM_SUCCESS && a !== null ? a.count : 0;
 }
 
-function decodeNsjoin(r: Reader | null, status: number): NsJoinResult {
-  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return { status };
-  return { status, nsp: r.u32() };
+function decodeNsjoin(a: AnswerMap[typeof OP.NSJOIN] | null, status: number): NsJoinResult {
+  return status === DLM_SUCCESS && a !== null ? { status, nsp: a.nsp } : { status };
 }
 
-function decodeSetSignal(r: Reader | null, status: number): SetSignalResult {
-  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return { status };
-  return { status, oldsig: r.i32() };
+function decodeSetSignal(a: AnswerMap[typeof OP.SETSIGNAL] | null, status: number): SetSignalResult {
+  return status === DLM_SUCCESS && a !== null ? { status, oldsig: a.oldsig } : { status };
 }
 
-function decodeId(r: Reader | null, status: number): GlcCreateResult {
-  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return { status };
-  return { status, id: r.u32() };
+function decodeId(a: AnswerMap[typeof OP.GLC_CREATE] | null, status: number): GlcCreateResult {
+  return status === DLM_SUCCESS && a !== null ? { status, id: a.id } : { status };
 }
 
-function decodeRdAttach(r: Reader | null, status: number): RdAttachResult {
-  if (status !== DLM_SUCCESS || r === null || r.remaining < 4) return { status };
-  return { status, rdId: r.u32() };
+function decodeRdAttach(a: AnswerMap[typeof OP.RD_ATTACH] | null, status: number): RdAttachResult {
+  return status === DLM_SUCCESS && a !== null ? { status, rdId: a.rdId } : { status };
 }
 
-function decodeCollect(r: Reader | null, status: number): RdCollectResult {
-  if (status !== DLM_SUCCESS || r === null || r.remaining < 6) return { status };
-  const hndl = r.u32();
-  const n = r.u16();
-  const resources: RdCollectResult['resources'] = [];
-  for (let i = 0; i < n; i++) {
-    const namespace = r.str();
-    const depth = r.u8();
-    const p: Uint8Array[] = [];
-    for (let j = 0; j < depth; j++) p.push(r.short());
-    const valb = r.bytes(DLM_VALBLKSIZE);
-    const vbseqnum = r.f64();
-    resources.push({ namespace, path: p, valb, vbseqnum });
-  }
-  return { status, hndl, resources };
+function decodeCollect(a: AnswerMap[typeof OP.RD_COLLECT] | null, status: number): RdCollectResult {
+  return status === DLM_SUCCESS && a !== null ? { status, hndl: a.hndl, resources: a.resources } : { status };
 }
 
-function decodeRsbinfo(r: Reader | null, status: number): RsbInfoResult {
-  if (r === null || r.remaining === 0) return { status };
-  return {
-    status,
-    info: {
-      vbstatus: r.i32(),
-      vbseqnum: r.f64(),
-      subrescnt: r.u32(),
-      lckcnt: r.u32(),
-      blkastcnt: r.u32(),
-      ggcnt: r.u32(),
-      ggmode: r.u8(),
-      cvtqmode: r.u8(),
-      wtqmode: r.u8(),
-      valb: r.bytes(DLM_VALBLKSIZE),
-    },
-  };
+function decodeRsbinfo(a: AnswerMap[typeof OP.RSBINFO] | null, status: number): RsbInfoResult {
+  return a === null ? { status } : { status, info: a };
 }
-

@@ -292,7 +292,7 @@ export class Dlm {
         return st;
       }
     }
-    for (const h of rec.rds) if (h) destroyRdHandle(this, h);
+    for (const h of rec.rds) if (h) destroyRdHandle(this, h, true);
     for (const att of [...rec.byNs.values()]) this.leaveNamespace(rec, att);
     this.done();
     return DLM_SUCCESS;
@@ -722,7 +722,7 @@ export class Dlm {
     if (rec.glc) leaveGlc(this, rec, true);
     // All its locks go at once; grants happen afterwards, in queue order, at settle time.
     for (let lk = rec.locks.head; lk; lk = rec.locks.head) this.forceRelease(lk, true);
-    for (const h of rec.rds) if (h) destroyRdHandle(this, h);
+    for (const h of rec.rds) if (h) destroyRdHandle(this, h, false);
     for (const att of [...rec.byNs.values()]) this.leaveNamespace(rec, att);
     if (this.processes.get(rec.key) === rec) this.processes.delete(rec.key);
   }

@@ -190,7 +190,7 @@ export function destroyGlc(dlm: Dlm, glc: Glc, kill: readonly ProcessRecord[], r
   }
   for (const m of glc.members) m.glc = null;
   glc.members.clear();
-  for (const h of [...glc.rdHandles]) destroyRdHandle(dlm, h);
+  for (const h of [...glc.rdHandles]) destroyRdHandle(dlm, h, false);
   for (let lk = glc.locks.head; lk; lk = glc.locks.head) dlm.forceRelease(lk, invalidate);
   dlm.glcs.delete(glc.id);
   return DLM_SUCCESS;

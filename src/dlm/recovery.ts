@@ -21,9 +21,17 @@
 //   and the next requester after a holder's death is granted with DLM_SUCCVALNOTVALID ("Previous 'First
 //   CSP' candidate must have died"). A lock kept by a dead owner would have refused it instead. The
 //   seed says the same of group locks released by DLM_GLC_FORCE: the resource "may survive".
-// - A domain exists while at least one handle is attached. When its last handle goes, its persistent
-//   resources stop being persistent: those without locks are freed, the others live on as ordinary
-//   resources until their last lock goes.
+// - A domain outlives the processes attached to it. Ingres: "if a resource is left in an unknown state
+//   by a process holding a write (PW, EX) lock dying, the resource state is maintained even if all
+//   locks on this resource were lost", and the seed (dlm_glc_destroy, DLM_GLC_FORCE): the group's
+//   recovery domain ids are destroyed while "the resource itself may survive". So a handle that goes
+//   because its process died (or its container was destroyed) frees nothing: the domain keeps every
+//   persistent resource with its value block, and a successor that attaches to the domain by name
+//   collects what the dead one left invalid (the dead-man lock pattern works with a single process).
+//   Only a handle given back on purpose (dlm_rd_detach, dlm_detach) by the last one attached ends the
+//   domain's duty: its persistent resources without locks and with a valid value block are freed
+//   (nothing is left to recover); invalid ones stay for the next collector, and resources still locked
+//   stay persistent. The domain itself goes when it has neither handles nor resources.
 // - Locking: DLM_PERSIST needs a handle of the caller (else DLM_IVRDID) of the right kind (a group lock
 //   needs a DLM_RD_GROUP handle of its container, a process lock a DLM_RD_PROCESS handle; else
 //   DLM_BADPARAM); an existing persistent resource of another domain gives DLM_PR_RD_MISMATCH, an
@@ -139,22 +147,28 @@ export function rdAttach(dlm: Dlm, rec: ProcessRecord, name: string, flags: numb
   return { status: DLM_SUCCESS, rdId: free };
 }
 
-/** Drops a handle: abandons its collection, and the domain itself when it was the last handle. */
-export function destroyRdHandle(dlm: Dlm, h: RdHandle): void {
+/**
+ * Drops a handle and abandons its collection. `detached`: given back on purpose (dlm_rd_detach,
+ * dlm_detach), not lost with its process or container; when it was the last handle, the domain's
+ * resources that need nothing more are freed (see the rule above).
+ */
+export function destroyRdHandle(dlm: Dlm, h: RdHandle, detached: boolean): void {
   abandonCollection(h);
   const domain = h.domain;
   domain.attachments.delete(h);
   h.glc?.rdHandles.delete(h);
   if (h.proc.rds[h.id] === h) h.proc.rds[h.id] = null;
-  if (domain.attachments.size === 0 && dlm.domains.get(domain.name) === domain) {
-    dlm.domains.delete(domain.name);
-    for (const r of domain.resources) {
+  if (domain.attachments.size > 0 || dlm.domains.get(domain.name) !== domain) return;
+  if (detached) {
+    for (const r of [...domain.resources]) {
+      if (r.lockCount > 0 || !r.lvbValid) continue;
+      domain.resources.delete(r);
       r.rd = null;
       r.collection = null;
       dlm.afterRelease(r);
     }
-    domain.resources.clear();
   }
+  if (domain.resources.size === 0) dlm.domains.delete(domain.name);
 }
 
 function abandonCollection(h: RdHandle): void {
@@ -173,7 +187,7 @@ export function rdDetach(dlm: Dlm, rec: ProcessRecord, rdId: number, flags: numb
   if (h.mode === DLM_RD_PROCESS) {
     for (let lk = rec.locks.head; lk; lk = lk.oNext) if (lk.rd === h.domain) return DLM_HASLOCKS;
   }
-  destroyRdHandle(dlm, h);
+  destroyRdHandle(dlm, h, true);
   return DLM_SUCCESS;
 }
 

@@ -16,6 +16,7 @@
 import test, { ExecutionContext } from 'ava';
 import { ChildProcess, execFile, spawn, SpawnOptions } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 import * as tmp from 'tmp';
 
@@ -69,6 +70,18 @@ export interface StatusJson {
     cleaned?: string[];
   }>;
   deadMounts: Array<{ mountpoint: string; source: string; fstype: string; node: string | null }>;
+}
+
+/** A TCP port free on 127.0.0.1 now (listen on 0, note the port, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -12,10 +12,10 @@
 import type { Dlm } from '../engine';
 import type { DlmProcess } from '../process';
 import type { BlockingRoutine, CompletionRoutine, Credentials, LockId, QueCvtOptions, QueLockOptions } from '../types';
-import { DLM_VALB, DLM_VALBLKSIZE } from '../constants';
+import { DLM_VALB } from '../constants';
 import { DLM_IVLOCKID, DLM_SUCCESS, DLM_SUCCVALNOTVALID, DLM_SYNCH, DLM_SYNCVALNOTVALID } from '../status';
-import { MAX_CLIENT_FRAME, Reader, WireError, Writer, readValue, writeValue } from './codec';
-import { CV, LK, MSG, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, readLkid, writeLkid, writeValb } from './protocol';
+import { Reader, WireError, Writer, type WireValue } from './codec';
+import { CV, LK, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, decodeRequest, decodeRequestHead, encodeMessage, encodeReply, type AnswerMap, type CvtReq, type LockReq, type Op } from './protocol';
 
 /** Where a session's output goes. */
 export interface SessionTransport {
@@ -51,19 +51,6 @@ export class Session {
 
 function granted(st: number): boolean {
   return st === DLM_SUCCESS || st === DLM_SYNCH || st === DLM_SUCCVALNOTVALID || st === DLM_SYNCVALNOTVALID;
-}
-
-/** Resource name from the wire: ASCII as a string (the engine's own key form), else the bytes. */
-function readResnam(r: Reader): string | Uint8Array {
-  const n = r.u8();
-  const start = r.pos;
-  r.pos += n;
-  if (r.pos > r.end) throw new WireError('truncated resource name');
-  const b = r.buf;
-  for (let i = start; i < start + n; i++) {
-    if (b[i] > 0x7f) return Uint8Array.prototype.slice.call(b, start, start + n);
-  }
-  return b.toString('latin1', start, start + n);
 }
 
 const NOT_RID = 0;
@@ -182,9 +169,7 @@ export class Dispatcher {
 
   /** Sends an ERROR message (malformed or refused frame). */
   sendError(s: Session, reqId: number, code: string, message: string): void {
-    const w = s.out;
-    w.begin(MSG.ERROR).u32(reqId).str(code).str(message.slice(0, 512));
-    w.end(MAX_CLIENT_FRAME);
+    encodeMessage(s.out, 'ERROR', { reqId, code, message: message.slice(0, 512) });
     this.markDirty(s);
   }
 
@@ -193,12 +178,7 @@ export class Dispatcher {
   private blockingRoutine(s: Session, rid: number): Routine {
     const fn = ((notprm: unknown, hint: unknown, lkid: LockId, mode: number) => {
       if (s.closed) return;
-      const w = s.out;
-      w.begin(MSG.BLOCKING).u32(rid).u32(typeof notprm === 'number' ? notprm : NOT_RID);
-      writeLkid(w, lkid);
-      w.u8(mode);
-      writeValue(w, hint as never);
-      w.end(MAX_CLIENT_FRAME);
+      encodeMessage(s.out, 'BLOCKING', { blkRid: rid, npRid: typeof notprm === 'number' ? notprm : NOT_RID, lkid, mode, hint: hint as WireValue });
       this.markDirty(s);
     }) as Routine;
     fn.rid = rid;
@@ -225,12 +205,9 @@ export class Dispatcher {
         }
       }
       if (s.closed) return;
-      const w = s.out;
-      w.begin(MSG.COMPLETION).u32(rid).u32(typeof notprm === 'number' ? notprm : NOT_RID);
-      writeLkid(w, lkid);
-      w.i32(status);
-      writeValb(w, vb !== null && granted(status) ? vb : null);
-      w.end(MAX_CLIENT_FRAME);
+      encodeMessage(s.out, 'COMPLETION', {
+        cplRid: rid, npRid: typeof notprm === 'number' ? notprm : NOT_RID, lkid, status, valb: vb !== null && granted(status) ? vb : null,
+      });
       this.markDirty(s);
     }) as Routine;
     fn.rid = rid;
@@ -250,19 +227,18 @@ export class Dispatcher {
   handleFrame(s: Session, buf: Buffer, start: number, end: number): void {
     if (s.closed) return;
     const r = this.reader.reset(buf, start, end);
-    const op = r.u8();
+    const op = buf[start];
     let reqId = 0;
     try {
       if (op < 1 || op > OP_MAX) {
-        if (r.remaining >= 4) reqId = r.u32();
+        if (end - start >= 5) reqId = decodeRequestHead(r).reqId;
         this.sendError(s, reqId, PROTO_ERR.UNKNOWN_OP, `unknown request type ${op}`);
         return;
       }
-      reqId = r.u32();
-      this.run(s, op, reqId, r);
+      reqId = decodeRequestHead(r).reqId;
+      this.run(s, op as Op, reqId, r);
     } catch (e) {
-      const w = s.out;
-      w.abort();
+      s.out.abort();
       if (e instanceof WireError) {
         this.sendError(s, reqId, PROTO_ERR.MALFORMED, `malformed request: ${e.message}`);
       } else {
@@ -274,202 +250,125 @@ export class Dispatcher {
     if (s.out.length > MAX_PENDING_OUTPUT) s.transport.kick(s, 'client does not read its answers');
   }
 
-  private reply(s: Session, reqId: number, status: number): Writer {
-    const w = s.out;
-    w.begin(MSG.REPLY).u32(reqId).i32(status);
-    return w;
-  }
-
-  private endReply(s: Session): void {
-    s.out.end(MAX_CLIENT_FRAME);
+  private reply<K extends Op>(s: Session, op: K, reqId: number, status: number, m: AnswerMap[K] | null): void {
+    encodeReply(s.out, op, reqId, status, m);
     this.markDirty(s);
   }
 
-  private run(s: Session, op: number, reqId: number, r: Reader): void {
+  private run(s: Session, op: Op, reqId: number, r: Reader): void {
     const p = s.proc!;
     switch (op) {
       case OP.NSJOIN: {
-        const nsid = r.u32();
-        const flags = r.u32();
-        r.done();
-        const res = p.nsjoin(nsid, flags);
-        this.reply(s, reqId, res.status).u32(res.nsp ?? 0);
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        const res = p.nsjoin(m.nsid, m.flags);
+        return this.reply(s, op, reqId, res.status, { nsp: res.nsp ?? 0 });
       }
       case OP.NSLEAVE: {
-        const nsp = r.u32();
-        const flags = r.u32();
-        r.done();
-        this.reply(s, reqId, p.nsleave(nsp, flags));
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        return this.reply(s, op, reqId, p.nsleave(m.nsp, m.flags), null);
       }
       case OP.DETACH:
-        r.done();
-        this.reply(s, reqId, p.detach());
-        return this.endReply(s);
+        decodeRequest(r, op);
+        return this.reply(s, op, reqId, p.detach(), null);
       case OP.SETSIGNAL: {
-        const sig = r.i32();
-        r.done();
-        const res = p.setSignal(sig);
-        this.reply(s, reqId, res.status).i32(res.oldsig ?? 0);
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        const res = p.setSignal(m.sig);
+        return this.reply(s, op, reqId, res.status, { oldsig: res.oldsig ?? 0 });
       }
-      case OP.NOTIFY: {
-        r.done();
-        const n = p.notify();
-        this.reply(s, reqId, DLM_SUCCESS).u32(n);
-        return this.endReply(s);
-      }
+      case OP.NOTIFY:
+        decodeRequest(r, op);
+        return this.reply(s, op, reqId, DLM_SUCCESS, { count: p.notify() });
       case OP.LOCK:
       case OP.QUELOCK:
-        return this.lock(s, p, op === OP.LOCK, reqId, r);
+        return this.lock(s, p, op, reqId, decodeRequest(r, op));
       case OP.CVT:
       case OP.QUECVT:
-        return this.convert(s, p, op === OP.CVT, reqId, r);
+        return this.convert(s, p, op, reqId, decodeRequest(r, op));
       case OP.UNLOCK: {
-        const lkid = readLkid(r);
-        const flags = r.u32();
-        const hasValb = r.u8();
-        const valb = hasValb ? r.bytes(DLM_VALBLKSIZE) : null;
-        const opts = r.remaining > 0 ? r.u8() : 0;
-        r.done();
-        const st = lkid === null ? p.unlock(NO_LOCK, valb, flags) : p.unlock(lkid, valb, flags);
-        if (st === DLM_SUCCESS && lkid !== null) s.valbs.delete(lkid.hndl);
+        const m = decodeRequest(r, op);
+        const st = p.unlock(m.lkid ?? NO_LOCK, m.valb, m.flags);
+        if (st === DLM_SUCCESS && m.lkid !== null) s.valbs.delete(m.lkid.hndl);
         // UNLOCK_QUIET: the client already counts on success; only a failure is worth a message.
-        if (opts & UNLOCK_QUIET && st === DLM_SUCCESS) return;
-        this.reply(s, reqId, st);
-        return this.endReply(s);
+        if (m.options & UNLOCK_QUIET && st === DLM_SUCCESS) return;
+        return this.reply(s, op, reqId, st, null);
       }
       case OP.CANCEL: {
-        const lkid = readLkid(r) ?? NO_LOCK;
-        const flags = r.u32();
-        r.done();
-        this.reply(s, reqId, p.cancel(lkid, flags));
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        return this.reply(s, op, reqId, p.cancel(m.lkid ?? NO_LOCK, m.flags), null);
       }
       case OP.GLC_CREATE: {
-        const flags = r.u32();
-        const n = r.u8();
-        const list: number[] = [];
-        for (let i = 0; i < n; i++) list.push(r.u32());
-        r.done();
-        const res = p.glcCreate(flags, list);
-        this.reply(s, reqId, res.status).u32(res.id ?? 0);
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        const res = p.glcCreate(m.flags, m.nsList);
+        return this.reply(s, op, reqId, res.status, { id: res.id ?? 0 });
       }
       case OP.GLC_ATTACH: {
-        const id = r.u32();
-        const flags = r.u32();
-        r.done();
-        this.reply(s, reqId, p.glcAttach(id, flags));
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        return this.reply(s, op, reqId, p.glcAttach(m.id, m.flags), null);
       }
       case OP.GLC_DETACH:
-        r.done();
-        this.reply(s, reqId, p.glcDetach());
-        return this.endReply(s);
+        decodeRequest(r, op);
+        return this.reply(s, op, reqId, p.glcDetach(), null);
       case OP.GLC_DESTROY: {
-        const id = r.u32();
-        const flags = r.u32();
-        r.done();
-        this.reply(s, reqId, p.glcDestroy(id, flags));
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        return this.reply(s, op, reqId, p.glcDestroy(m.id, m.flags), null);
       }
       case OP.RD_ATTACH: {
-        const name = r.str(255);
-        const flags = r.u32();
-        r.done();
-        const res = p.rdAttach(name, flags);
-        this.reply(s, reqId, res.status).u32(res.rdId ?? 0);
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        const res = p.rdAttach(m.name, m.flags);
+        return this.reply(s, op, reqId, res.status, { rdId: res.rdId ?? 0 });
       }
       case OP.RD_DETACH: {
-        const rdId = r.u32();
-        const flags = r.u32();
-        r.done();
-        this.reply(s, reqId, p.rdDetach(rdId, flags));
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        return this.reply(s, op, reqId, p.rdDetach(m.rdId, m.flags), null);
       }
       case OP.RD_COLLECT: {
-        const rdId = r.u32();
-        const flags = r.u32();
-        r.done();
-        const res = p.rdCollect(rdId, flags);
-        const w = this.reply(s, reqId, res.status).u32(res.hndl ?? 0);
-        const list = res.resources ?? [];
-        w.u16(list.length);
-        for (const c of list) {
-          w.str(c.namespace).u8(c.path.length);
-          for (const seg of c.path) w.short(seg);
-          w.bytes(c.valb, DLM_VALBLKSIZE).f64(c.vbseqnum);
-        }
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        const res = p.rdCollect(m.rdId, m.flags);
+        return this.reply(s, op, reqId, res.status, { hndl: res.hndl ?? 0, resources: res.resources ?? [] });
       }
       case OP.RD_VALIDATE: {
-        const rdId = r.u32();
-        const hndl = r.u32();
-        const flags = r.u32();
-        r.done();
-        this.reply(s, reqId, p.rdValidate(rdId, hndl, flags));
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        return this.reply(s, op, reqId, p.rdValidate(m.rdId, m.hndl, m.flags), null);
       }
       case OP.LKINFO: {
-        const lkid = readLkid(r) ?? NO_LOCK;
-        r.done();
-        const res = p.getLkinfo(lkid);
-        const w = this.reply(s, reqId, res.status);
+        const m = decodeRequest(r, op);
+        const res = p.getLkinfo(m.lkid ?? NO_LOCK);
         const i = res.info;
-        if (i) {
-          w.short(i.resnam);
-          writeLkid(w, i.parlkid);
-          w.u8(i.rqmode);
-          writeValb(w, i.valb);
-          w.u32(i.flags).u32(typeof i.notprm === 'number' ? i.notprm : NOT_RID);
-          writeValue(w, i.hint as never);
-          w.u32(i.blkrtn ? ((i.blkrtn as Routine).rid ?? NOT_RID) : NOT_RID);
-          w.u32(i.timeout).u32(i.cplrtn ? ((i.cplrtn as Routine).rid ?? NOT_RID) : NOT_RID);
-          w.i32(i.sig).u8(i.grmode).u8(i.lkstate).u32(i.lk_pid);
-        }
-        return this.endReply(s);
+        return this.reply(s, op, reqId, res.status, i ? {
+          resnam: i.resnam, parlkid: i.parlkid, rqmode: i.rqmode, valb: i.valb, flags: i.flags,
+          npRid: typeof i.notprm === 'number' ? i.notprm : NOT_RID, hint: i.hint as WireValue,
+          blkRid: ridOf(i.blkrtn), timeout: i.timeout, cplRid: ridOf(i.cplrtn), sig: i.sig, grmode: i.grmode, lkstate: i.lkstate, lkPid: i.lk_pid,
+        } : null);
       }
       case OP.RSBINFO: {
-        const nsp = r.u32();
-        const resnam = readResnam(r);
-        const parlkid = readLkid(r);
-        r.done();
-        const res = p.getRsbinfo(nsp, resnam, parlkid);
-        const w = this.reply(s, reqId, res.status);
-        const i = res.info;
-        if (i) {
-          w.i32(i.vbstatus).f64(i.vbseqnum).u32(i.subrescnt).u32(i.lckcnt).u32(i.blkastcnt).u32(i.ggcnt);
-          w.u8(i.ggmode).u8(i.cvtqmode).u8(i.wtqmode).bytes(i.valb, DLM_VALBLKSIZE);
-        }
-        return this.endReply(s);
+        const m = decodeRequest(r, op);
+        const res = p.getRsbinfo(m.nsp, m.resnam, m.parlkid);
+        return this.reply(s, op, reqId, res.status, res.info ?? null);
       }
       default:
         throw new WireError(`unhandled request type ${op}`);
     }
   }
 
+  /** A dlm_lock / dlm_cvt that had to wait ends: WAITDONE with the value block read at the grant. */
+  private waitDone(s: Session, reqId: number, wait: Promise<number>, valb: Uint8Array | null): void {
+    wait.then(
+      (st) => {
+        if (s.closed) return;
+        encodeMessage(s.out, 'WAITDONE', { reqId, status: st, valb: valb !== null && granted(st) ? valb : null });
+        this.markDirty(s);
+      },
+      () => undefined,
+    );
+  }
+
   /** dlm_lock / dlm_quelock. */
-  private lock(s: Session, p: DlmProcess, sync: boolean, reqId: number, r: Reader): void {
-    const nsp = r.u32();
-    const mode = r.u8();
-    const flags = r.u32();
-    const timeout = r.u32();
-    const rid = r.u32();
-    const bits = r.u8();
-    const resnam = readResnam(r);
-    const parlkid = bits & LK.PARENT ? readLkid(r) : null;
-    const tranid = bits & LK.TRANID ? readValue(r) : undefined;
-    const rdId = bits & LK.RDID ? r.u32() : undefined;
-    const valb = bits & LK.VALB ? r.bytes(DLM_VALBLKSIZE) : null;
-    const hint = bits & LK.HINT ? readValue(r) : undefined;
-    r.done();
-    if (bits & LK.PARENT && parlkid === null) {
-      this.reply(s, reqId, DLM_IVLOCKID);
-      return this.endReply(s);
-    }
+  private lock(s: Session, p: DlmProcess, op: typeof OP.LOCK | typeof OP.QUELOCK, reqId: number, m: LockReq): void {
+    const sync = op === OP.LOCK;
+    const { flags, timeout, bits, rid } = m;
+    const valb = m.valb ?? null;
+    const parlkid = m.parlkid ?? null;
+    if (bits & LK.PARENT && parlkid === null) return this.reply(s, op, reqId, DLM_IVLOCKID, null);
     // The options object is built only as far as the request needs (the common request has none
     // of the optional parts).
     let o: QueLockOptions | undefined;
@@ -477,9 +376,9 @@ export class Dispatcher {
       o = { flags, timeout };
       if (valb !== null) o.valb = valb;
       if (parlkid !== null) o.parlkid = parlkid;
-      if (bits & LK.TRANID) o.tranid = tranid as never;
-      if (rdId !== undefined) o.rdId = rdId;
-      if (bits & LK.HINT) o.hint = hint;
+      if (bits & LK.TRANID) o.tranid = m.tranid as never;
+      if (bits & LK.RDID) o.rdId = m.rdId;
+      if (bits & LK.HINT) o.hint = m.hint;
       if (bits & LK.NOTPRM) o.notprm = rid;
       if (bits & LK.BLK) o.blkrtn = this.blockingRoutine(s, rid) as BlockingRoutine;
     }
@@ -492,51 +391,30 @@ export class Dispatcher {
       cpl = this.completionRoutine(s, bits & LK.CPL ? rid : NOT_RID, useValb);
       o.cplrtn = cpl as CompletionRoutine;
     }
-    const res = sync ? p.lock(nsp, resnam, mode, o) : p.quelock(nsp, resnam, mode, o);
-    const lkid = res.lkid;
+    const res = sync ? p.lock(m.nsp, m.resnam, m.mode, o) : p.quelock(m.nsp, m.resnam, m.mode, o);
     // Granted with DLM_SYNCH, or refused: no completion for this request, the value block (if any)
     // goes with the answer and the routine must not ship it later.
     if (cpl !== null && res.status !== DLM_SUCCESS) cpl.first = null;
-    const w = this.reply(s, reqId, res.status);
-    writeLkid(w, lkid);
     if (res.wait !== null) {
-      w.u8(1).u8(0);
-      this.endReply(s);
-      res.wait.then(
-        (st) => {
-          if (s.closed) return;
-          const ww = s.out;
-          ww.begin(MSG.WAITDONE).u32(reqId).i32(st);
-          writeValb(ww, useValb !== null && granted(st) ? useValb : null);
-          ww.end(MAX_CLIENT_FRAME);
-          this.markDirty(s);
-        },
-        () => undefined,
-      );
-      return;
+      this.reply(s, op, reqId, res.status, { lkid: res.lkid, waits: 1, valb: null });
+      return this.waitDone(s, reqId, res.wait, useValb);
     }
-    w.u8(0);
-    writeValb(w, useValb !== null && granted(res.status) && (sync || res.status !== DLM_SUCCESS) ? useValb : null);
-    this.endReply(s);
+    const vb = useValb !== null && granted(res.status) && (sync || res.status !== DLM_SUCCESS) ? useValb : null;
+    this.reply(s, op, reqId, res.status, { lkid: res.lkid, waits: 0, valb: vb });
   }
 
   /** dlm_cvt / dlm_quecvt. */
-  private convert(s: Session, p: DlmProcess, sync: boolean, reqId: number, r: Reader): void {
-    const lkid = readLkid(r) ?? NO_LOCK;
-    const mode = r.u8();
-    const flags = r.u32();
-    const timeout = r.u32();
-    const rid = r.u32();
-    const bits = r.u8();
-    const valb = bits & CV.VALB ? r.bytes(DLM_VALBLKSIZE) : null;
-    const hint = bits & CV.HINT ? readValue(r) : undefined;
-    r.done();
+  private convert(s: Session, p: DlmProcess, op: typeof OP.CVT | typeof OP.QUECVT, reqId: number, m: CvtReq): void {
+    const sync = op === OP.CVT;
+    const lkid = m.lkid ?? NO_LOCK;
+    const { flags, timeout, bits, rid } = m;
+    const valb = m.valb ?? null;
     let o: QueCvtOptions | undefined;
     if (flags !== 0 || timeout !== 0 || bits !== 0) {
       o = { flags, timeout };
       if (valb !== null) o.valb = valb;
       if (bits & CV.NOTPRM) o.notprm = rid;
-      if (bits & CV.HINT) o.hint = hint;
+      if (bits & CV.HINT) o.hint = m.hint;
       if (bits & CV.BLK_SET) o.blkrtn = bits & CV.BLK_FN ? (this.blockingRoutine(s, rid) as BlockingRoutine) : null;
       if (!sync && bits & CV.CPL_SET) o.cplrtn = this.completionRoutine(s, bits & CV.CPL_FN ? rid : NOT_RID, null) as CompletionRoutine;
     }
@@ -549,39 +427,28 @@ export class Dispatcher {
     let st: number;
     let wait: Promise<number> | null = null;
     if (sync) {
-      const res = p.cvt(lkid, mode, o);
+      const res = p.cvt(lkid, m.mode, o);
       st = res.status;
       wait = res.wait;
     } else {
-      st = p.quecvt(lkid, mode, o);
+      st = p.quecvt(lkid, m.mode, o);
       // Refused at once: the lock's pending value block is what it was.
       if (!granted(st)) {
         if (prev !== undefined) s.valbs.set(lkid.hndl, prev);
         else s.valbs.delete(lkid.hndl);
       }
     }
-    const w = this.reply(s, reqId, st);
-    writeLkid(w, lkid);
     if (wait !== null) {
-      w.u8(1).u8(0);
-      this.endReply(s);
-      wait.then(
-        (fin) => {
-          if (s.closed) return;
-          const ww = s.out;
-          ww.begin(MSG.WAITDONE).u32(reqId).i32(fin);
-          writeValb(ww, useValb !== null && granted(fin) ? useValb : null);
-          ww.end(MAX_CLIENT_FRAME);
-          this.markDirty(s);
-        },
-        () => undefined,
-      );
-      return;
+      this.reply(s, op, reqId, st, { lkid, waits: 1, valb: null });
+      return this.waitDone(s, reqId, wait, useValb);
     }
-    w.u8(0);
-    writeValb(w, useValb !== null && granted(st) && (sync || st !== DLM_SUCCESS) ? useValb : null);
-    this.endReply(s);
+    const vb = useValb !== null && granted(st) && (sync || st !== DLM_SUCCESS) ? useValb : null;
+    this.reply(s, op, reqId, st, { lkid, waits: 0, valb: vb });
   }
+}
+
+function ridOf(fn: unknown): number {
+  return fn ? ((fn as Routine).rid ?? NOT_RID) : NOT_RID;
 }
 
 const NO_LOCK: LockId = Object.freeze({ hndl: 0, seqn: 0 });

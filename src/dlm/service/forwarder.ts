@@ -13,7 +13,7 @@ import { MAX_CLIENT_FRAME, Reader, Writer, WireError, forEachFrame } from './cod
 import { errorFrame, type LocalBackend, type LocalConn, type LocalServer } from './local-server';
 import type { PeerLink } from './peer-link';
 import { P } from './peer-protocol';
-import { MSG, OP_MAX, PROTO_ERR } from './protocol';
+import { OP_MAX, PROTO_ERR, decodeRequestHead, encodeMessage, encodeReply, type Op } from './protocol';
 import type { ClusterTransport } from './transport';
 import { sameProcessAlive } from './procfs';
 
@@ -126,15 +126,13 @@ export class Forwarder implements LocalBackend {
 
   /** No master: answer the request ourselves, at once. */
   private answerDown(conn: LocalConn, buf: Buffer, start: number, end: number): void {
-    const r = this.reader.reset(buf, start, end);
-    const op = r.u8();
-    if (op < 1 || op > OP_MAX || r.remaining < 4) {
+    const op = buf[start];
+    if (op < 1 || op > OP_MAX || end - start < 5) {
       conn.write(errorFrame(PROTO_ERR.MALFORMED, `malformed request (type ${op})`));
       return;
     }
     const w = this.w;
-    w.begin(MSG.REPLY).u32(r.u32()).i32(DLM_ENOSYS);
-    w.end(MAX_CLIENT_FRAME);
+    encodeReply(w, op as Op, decodeRequestHead(this.reader.reset(buf, start, end)).reqId, DLM_ENOSYS, null);
     conn.write(w.take());
   }
 
@@ -193,9 +191,8 @@ export class Forwarder implements LocalBackend {
       n++;
       const w = this.w;
       // The client fails what it sent up to lastReq: those answers went down with the link.
-      w.begin(MSG.RESET).str(msg.slice(0, 1000)).u32(st.lastReq);
+      encodeMessage(w, 'RESET', { reason: msg.slice(0, 1000), lastReq: st.lastReq });
       st.lastReq = 0;
-      w.end(MAX_CLIENT_FRAME);
       conn.write(w.take());
     }
     for (const [id, d] of this.dumps) {

@@ -11,7 +11,7 @@ import { peerCredOfSocket } from '../../native/sys';
 import type { Credentials } from '../types';
 import { FrameDecoder, MAX_CLIENT_FRAME, Writer } from './codec';
 import { sameProcessAlive, startTime, supplementaryGroups } from './procfs';
-import { MSG, PROTO_ERR } from './protocol';
+import { PROTO_ERR, encodeMessage } from './protocol';
 
 /** A connected local client. */
 export class LocalConn {
@@ -184,7 +184,6 @@ export class LocalServer {
 /** An ERROR message with no request id (a frame that could not be read at all). */
 export function errorFrame(code: string, message: string): Buffer {
   const w = new Writer(128);
-  w.begin(MSG.ERROR).u32(0).str(code).str(message.slice(0, 512));
-  w.end(MAX_CLIENT_FRAME);
+  encodeMessage(w, 'ERROR', { reqId: 0, code, message: message.slice(0, 512) });
   return w.take();
 }
