@@ -12,7 +12,7 @@ import {
 import { Args, Dmapi, Handlers } from './core';
 import { getXattr, listXattr, Obj, removeXattr, setXattr, XA_ATTR, XA_DTIME } from './fstable';
 import { parseHandle } from './handles';
-import { attrList, chain, chainSize } from './layouts';
+import { attrList, attrListChain } from './layouts';
 
 export function attrName(raw: unknown): Buffer {
   const b = raw as Buffer;
@@ -86,10 +86,10 @@ export function attributeHandlers(dm: Dmapi): Handlers {
     GETALL_DMATTR: (a: Args) => {
       guard(a);
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_SHARED, (o) => {
-        const items = dmAttrs(o).map((x) => attrList(x.name, x.value));
-        const rlen = chainSize(items.map((b) => b.length));
+        const buf = attrListChain(dmAttrs(o).map((x) => attrList(x.name, x.value)));
+        const rlen = buf.length;
         if (BigInt(rlen) > (a.buflen as bigint)) fail(E.E2BIG, 'buffer too small', { rlen });
-        return { rlen, buf: chain(items) };
+        return { rlen, buf };
       });
     },
     SET_RETURN_ON_DESTROY: (a: Args) => {
