@@ -8,6 +8,11 @@
 // * Scans are resumable by inode number: dm_attrloc_t is the last inode number returned (0 at
 //   start); entries come in inode order. A buffer too small for even one entry → E2BIG with *rlenp
 //   = the size of that entry (XFS's choice, so a caller can grow its buffer; LTP expected 1).
+// * dm_get_dirattrs lists "." and ".." too, as XFS does (".." of the mount root is the root);
+//   dm_get_dirattrs, dm_get_bulkattr and dm_get_bulkall take the masks SGI's kernel takes there
+//   (DM_AT_HANDLE, EMASK, PMANR, PATTR, DTIME, CFLAG, STAT): a set_fileattr mask such as
+//   DM_AT_SIZE → EINVAL.
+// * dt_dev is the mount's st_dev (what stat through the mount shows).
 // * dt_change: the low 32 bits of the ctime in nanoseconds (changes with data, metadata and DM
 //   attribute changes); dt_dtime: the stored dtime, else the ctime.
 // * SGI's tail: dt_fstype = the sysfs(2) GETFSIND index of "fuse" (its 0-based line in
@@ -18,8 +23,8 @@
 import * as fs from 'fs';
 import * as sys from '../native/sys';
 import {
-  DM_AT_ALL_GET, DM_AT_ATIME, DM_AT_CTIME, DM_AT_DTIME, DM_AT_GID, DM_AT_HANDLE, DM_AT_MODE, DM_AT_MTIME, DM_AT_SETTABLE,
-  DM_AT_SIZE, DM_AT_UID, DM_EVENT_MAX, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail,
+  DM_AT_ALL_GET, DM_AT_ATIME, DM_AT_CFLAG, DM_AT_CTIME, DM_AT_DTIME, DM_AT_EMASK, DM_AT_GID, DM_AT_HANDLE, DM_AT_MODE,
+  DM_AT_MTIME, DM_AT_PATTR, DM_AT_PMANR, DM_AT_SETTABLE, DM_AT_SIZE, DM_AT_STAT, DM_AT_UID, DM_EVENT_MAX, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail,
 } from './constants';
 import { Args, Dmapi, Handlers } from './core';
 import { dmAttrs } from './attributes';
@@ -88,7 +93,8 @@ export function statInfo(o: Obj, withHandle: boolean, compname: string | null): 
     pmanreg: regionsOf(o).length ? 1 : 0,
     dtime: d && d.length === 8 ? d.readBigInt64LE(0) : BigInt.asIntN(64, st[sys.STAT_CTIME_SEC]),
     change: Number(ctimeNs & 0xffffffffn),
-    dev: st[sys.STAT_DEV],
+    // what stat(2) through the mount shows (the FUSE device), not the backing filesystem's
+    dev: o.fs.dev !== null ? BigInt(o.fs.dev) : st[sys.STAT_DEV],
     ino: st[sys.STAT_INO],
     mode: Number(st[sys.STAT_MODE]),
     nlink: Number(st[sys.STAT_NLINK]),
@@ -111,12 +117,19 @@ export function statInfo(o: Obj, withHandle: boolean, compname: string | null): 
   };
 }
 
-/** Fills a scan buffer in inode order from entries with ino > loc. */
+/** The masks a scan takes (SGI's dm_get_dirattrs / dm_get_bulkattr): no set_fileattr masks. */
+const SCAN_MASKS = DM_AT_HANDLE | DM_AT_EMASK | DM_AT_PMANR | DM_AT_PATTR | DM_AT_DTIME | DM_AT_CFLAG | DM_AT_STAT;
+
+/**
+ * Fills a scan buffer in inode order from entries with ino > loc. Entries sharing an inode number
+ * (the root's "." and "..") are returned in the same call, since the cursor is the inode number.
+ */
 function scanReply(
   entries: Array<{ ino: bigint; make: () => Buffer | null }>, loc: bigint, buflen: bigint,
 ): { more: number; loc: bigint; rlen: number; buf: Buffer } {
   const todo = entries.filter((e) => e.ino > loc).sort((x, y) => (x.ino < y.ino ? -1 : x.ino > y.ino ? 1 : 0));
   const parts: Buffer[] = [];
+  const inos: bigint[] = [];
   let used = 0;
   let last = loc;
   let i = 0;
@@ -129,8 +142,20 @@ function scanReply(
       break;
     }
     parts.push(b);
+    inos.push(todo[i].ino);
     used = start + b.length;
     last = todo[i].ino;
+  }
+  if (i < todo.length && parts.length && todo[i].ino === last) {
+    // the buffer ended inside a group of one inode number: the whole group waits for the next call
+    while (parts.length && inos[inos.length - 1] === last) { parts.pop(); inos.pop(); }
+    if (!parts.length) {
+      const group = todo.filter((e) => e.ino === last).map((e) => e.make()).filter((b): b is Buffer => b !== null);
+      const rlen = group.reduce((u, b, k) => (k ? align8(u) : 0) + b.length, 0);
+      fail(E.E2BIG, 'buffer too small for the entries of one inode', { rlen, loc, more: 1 });
+    }
+    used = parts.reduce((u, b, k) => (k ? align8(u) : 0) + b.length, 0);
+    last = inos[inos.length - 1];
   }
   // Chain: link = distance to the next entry.
   const out = Buffer.alloc(used);
@@ -217,14 +242,21 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
 
     GET_DIRATTRS: (a: Args) => {
       const mask = Number(a.mask);
-      if (mask & ~DM_AT_ALL_GET) fail(E.EINVAL, 'unknown DM_AT_* bits');
+      if (mask & ~SCAN_MASKS) fail(E.EINVAL, 'dm_get_dirattrs takes HANDLE, EMASK, PMANR, PATTR, DTIME, CFLAG, STAT');
       fsGuard(a, 'dm_get_dirattrs takes a directory handle');
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_SHARED, (dir) => {
         if (dir.type !== 'dir') fail(E.EINVAL, 'not a directory');
-        const entries = dm.fsTable.readdir(dir.fs, dir.rel).map((e) => ({
+        const parent = dir.rel.includes('/') ? dir.rel.slice(0, dir.rel.lastIndexOf('/')) : '';
+        const parentSt = dm.fsTable.objAt(dir.fs, parent, false);
+        const names = [
+          { name: '.', ino: dir.ino, rel: dir.rel },
+          ...(parentSt ? [{ name: '..', ino: parentSt.ino, rel: parent }] : []),
+          ...dm.fsTable.readdir(dir.fs, dir.rel).map((e) => ({ ...e, rel: dir.rel ? `${dir.rel}/${e.name}` : e.name })),
+        ];
+        const entries = names.map((e) => ({
           ino: e.ino,
           make: () => {
-            const o = dm.fsTable.objAt(dir.fs, dir.rel ? `${dir.rel}/${e.name}` : e.name, (mask & DM_AT_HANDLE) !== 0);
+            const o = dm.fsTable.objAt(dir.fs, e.rel, (mask & DM_AT_HANDLE) !== 0);
             return o ? statEntry(statInfo(o, (mask & DM_AT_HANDLE) !== 0, e.name)) : null;
           },
         }));
@@ -258,7 +290,7 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
 function bulk(dm: Dmapi, a: Args, attrname: Buffer | null): Record<string, unknown> {
   dm.session(a.sid);
   const mask = Number(a.mask);
-  if (mask & ~DM_AT_ALL_GET) fail(E.EINVAL, 'unknown DM_AT_* bits');
+  if (mask & ~SCAN_MASKS) fail(E.EINVAL, 'bulk scans take HANDLE, EMASK, PMANR, PATTR, DTIME, CFLAG, STAT');
   const p = parseHandle(a.handle as Buffer);
   if (!p) fail(E.EINVAL, 'malformed handle');
   if (p.kind === 'global') fail(E.EBADF, 'the global handle');
