@@ -337,6 +337,9 @@ test('set_return_on_destroy: fs handle → 0; file handle → EINVAL; global →
   await errno(t, dm.setReturnOnDestroy(sid, await h(path.join(mnt, 'f')), NT, 'HSM', true), 'EINVAL');
   await errno(t, dm.setReturnOnDestroy(sid, GLOBAL_HANDLE, NT, 'HSM', true), 'EBADF');
   await dm.setReturnOnDestroy(sid, fsh, NT, 'HSM', false);
+  // SGI: enabling took the DESTROY disposition; another session cannot disable it
+  const other = await session(t);
+  await errno(t, dm.setReturnOnDestroy(other, fsh, NT, 'HSM', false), 'EINVAL');
 });
 
 test('inheritance functions → ENOSYS (DM_CONFIG_PERS_INHERIT_ATTRIBS = 0); *_by_handle → ENOSYS', async (t) => {

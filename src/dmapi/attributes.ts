@@ -7,9 +7,10 @@
 // object ≤ DM_CONFIG_TOTAL_ATTRIBUTE_SPACE (7168) bytes (ENOSPC beyond). dtime is stored on its own
 // (trusted.dmapifs.dm.dtime): setdtime != 0 sets it to now.
 import {
-  DM_ATTR_NAME_SIZE, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail, MAX_ATTRIBUTE_SIZE, TOTAL_ATTRIBUTE_SPACE,
+  DM_ATTR_NAME_SIZE, DM_EVENT_DESTROY, DM_NO_TOKEN, eventBit, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail, MAX_ATTRIBUTE_SIZE, TOTAL_ATTRIBUTE_SPACE,
 } from './constants';
-import { Args, Dmapi, Handlers } from './core';
+import { Args, Dmapi, fsKey, Handlers } from './core';
+import { assignDispositions } from './dispositions';
 import { getXattr, listXattr, Obj, removeXattr, setXattr, XA_ATTR, XA_DTIME } from './fstable';
 import { parseHandle } from './handles';
 import { attrList, attrListChain } from './layouts';
@@ -92,8 +93,11 @@ export function attributeHandlers(dm: Dmapi): Handlers {
         return { rlen, buf };
       });
     },
+    // SGI's dm_set_return_on_destroy: enabling is an implicit dm_set_disp of DESTROY for the caller
+    // (the attribute belongs to the session that receives the DESTROY events); disabling from a
+    // session that does not hold the DESTROY disposition → EINVAL.
     SET_RETURN_ON_DESTROY: (a: Args) => {
-      dm.session(a.sid);
+      const s = dm.session(a.sid);
       const p = parseHandle(a.handle as Buffer);
       if (!p) fail(E.EINVAL, 'malformed handle');
       if (p.kind === 'global') fail(E.EBADF, 'the global handle');
@@ -101,9 +105,14 @@ export function attributeHandlers(dm: Dmapi): Handlers {
       if (p.kind !== 'fs') fail(E.EINVAL, 'dm_set_return_on_destroy takes a filesystem handle');
       if (Number(a.token) !== DM_NO_TOKEN) fail(E.EINVAL, 'GPFS: a filesystem handle takes DM_NO_TOKEN');
       const enable = Number(a.enable) !== 0;
+      const destroy = eventBit(DM_EVENT_DESTROY);
+      const key = fsKey(p.fsid);
       if (enable) {
-        fsE.state.returnOnDestroy = attrName(a.name);
+        const name = attrName(a.name);
+        assignDispositions(dm, s, key, destroy, destroy, fsE);
+        fsE.state.returnOnDestroy = name;
       } else {
+        if (((s.disp.get(key) ?? 0n) & destroy) === 0n) fail(E.EINVAL, 'the session does not hold the DESTROY disposition');
         fsE.state.returnOnDestroy = null;
       }
       fsE.saveState();

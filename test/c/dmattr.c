@@ -116,9 +116,24 @@ int main(int argc, char **argv)
 	EQ(rlen, 6);
 
 	/* return-on-destroy: filesystem handle only */
+	/* set_return_on_destroy as SGI's kernel: enabling takes the DESTROY disposition for the caller;
+	 * disabling from a session without it → EINVAL; a dm_set_disp moving DESTROY clears the name */
+	dm_sessid_t s2;
+	OK(dm_create_session(DM_NO_SESSION, "libdm dmattr two", &s2));
+	ERR(dm_set_return_on_destroy(s2, fsh, fshl, DM_NO_TOKEN, &a1, DM_FALSE), EINVAL);
 	OK(dm_set_return_on_destroy(sid, fsh, fshl, DM_NO_TOKEN, &a1, DM_TRUE));
 	ERR(dm_set_return_on_destroy(sid, h, hl, DM_NO_TOKEN, &a1, DM_TRUE), EINVAL);
-	OK(dm_set_return_on_destroy(sid, fsh, fshl, DM_NO_TOKEN, &a1, DM_FALSE));
+	static char dbuf[1024] __attribute__((aligned(8)));
+	size_t dlen;
+	OK(dm_getall_disp(sid, sizeof dbuf, dbuf, &dlen));
+	CHECK(dlen > 0 && DMEV_ISSET(DM_EVENT_DESTROY, ((dm_dispinfo_t *)dbuf)->di_eventset), "DESTROY disposition taken");
+	ERR(dm_set_return_on_destroy(s2, fsh, fshl, DM_NO_TOKEN, &a1, DM_FALSE), EINVAL);
+	OK(dm_set_return_on_destroy(s2, fsh, fshl, DM_NO_TOKEN, &a1, DM_TRUE));      /* moves DESTROY to s2 */
+	OK(dm_getall_disp(sid, sizeof dbuf, dbuf, &dlen));
+	EQ(dlen, 0);
+	ERR(dm_set_return_on_destroy(sid, fsh, fshl, DM_NO_TOKEN, &a1, DM_FALSE), EINVAL);
+	OK(dm_set_return_on_destroy(s2, fsh, fshl, DM_NO_TOKEN, NULL, DM_FALSE));    /* the name is not read */
+	OK(dm_destroy_session(s2));
 
 	/* inheritance is not implemented (DM_CONFIG_PERS_INHERIT_ATTRIBS 0) */
 	dm_inherit_t ih[4];
