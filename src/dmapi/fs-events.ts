@@ -308,12 +308,22 @@ export class MountHooks implements FsEventHooks {
     }
   }
 
+  /**
+   * A namespace event is in force by the parent directory's event list (or the filesystem's); a
+   * rename also by the target directory's, as SGI's xfs_rename raises RENAME/POSTRENAME when
+   * either directory enables it.
+   */
+  private nsInForce(fsE: FsEntry, op: NsOp, type: number): boolean {
+    const by = (dir: string) => MountHooks.inForce(this.ownList(fsE, dir, undefined, false), fsE.state.eventlist, type);
+    return by(op.parent) || (op.op === 'rename' && op.newParent !== undefined && op.newParent !== op.parent && by(op.newParent));
+  }
+
   before(op: NsOp): Gate {
     if (!this.enabled) return null;
     const fsE = this.fs();
     if (!fsE) return null;
     const type = PRE[op.op];
-    if (!MountHooks.inForce(this.ownList(fsE, op.parent, undefined, false), fsE.state.eventlist, type)) return null;
+    if (!this.nsInForce(fsE, op, type)) return null;
     const msg = this.nsMessage(fsE, op, false, 0);
     if (!msg) return Promise.resolve(E.EIO);
     return this.gate(type, msg);
@@ -331,7 +341,7 @@ export class MountHooks implements FsEventHooks {
       if (st) fsE.paths.set(st[sys.STAT_INO], lat(nrel).toString());
     }
     const type = POST[op.op];
-    if (!MountHooks.inForce(this.ownList(fsE, op.parent, undefined, false), fsE.state.eventlist, type)) return;
+    if (!this.nsInForce(fsE, op, type)) return;
     if (!dispositionOf(this.dm, this.fsid, type)) return;
     const msg = this.nsMessage(fsE, op, true, retcode);
     if (msg) this.async(type, msg);
@@ -365,7 +375,11 @@ export class MountHooks implements FsEventHooks {
     for (const r of regions) {
       if (!(r.flags & flag)) continue;
       const rEnd = r.size === 0n ? null : r.offset + r.size;
-      if (start < (rEnd ?? end + 1n) && end > r.offset) return state;
+      // A truncation (start = the lower of the old and the new size) is due when a TRUNCATE region
+      // ends beyond that point, even a region wholly past the end of the file: XDSM raises TRUNCATE
+      // when the new size is at or below the end of a TRUNCATE region (LTP: open(O_TRUNC) of a
+      // file shorter than its region still raises it).
+      if (kind === 'truncate' ? rEnd === null || rEnd > start : start < (rEnd ?? end + 1n) && end > r.offset) return state;
     }
     return null;
   }
