@@ -411,7 +411,7 @@ test('get_fileattr: stat fields match stat(2); emask, pmanreg, pers; bad mask �
   await errno(t, dm.getFileattr(sid, fsh, NT, C.DM_AT_STAT), 'EINVAL');
 });
 
-test('set_fileattr: mode, uid/gid, atime/mtime; SIZE → EINVAL (GPFS); DTIME without DM attrs → EINVAL', async (t) => {
+test('set_fileattr: mode, uid/gid, atime/mtime; SIZE → EINVAL (GPFS); DTIME is the ctime shown, with or without DM attrs (GPFS)', async (t) => {
   const sid = await session(t);
   const f = newFile();
   const fh = await h(f.p);
@@ -424,10 +424,15 @@ test('set_fileattr: mode, uid/gid, atime/mtime; SIZE → EINVAL (GPFS); DTIME wi
   t.is(Math.floor(st.atimeMs / 1000), 1000000);
   t.is(Math.floor(st.mtimeMs / 1000), 2000000);
   await errno(t, dm.setFileattr(sid, fh, NT, C.DM_AT_SIZE, { size: 0 }), 'EINVAL');
-  await errno(t, dm.setFileattr(sid, fh, NT, C.DM_AT_DTIME, { dtime: 5 }), 'EINVAL');
+  // DTIME_OVERLOAD (GPFS): the dtime is the ctime; accepted without DM attributes (GPFS)
+  await dm.setFileattr(sid, fh, NT, C.DM_AT_DTIME, { dtime: 5 });
+  t.is((await dm.getFileattr(sid, fh, NT, C.DM_AT_DTIME)).dtime, 5n);
   await dm.setDmattr(sid, fh, NT, 'HSM', 0, Buffer.from('x'));
   await dm.setFileattr(sid, fh, NT, C.DM_AT_DTIME, { dtime: 77 });
-  t.is((await dm.getFileattr(sid, fh, NT, C.DM_AT_DTIME)).dtime, 77n);
+  const st2 = await dm.getFileattr(sid, fh, NT, C.DM_AT_DTIME | C.DM_AT_STAT);
+  t.is(st2.dtime, 77n);
+  t.is(st2.ctime, 77n);
+  t.is(Math.floor(fs.statSync(f.p).ctimeMs / 1000), 77, 'the mount shows it as the ctime');
 });
 
 test('init_attrloc: dir → 0; file → EINVAL', async (t) => {

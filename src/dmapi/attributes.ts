@@ -4,14 +4,16 @@
 // functions (ENOSYS: DM_CONFIG_PERS_INHERIT_ATTRIBS = 0 as in GPFS, SGI and JFS).
 //
 // Limits: a value ≤ DM_CONFIG_MAX_ATTRIBUTE_SIZE (1022) bytes (E2BIG beyond); all values of one
-// object ≤ DM_CONFIG_TOTAL_ATTRIBUTE_SPACE (7168) bytes (ENOSPC beyond). dtime is stored on its own
-// (trusted.dmapifs.dm.dtime): setdtime != 0 sets it to now.
+// object ≤ DM_CONFIG_TOTAL_ATTRIBUTE_SPACE (7168) bytes (ENOSPC beyond). Times (ctime.ts): the dtime
+// is the ctime (DM_CONFIG_DTIME_OVERLOAD, as GPFS); setdtime != 0 lets the change show in it, and
+// setdtime = 0 leaves the ctime users see alone, as SGI's XFS DMAPI does on purpose.
 import {
   DM_ATTR_NAME_SIZE, DM_EVENT_DESTROY, DM_NO_TOKEN, eventBit, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail, MAX_ATTRIBUTE_SIZE, TOTAL_ATTRIBUTE_SPACE,
 } from './constants';
 import { Args, Dmapi, fsKey, Handlers } from './core';
 import { assignDispositions } from './dispositions';
-import { getXattr, listXattr, Obj, removeXattr, setXattr, XA_ATTR, XA_DTIME } from './fstable';
+import { forgetShownCtime, keepingCtime } from './ctime';
+import { getXattr, listXattr, Obj, removeXattr, setXattr, XA_ATTR } from './fstable';
 import { parseHandle } from './handles';
 import { attrList, attrListChain } from './layouts';
 
@@ -31,12 +33,6 @@ export function dmAttrs(o: Obj): Array<{ name: Buffer; value: Buffer }> {
     if (v) out.push({ name: Buffer.from(x.slice(XA_ATTR.length), 'hex'), value: v });
   }
   return out;
-}
-
-export function setDtime(o: Obj): void {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64LE(BigInt(Math.floor(Date.now() / 1000)), 0);
-  setXattr(o, XA_DTIME, b);
 }
 
 /** Object handles only: a filesystem handle → EINVAL. */
@@ -60,8 +56,8 @@ export function attributeHandlers(dm: Dmapi): Handlers {
         let total = value.length;
         for (const x of dmAttrs(o)) if (!x.name.equals(name)) total += x.value.length;
         if (total > TOTAL_ATTRIBUTE_SPACE) fail(E.ENOSPC, `DM attributes of one object take at most ${TOTAL_ATTRIBUTE_SPACE} bytes`);
-        setXattr(o, xname(name), value);
-        if (Number(a.setdtime)) setDtime(o);
+        if (Number(a.setdtime)) { setXattr(o, xname(name), value); forgetShownCtime(o); }
+        else keepingCtime(o, () => setXattr(o, xname(name), value));
         return {};
       });
     },
@@ -79,8 +75,11 @@ export function attributeHandlers(dm: Dmapi): Handlers {
       guard(a);
       const name = attrName(a.name);
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
-        if (!removeXattr(o, xname(name))) fail(E.ENOENT, 'no such DM attribute');
-        if (Number(a.setdtime)) setDtime(o);
+        const setdtime = Number(a.setdtime) !== 0;
+        if (!(setdtime ? removeXattr(o, xname(name)) : keepingCtime(o, () => removeXattr(o, xname(name))))) {
+          fail(E.ENOENT, 'no such DM attribute');
+        }
+        if (setdtime) forgetShownCtime(o);
         return {};
       });
     },

@@ -1,7 +1,7 @@
 // Data: dm_read_invis, dm_write_invis, dm_probe_hole, dm_punch_hole, dm_get_allocinfo,
 // dm_sync_by_handle. Invisible I/O goes straight to the backing file (no events) with O_NOATIME,
-// and write_invis puts atime and mtime back afterwards, so the visible timestamps do not change
-// (the ctime does: Linux gives no way to keep it).
+// and write_invis puts atime and mtime back afterwards and keeps the ctime users see (ctime.ts),
+// so the visible timestamps do not change (SGI's XFS DMAPI avoids them on purpose).
 //
 // Hole rules (decisions, from LTP hole.c and GPFS): the block size is the backing file's st_blksize.
 // dm_punch_hole: off must be block-aligned and off+len too unless it reaches EOF (len 0 = to EOF),
@@ -16,6 +16,7 @@ import {
   DM_EXTENT_HOLE, DM_EXTENT_RES, DM_RIGHT_EXCL, DM_RIGHT_SHARED, DM_WRITE_SYNC, E, fail,
 } from './constants';
 import { Args, Dmapi, Handlers } from './core';
+import { keepingCtime } from './ctime';
 import { Obj, openObj } from './fstable';
 import { parseHandle } from './handles';
 import { Extent, packExtents } from './layouts';
@@ -97,7 +98,7 @@ export function dataHandlers(dm: Dmapi): Handlers {
       const data = a.data as Buffer;
       if (flags & ~DM_WRITE_SYNC) fail(E.EINVAL, 'unknown flags');
       if (off < 0n) fail(E.EINVAL, 'negative offset');
-      return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
+      return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => keepingCtime(o, () => {
         regular(o);
         const fd = openObj(o, sys.O_WRONLY | sys.O_NOATIME);
         try {
@@ -121,7 +122,7 @@ export function dataHandlers(dm: Dmapi): Handlers {
         } finally {
           sys.close(fd);
         }
-      });
+      }));
     },
 
     PROBE_HOLE: (a: Args) => {

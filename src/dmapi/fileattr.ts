@@ -3,8 +3,9 @@
 //
 // Decisions:
 // * dm_set_fileattr: DM_AT_SIZE → EINVAL (GPFS: it cannot change the size); DM_AT_CTIME → EINVAL
-//   (Linux offers no way to set a ctime; we do not pretend); DM_AT_DTIME on an object without DM
-//   attributes → EINVAL (LTP); no events are raised.
+//   (Linux offers no way to set a ctime; we do not pretend); DM_AT_DTIME sets the dtime, which is
+//   the ctime users see (DTIME_OVERLOAD as GPFS; ctime.ts), with or without DM attributes (GPFS;
+//   JFS refused it without); no events are raised.
 // * Scans are resumable by inode number: dm_attrloc_t is the last inode number returned (0 at
 //   start); entries come in inode order. A buffer too small for even one entry → E2BIG with *rlenp
 //   = the size of that entry (XFS's choice, so a caller can grow its buffer; LTP expected 1).
@@ -14,7 +15,7 @@
 //   DM_AT_SIZE → EINVAL.
 // * dt_dev is the mount's st_dev (what stat through the mount shows).
 // * dt_change: the low 32 bits of the ctime in nanoseconds (changes with data, metadata and DM
-//   attribute changes); dt_dtime: the stored dtime, else the ctime.
+//   attribute changes, the invisible ones included); dt_ctime and dt_dtime: the ctime users see.
 // * SGI's tail: dt_fstype = the sysfs(2) GETFSIND index of "fuse" (its 0-based line in
 //   /proc/filesystems; -1 if absent); dt_xfs_igen = the handle's igen; dt_xfs_xflags =
 //   DM_XFLAG_HASATTR when the object holds DM attributes, nothing else; dt_xfs_extents = the data
@@ -29,7 +30,8 @@ import {
 import { Args, Dmapi, Handlers } from './core';
 import { dmAttrs } from './attributes';
 import { objectEventList } from './dispositions';
-import { atObj, getXattr, Obj, openObj, setXattr, XA_ATTR, XA_DTIME } from './fstable';
+import { setShownCtime, shownCtimeNs } from './ctime';
+import { atObj, getXattr, Obj, openObj, XA_ATTR } from './fstable';
 import { parseHandle } from './handles';
 import { align8, statEntry, StatInfo } from './layouts';
 import { regionsOf } from './regions';
@@ -81,7 +83,7 @@ export function dataExtents(o: Obj): number {
 
 export function statInfo(o: Obj, withHandle: boolean, compname: string | null): StatInfo {
   const st = o.st;
-  const d = getXattr(o, XA_DTIME);
+  const ctime = shownCtimeNs(o.fs, st) / 1000000000n;
   const pers = dmAttrs(o).length ? 1 : 0;
   const ctimeNs = st[sys.STAT_CTIME_SEC] * 1000000000n + st[sys.STAT_CTIME_NSEC];
   return {
@@ -91,7 +93,7 @@ export function statInfo(o: Obj, withHandle: boolean, compname: string | null): 
     emask: objectEventList(o, false),
     pers,
     pmanreg: regionsOf(o).length ? 1 : 0,
-    dtime: d && d.length === 8 ? d.readBigInt64LE(0) : BigInt.asIntN(64, st[sys.STAT_CTIME_SEC]),
+    dtime: ctime,      // DM_CONFIG_DTIME_OVERLOAD: the dtime is the ctime (GPFS)
     change: Number(ctimeNs & 0xffffffffn),
     // what stat(2) through the mount shows (the FUSE device), not the backing filesystem's
     dev: o.fs.dev !== null ? BigInt(o.fs.dev) : st[sys.STAT_DEV],
@@ -104,7 +106,7 @@ export function statInfo(o: Obj, withHandle: boolean, compname: string | null): 
     size: BigInt.asIntN(64, st[sys.STAT_SIZE]),
     atime: BigInt.asIntN(64, st[sys.STAT_ATIME_SEC]),
     mtime: BigInt.asIntN(64, st[sys.STAT_MTIME_SEC]),
-    ctime: BigInt.asIntN(64, st[sys.STAT_CTIME_SEC]),
+    ctime,
     blksize: Number(st[sys.STAT_BLKSIZE]),
     blocks: st[sys.STAT_BLOCKS],
     fstype: fuseFsIndex(),
@@ -202,7 +204,6 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
       if (mask & DM_AT_CTIME) fail(E.EINVAL, 'the ctime cannot be set on Linux');
       fsGuard(a, 'dm_set_fileattr takes an object handle');
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
-        if (mask & DM_AT_DTIME && !dmAttrs(o).length) fail(E.EINVAL, 'DM_AT_DTIME on an object without DM attributes');
         const chk = (r: number, what: string) => { if (r < 0) fail(-r, what); };
         if (mask & DM_AT_MODE) {
           if (o.type === 'lnk') fail(E.EINVAL, 'a symbolic link has no mode to set');
@@ -216,11 +217,8 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
           const mt = mask & DM_AT_MTIME ? [a.mtime as bigint, 0] as const : [null, sys.UTIME_OMIT] as const;
           chk(atObj(o.fs, o.rel, (d, n) => sys.utimensat(d, n, at[0], at[1], mt[0], mt[1], sys.AT_SYMLINK_NOFOLLOW)), 'utimensat');
         }
-        if (mask & DM_AT_DTIME) {
-          const b = Buffer.alloc(8);
-          b.writeBigInt64LE(a.dtime as bigint, 0);
-          setXattr(o, XA_DTIME, b);
-        }
+        // last: the dtime is the ctime (DTIME_OVERLOAD), shown as given from now on (ctime.ts)
+        if (mask & DM_AT_DTIME) setShownCtime(o, a.dtime as bigint);
         // The mount's cached attributes are out of date now.
         dm.objectChanged(o);
         return {};

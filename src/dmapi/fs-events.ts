@@ -26,6 +26,7 @@
 //   NOSPACE is a dm_namesp_event_t with ne_handle1 = the filesystem handle and ne_handle2 = the file
 //   being written (dmapifs: the file is extra information, XDSM leaves it unspecified).
 import * as sys from '../native/sys';
+import { showCtime } from './ctime';
 import type { DataKind, FileRef, FsEventHooks, Gate, MountDescription, NsOp } from '../fs/events';
 import {
   DM_EVENT_ATTRIBUTE, DM_EVENT_CLOSE, DM_EVENT_CREATE, DM_EVENT_DESTROY, DM_EVENT_LINK, DM_EVENT_MOUNT,
@@ -471,6 +472,12 @@ export class MountHooks implements FsEventHooks {
     const o = this.handleAt(fsE, rel, fd);
     if (!o) return;
     this.async(DM_EVENT_ATTRIBUTE, namespEvent({ mode: Number(o.st[sys.STAT_MODE]), handle1: o.handle }));
+  }
+
+  shownStat(st: BigUint64Array): void {
+    if (!this.enabled) return;
+    const fsE = this.fs();
+    if (fsE) showCtime(fsE, st);
   }
 
   closed(f: FileRef): void {

@@ -289,6 +289,7 @@ export class Passthrough implements FuseOps {
     // A reserved file reached under another name (a hard link made in the backing directory)
     // stays invisible.
     if (res === 0 && this.reserved.isReserved(st[sys.STAT_INO])) return cb(-E.ENOENT);
+    if (res === 0) this.ev?.shownStat?.(st);
     cb(res, st);
   }
 
@@ -301,6 +302,7 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) return this.getattr(p, cb);
     const st = stat();
     const res = sys.fstat(fd, st);
+    if (res === 0) this.ev?.shownStat?.(st);
     cb(res, st);
   }
 

@@ -1,7 +1,9 @@
 /* Behaviours where SGI's XFS DMAPI and GPFS agree and a port expects them, each against the real
  * mount: CLOSE for a directory (its last closedir), RENAME/POSTRENAME raised by the target
  * directory's event list alone (SGI's xfs_rename asks both directories), TRUNCATE on
- * open(O_TRUNC) of a file shorter than its TRUNCATE region. */
+ * open(O_TRUNC) of a file shorter than its TRUNCATE region; set/remove_dmattr with setdtime 0 and
+ * write_invis leave the ctime users see alone (SGI), setdtime 1 and visible changes do not. */
+#define _GNU_SOURCE
 #include "check.h"
 #include <dirent.h>
 #include <signal.h>
@@ -29,6 +31,14 @@ static void no_event(dm_sessid_t sid)
 }
 
 static dm_namesp_event_t *ns(dm_eventmsg_t *m) { return DM_GET_VALUE(m, ev_data, dm_namesp_event_t *); }
+/* the ctime through the mount, asked of the daemon (AT_STATX_FORCE_SYNC: not the kernel's cache) */
+static long long ctime_ns(const char *p)
+{
+	struct statx sx;
+	if (statx(AT_FDCWD, p, AT_STATX_FORCE_SYNC, STATX_CTIME | STATX_MTIME, &sx) < 0) FAILX("statx %s: %s", p, strerror(errno));
+	return sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec;
+}
+
 static int same(void *a, size_t al, void *b, size_t bl) { return dm_handle_cmp(a, al, b, bl) == 0; }
 #define NE_H1(m) DM_GET_VALUE(ns(m), ne_handle1, void *), DM_GET_LEN(ns(m), ne_handle1)
 #define NE_H2(m) DM_GET_VALUE(ns(m), ne_handle2, void *), DM_GET_LEN(ns(m), ne_handle2)
@@ -149,6 +159,47 @@ int main(int argc, char **argv)
 	OK(dm_set_region(sid, th, thl, DM_NO_TOKEN, 1, &rg, &exact));
 	OK(truncate(tf, 8));            /* new size 8 ≥ the region's end 5: no event */
 	no_event(sid);
+
+	/* ---- times: invisible DM changes keep the ctime shown; the backing file's moved */
+	char *xf = mnt_path(mnt, "ctime"), *xb = mnt_path(argv[2], "ctime");
+	write_file(xf, "0123456789", 10);
+	void *xh;
+	size_t xhl;
+	OK(dm_path_to_handle(xf, &xh, &xhl));
+	long long c0 = ctime_ns(xf), b0 = ctime_ns(xb);
+	dm_attrname_t an;
+	attrname(&an, "mig");
+	usleep(20000);
+	OK(dm_set_dmattr(sid, xh, xhl, DM_NO_TOKEN, &an, 0, 4, "tape"));
+	EQ(ctime_ns(xf), c0);
+	CHECK(ctime_ns(xb) != b0, "the backing ctime moved (the test means something)");
+	dm_stat_t ds;
+	OK(dm_get_fileattr(sid, xh, xhl, DM_NO_TOKEN, DM_AT_STAT | DM_AT_DTIME, &ds));
+	EQ(ds.dt_ctime, c0 / 1000000000LL);
+	EQ(ds.dt_dtime, ds.dt_ctime);               /* DTIME_OVERLOAD */
+	usleep(20000);
+	EQ(dm_write_invis(sid, xh, xhl, DM_NO_TOKEN, 0, 2, 3, "abc"), 3);
+	EQ(ctime_ns(xf), c0);
+	usleep(20000);
+	OK(dm_remove_dmattr(sid, xh, xhl, DM_NO_TOKEN, 0, &an));
+	EQ(ctime_ns(xf), c0);
+	char back[10];
+	int xfd = open(xf, O_RDONLY);
+	EQ(read(xfd, back, 10), 10);
+	close(xfd);
+	CHECK(!memcmp(back, "01abc56789", 10), "write_invis wrote");
+	/* setdtime != 0: the change shows (the dtime is the ctime) */
+	usleep(20000);
+	OK(dm_set_dmattr(sid, xh, xhl, DM_NO_TOKEN, &an, 1, 4, "disk"));
+	long long c1 = ctime_ns(xf);
+	CHECK(c1 > c0, "setdtime 1 moves the ctime (%lld > %lld)", c1, c0);
+	/* a visible change after an invisible one shows too */
+	usleep(20000);
+	OK(dm_set_dmattr(sid, xh, xhl, DM_NO_TOKEN, &an, 0, 4, "tape"));
+	EQ(ctime_ns(xf), c1);
+	usleep(20000);
+	OK(chmod(xf, 0600));
+	CHECK(ctime_ns(xf) > c1, "chmod moves the ctime");
 
 	disp = 0;
 	OK(dm_set_disp(sid, fsh, fshl, DM_NO_TOKEN, &disp, DM_EVENT_MAX));

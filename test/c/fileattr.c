@@ -171,7 +171,11 @@ int main(int argc, char **argv)
 	ERR(dm_set_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_SIZE, &fa), EINVAL);
 	ERR(dm_set_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_CTIME, &fa), EINVAL);
 	fa.fa_dtime = 3000000;
-	ERR(dm_set_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_DTIME, &fa), EINVAL);
+	/* DTIME_OVERLOAD as GPFS: the dtime is the ctime, settable without DM attributes */
+	OK(dm_set_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_DTIME, &fa));
+	OK(dm_get_fileattr(sid, hs[0], hls[0], DM_NO_TOKEN, DM_AT_STAT | DM_AT_DTIME, &ds));
+	EQ(ds.dt_dtime, 3000000);
+	EQ(ds.dt_ctime, 3000000);
 	dm_attrname_t an;
 	attrname(&an, "bulk");
 	OK(dm_set_dmattr(sid, hs[1], hls[1], DM_NO_TOKEN, &an, 0, 5, "value"));
