@@ -55,7 +55,7 @@ const GROUPS: Array<[string, string]> = [
   ['invis', 'invisible I/O'],
   ['config', 'config: get_config, get_config_events'],
   ['threads', '4 threads on one session answer events concurrently'],
-  ['conform', 'behaviours: CLOSE for directories, RENAME/POSTRENAME by the target directory\'s list, TRUNCATE on open(O_TRUNC) for a region past EOF; set/remove_dmattr (setdtime 0) and write_invis leave the ctime alone'],
+  ['conform', 'behaviours: CLOSE for directories, RENAME/POSTRENAME by the target directory\'s list, TRUNCATE on open(O_TRUNC) for a region past EOF; set/remove_dmattr (setdtime 0) and write_invis leave the ctime alone; a region set after the open raises READ with the read\'s own range'],
   ['badargs', 'bad arguments: every pointer argument of every function unmapped, NULL or read-only → EFAULT; wild lengths → E2BIG/EBADF or EFAULT at the edge of the caller\'s memory; ENOSYS before dm_init_service'],
 ];
 

@@ -355,7 +355,12 @@ export class MountHooks implements FsEventHooks {
     const fsE = this.fs();
     if (!fsE) return false;
     const own = this.ownList(fsE, null, f.fd);
-    return ((own !== 0n ? own : fsE.state.eventlist) & DATA_BITS) !== 0n;
+    if (((own !== 0n ? own : fsE.state.eventlist) & DATA_BITS) !== 0n) return true;
+    // A region may be set while the file is open, and FUSE cannot switch an open to direct I/O
+    // later: while a session holds a data-event disposition for the filesystem, every open is
+    // direct, so that a region set after the open raises its events with the application's own
+    // offset and length (not page-cache readahead ranges, not reads the cache answers silently).
+    return [DM_EVENT_READ, DM_EVENT_WRITE, DM_EVENT_TRUNCATE].some((e) => dispositionOf(this.dm, this.fsid, e) !== null);
   }
 
   /**

@@ -2,7 +2,8 @@
  * mount: CLOSE for a directory (its last closedir), RENAME/POSTRENAME raised by the target
  * directory's event list alone (SGI's xfs_rename asks both directories), TRUNCATE on
  * open(O_TRUNC) of a file shorter than its TRUNCATE region; set/remove_dmattr with setdtime 0 and
- * write_invis leave the ctime users see alone (SGI), setdtime 1 and visible changes do not. */
+ * write_invis leave the ctime users see alone (SGI), setdtime 1 and visible changes do not; a file
+ * opened before its region was set raises READ with the application's own offset and length. */
 #define _GNU_SOURCE
 #include "check.h"
 #include <dirent.h>
@@ -159,6 +160,42 @@ int main(int argc, char **argv)
 	OK(dm_set_region(sid, th, thl, DM_NO_TOKEN, 1, &rg, &exact));
 	OK(truncate(tf, 8));            /* new size 8 ≥ the region's end 5: no event */
 	no_event(sid);
+
+	/* ---- a region set while the file is open: the read's own offset and length, no cache */
+	disp = 0;
+	DMEV_SET(DM_EVENT_READ, disp);
+	DMEV_SET(DM_EVENT_CLOSE, disp);
+	DMEV_SET(DM_EVENT_RENAME, disp);
+	DMEV_SET(DM_EVENT_POSTRENAME, disp);
+	DMEV_SET(DM_EVENT_TRUNCATE, disp);
+	OK(dm_set_disp(sid, fsh, fshl, DM_NO_TOKEN, &disp, DM_EVENT_MAX));
+	char *rf = mnt_path(mnt, "regionlate");
+	static char rdata[65536];
+	memset(rdata, 'r', sizeof rdata);
+	write_file(rf, rdata, sizeof rdata);
+	void *rh;
+	size_t rhl;
+	OK(dm_path_to_handle(rf, &rh, &rhl));
+	int rfd = open(rf, O_RDONLY);
+	char one[4];
+	EQ(pread(rfd, one, 1, 0), 1);              /* read before the region: would fill a page cache */
+	dm_region_t late = { 0, 100, DM_REGION_READ, 0 };
+	OK(dm_set_region(sid, rh, rhl, DM_NO_TOKEN, 1, &late, &exact));
+	pid = fork();
+	if (pid == 0) _exit(pread(rfd, one, 1, 99) == 1 ? 0 : 2);
+	m = next_event(sid);
+	EQ(m->ev_type, DM_EVENT_READ);
+	de = DM_GET_VALUE(m, ev_data, dm_data_event_t *);
+	EQ(de->de_offset, 99);
+	EQ(de->de_length, 1);
+	OK(dm_respond_event(sid, m->ev_token, DM_RESP_CONTINUE, 0, 0, NULL));
+	EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the read went on (status %d)", status);
+	EQ(pread(rfd, one, 4, 100), 4);            /* just past the region: no event */
+	EQ(pread(rfd, one, 4, 4096), 4);
+	no_event(sid);
+	close(rfd);
+	OK(dm_set_region(sid, rh, rhl, DM_NO_TOKEN, 0, NULL, &exact));
 
 	/* ---- times: invisible DM changes keep the ctime shown; the backing file's moved */
 	char *xf = mnt_path(mnt, "ctime"), *xb = mnt_path(argv[2], "ctime");
