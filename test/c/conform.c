@@ -53,6 +53,7 @@ int main(int argc, char **argv)
 	size_t fshl;
 	OK(dm_path_to_fshandle((char *)mnt, &fsh, &fshl));
 	dm_eventset_t disp = 0;
+	DMEV_SET(DM_EVENT_READ, disp);
 	DMEV_SET(DM_EVENT_CLOSE, disp);
 	DMEV_SET(DM_EVENT_RENAME, disp);
 	DMEV_SET(DM_EVENT_POSTRENAME, disp);
@@ -161,14 +162,8 @@ int main(int argc, char **argv)
 	OK(truncate(tf, 8));            /* new size 8 ≥ the region's end 5: no event */
 	no_event(sid);
 
-	/* ---- a region set while the file is open: the read's own offset and length, no cache */
-	disp = 0;
-	DMEV_SET(DM_EVENT_READ, disp);
-	DMEV_SET(DM_EVENT_CLOSE, disp);
-	DMEV_SET(DM_EVENT_RENAME, disp);
-	DMEV_SET(DM_EVENT_POSTRENAME, disp);
-	DMEV_SET(DM_EVENT_TRUNCATE, disp);
-	OK(dm_set_disp(sid, fsh, fshl, DM_NO_TOKEN, &disp, DM_EVENT_MAX));
+	/* ---- a region set while the file is open (the session holds the READ disposition): the
+	 * read's own offset and length, no cache */
 	char *rf = mnt_path(mnt, "regionlate");
 	static char rdata[65536];
 	memset(rdata, 'r', sizeof rdata);
