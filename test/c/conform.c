@@ -44,29 +44,22 @@ static int same(void *a, size_t al, void *b, size_t bl) { return dm_handle_cmp(a
 #define NE_H1(m) DM_GET_VALUE(ns(m), ne_handle1, void *), DM_GET_LEN(ns(m), ne_handle1)
 #define NE_H2(m) DM_GET_VALUE(ns(m), ne_handle2, void *), DM_GET_LEN(ns(m), ne_handle2)
 
-int main(int argc, char **argv)
+static void close_dir(dm_sessid_t sid, const char *mnt, const char *backing)
 {
-	if (argc < 3) FAILX("usage: conform MNT BACKING");
-	const char *mnt = argv[1];
-	dm_sessid_t sid = new_session("libdm conform");
-	void *fsh;
-	size_t fshl;
-	OK(dm_path_to_fshandle((char *)mnt, &fsh, &fshl));
-	dm_eventset_t disp = 0;
-	DMEV_SET(DM_EVENT_READ, disp);
-	DMEV_SET(DM_EVENT_CLOSE, disp);
-	DMEV_SET(DM_EVENT_RENAME, disp);
-	DMEV_SET(DM_EVENT_POSTRENAME, disp);
-	DMEV_SET(DM_EVENT_TRUNCATE, disp);
-	OK(dm_set_disp(sid, fsh, fshl, DM_NO_TOKEN, &disp, DM_EVENT_MAX));
-
+	__attribute__((unused)) dm_eventmsg_t *m;
+	__attribute__((unused)) pid_t pid;
+	__attribute__((unused)) int status;
+	__attribute__((unused)) dm_boolean_t exact;
+	__attribute__((unused)) dm_data_event_t *de;
+	__attribute__((unused)) dm_eventset_t ev;
+	(void)backing;
 	/* ---- CLOSE for a directory: opendir + closedir → one CLOSE naming the directory */
 	char *cd = mnt_path(mnt, "closedir");
 	OK(mkdir(cd, 0755));
 	void *cdh;
 	size_t cdhl;
 	OK(dm_path_to_handle(cd, &cdh, &cdhl));
-	dm_eventset_t ev = 0;
+	ev = 0;
 	DMEV_SET(DM_EVENT_CLOSE, ev);
 	OK(dm_set_eventlist(sid, cdh, cdhl, DM_NO_TOKEN, &ev, DM_EVENT_MAX));
 	DIR *d1 = opendir(cd), *d2 = opendir(cd);
@@ -74,7 +67,7 @@ int main(int argc, char **argv)
 	closedir(d1);
 	no_event(sid);                  /* not the last close yet */
 	closedir(d2);
-	dm_eventmsg_t *m = next_event(sid);
+	m = next_event(sid);
 	EQ(m->ev_type, DM_EVENT_CLOSE);
 	EQ(m->ev_token, DM_INVALID_TOKEN);
 	CHECK(same(NE_H1(m), cdh, cdhl), "CLOSE names the directory");
@@ -84,7 +77,17 @@ int main(int argc, char **argv)
 	d1 = opendir(cd);
 	closedir(d1);
 	no_event(sid);
+}
 
+static void rename_target(dm_sessid_t sid, const char *mnt, const char *backing)
+{
+	__attribute__((unused)) dm_eventmsg_t *m;
+	__attribute__((unused)) pid_t pid;
+	__attribute__((unused)) int status;
+	__attribute__((unused)) dm_boolean_t exact;
+	__attribute__((unused)) dm_data_event_t *de;
+	__attribute__((unused)) dm_eventset_t ev;
+	(void)backing;
 	/* ---- RENAME / POSTRENAME enabled on the target directory only */
 	char *src = mnt_path(mnt, "rsrc"), *dst = mnt_path(mnt, "rdst");
 	OK(mkdir(src, 0755));
@@ -99,7 +102,7 @@ int main(int argc, char **argv)
 	OK(dm_set_eventlist(sid, dh, dhl, DM_NO_TOKEN, &ev, DM_EVENT_MAX));
 	char *a = mnt_path(src, "a"), *b = mnt_path(dst, "b"), *c = mnt_path(src, "c");
 	write_file(a, "x", 1);
-	pid_t pid = fork();
+	pid = fork();
 	if (pid == 0) _exit(rename(a, b) == 0 ? 0 : 2);
 	m = next_event(sid);
 	EQ(m->ev_type, DM_EVENT_RENAME);
@@ -109,7 +112,6 @@ int main(int argc, char **argv)
 	CHECK(!strcmp(DM_GET_VALUE(ns(m), ne_name1, char *), "a"), "old name");
 	CHECK(!strcmp(DM_GET_VALUE(ns(m), ne_name2, char *), "b"), "new name");
 	OK(dm_respond_event(sid, m->ev_token, DM_RESP_CONTINUE, 0, 0, NULL));
-	int status;
 	EQ(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "rename done (status %d)", status);
 	m = next_event(sid);
@@ -130,7 +132,17 @@ int main(int argc, char **argv)
 	char *c2 = mnt_path(src, "c2");
 	OK(rename(c, c2));
 	no_event(sid);
+}
 
+static void otrunc_region_past_eof(dm_sessid_t sid, const char *mnt, const char *backing)
+{
+	__attribute__((unused)) dm_eventmsg_t *m;
+	__attribute__((unused)) pid_t pid;
+	__attribute__((unused)) int status;
+	__attribute__((unused)) dm_boolean_t exact;
+	__attribute__((unused)) dm_data_event_t *de;
+	__attribute__((unused)) dm_eventset_t ev;
+	(void)backing;
 	/* ---- TRUNCATE on open(O_TRUNC) of a 10-byte file whose TRUNCATE region starts at 100 */
 	char *tf = mnt_path(mnt, "otrunc");
 	write_file(tf, "0123456789", 10);
@@ -138,7 +150,6 @@ int main(int argc, char **argv)
 	size_t thl;
 	OK(dm_path_to_handle(tf, &th, &thl));
 	dm_region_t rg = { 100, 0, DM_REGION_TRUNCATE, 0 };
-	dm_boolean_t exact;
 	OK(dm_set_region(sid, th, thl, DM_NO_TOKEN, 1, &rg, &exact));
 	pid = fork();
 	if (pid == 0) {
@@ -147,21 +158,31 @@ int main(int argc, char **argv)
 	}
 	m = next_event(sid);
 	EQ(m->ev_type, DM_EVENT_TRUNCATE);
-	dm_data_event_t *de = DM_GET_VALUE(m, ev_data, dm_data_event_t *);
+	de = DM_GET_VALUE(m, ev_data, dm_data_event_t *);
 	CHECK(same(DM_GET_VALUE(de, de_handle, void *), DM_GET_LEN(de, de_handle), th, thl), "TRUNCATE names the file");
 	EQ(de->de_offset, 0);
 	OK(dm_respond_event(sid, m->ev_token, DM_RESP_ABORT, EPERM, 0, NULL));
 	EQ(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7, "open(O_TRUNC) aborted with EPERM (status %d)", status);
 	struct stat st;
-	OK(stat(mnt_path(argv[2], "otrunc"), &st));
+	OK(stat(mnt_path(backing, "otrunc"), &st));
 	EQ(st.st_size, 10);             /* the ABORT left the file as it was */
 	/* a truncation to a size at or beyond the end of every TRUNCATE region: none */
 	rg = (dm_region_t){ 2, 3, DM_REGION_TRUNCATE, 0 };
 	OK(dm_set_region(sid, th, thl, DM_NO_TOKEN, 1, &rg, &exact));
 	OK(truncate(tf, 8));            /* new size 8 ≥ the region's end 5: no event */
 	no_event(sid);
+}
 
+static void region_after_open(dm_sessid_t sid, const char *mnt, const char *backing)
+{
+	__attribute__((unused)) dm_eventmsg_t *m;
+	__attribute__((unused)) pid_t pid;
+	__attribute__((unused)) int status;
+	__attribute__((unused)) dm_boolean_t exact;
+	__attribute__((unused)) dm_data_event_t *de;
+	__attribute__((unused)) dm_eventset_t ev;
+	(void)backing;
 	/* ---- a region set while the file is open (the session holds the READ disposition): the
 	 * read's own offset and length, no cache */
 	char *rf = mnt_path(mnt, "regionlate");
@@ -191,9 +212,19 @@ int main(int argc, char **argv)
 	no_event(sid);
 	close(rfd);
 	OK(dm_set_region(sid, rh, rhl, DM_NO_TOKEN, 0, NULL, &exact));
+}
 
+static void times_kept(dm_sessid_t sid, const char *mnt, const char *backing)
+{
+	__attribute__((unused)) dm_eventmsg_t *m;
+	__attribute__((unused)) pid_t pid;
+	__attribute__((unused)) int status;
+	__attribute__((unused)) dm_boolean_t exact;
+	__attribute__((unused)) dm_data_event_t *de;
+	__attribute__((unused)) dm_eventset_t ev;
+	(void)backing;
 	/* ---- times: invisible DM changes keep the ctime shown; the backing file's moved */
-	char *xf = mnt_path(mnt, "ctime"), *xb = mnt_path(argv[2], "ctime");
+	char *xf = mnt_path(mnt, "ctime"), *xb = mnt_path(backing, "ctime");
 	write_file(xf, "0123456789", 10);
 	void *xh;
 	size_t xhl;
@@ -232,7 +263,37 @@ int main(int argc, char **argv)
 	usleep(20000);
 	OK(chmod(xf, 0600));
 	CHECK(ctime_ns(xf) > c1, "chmod moves the ctime");
+}
 
+/* argv[3], if given, runs that case only (one ava test each) */
+static const struct { const char *name; void (*run)(dm_sessid_t, const char *, const char *); } CASES[] = {
+	{ "close_dir", close_dir }, { "rename_target", rename_target }, { "otrunc_region_past_eof", otrunc_region_past_eof },
+	{ "region_after_open", region_after_open }, { "times_kept", times_kept },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) FAILX("usage: conform MNT BACKING [CASE]");
+	const char *mnt = argv[1];
+	dm_sessid_t sid = new_session("libdm conform");
+	void *fsh;
+	size_t fshl;
+	OK(dm_path_to_fshandle((char *)mnt, &fsh, &fshl));
+	dm_eventset_t disp = 0;
+	DMEV_SET(DM_EVENT_READ, disp);
+	DMEV_SET(DM_EVENT_CLOSE, disp);
+	DMEV_SET(DM_EVENT_RENAME, disp);
+	DMEV_SET(DM_EVENT_POSTRENAME, disp);
+	DMEV_SET(DM_EVENT_TRUNCATE, disp);
+	OK(dm_set_disp(sid, fsh, fshl, DM_NO_TOKEN, &disp, DM_EVENT_MAX));
+
+	int ran = 0;
+	for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+		if (argc > 3 && strcmp(argv[3], CASES[i].name)) continue;
+		CASES[i].run(sid, mnt, argv[2]);
+		ran++;
+	}
+	CHECK(ran > 0, "no case named %s", argv[3]);
 	disp = 0;
 	OK(dm_set_disp(sid, fsh, fshl, DM_NO_TOKEN, &disp, DM_EVENT_MAX));
 	OK(dm_destroy_session(sid));
