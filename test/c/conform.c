@@ -46,12 +46,8 @@ static int same(void *a, size_t al, void *b, size_t bl) { return dm_handle_cmp(a
 
 static void close_dir(dm_sessid_t sid, const char *mnt, const char *backing)
 {
-	__attribute__((unused)) dm_eventmsg_t *m;
-	__attribute__((unused)) pid_t pid;
-	__attribute__((unused)) int status;
-	__attribute__((unused)) dm_boolean_t exact;
-	__attribute__((unused)) dm_data_event_t *de;
-	__attribute__((unused)) dm_eventset_t ev;
+	dm_eventmsg_t *m;
+	dm_eventset_t ev;
 	(void)backing;
 	/* ---- CLOSE for a directory: opendir + closedir → one CLOSE naming the directory */
 	char *cd = mnt_path(mnt, "closedir");
@@ -81,12 +77,10 @@ static void close_dir(dm_sessid_t sid, const char *mnt, const char *backing)
 
 static void rename_target(dm_sessid_t sid, const char *mnt, const char *backing)
 {
-	__attribute__((unused)) dm_eventmsg_t *m;
-	__attribute__((unused)) pid_t pid;
-	__attribute__((unused)) int status;
-	__attribute__((unused)) dm_boolean_t exact;
-	__attribute__((unused)) dm_data_event_t *de;
-	__attribute__((unused)) dm_eventset_t ev;
+	dm_eventmsg_t *m;
+	pid_t pid;
+	int status;
+	dm_eventset_t ev;
 	(void)backing;
 	/* ---- RENAME / POSTRENAME enabled on the target directory only */
 	char *src = mnt_path(mnt, "rsrc"), *dst = mnt_path(mnt, "rdst");
@@ -136,13 +130,11 @@ static void rename_target(dm_sessid_t sid, const char *mnt, const char *backing)
 
 static void otrunc_region_past_eof(dm_sessid_t sid, const char *mnt, const char *backing)
 {
-	__attribute__((unused)) dm_eventmsg_t *m;
-	__attribute__((unused)) pid_t pid;
-	__attribute__((unused)) int status;
-	__attribute__((unused)) dm_boolean_t exact;
-	__attribute__((unused)) dm_data_event_t *de;
-	__attribute__((unused)) dm_eventset_t ev;
-	(void)backing;
+	dm_eventmsg_t *m;
+	pid_t pid;
+	int status;
+	dm_boolean_t exact;
+	dm_data_event_t *de;
 	/* ---- TRUNCATE on open(O_TRUNC) of a 10-byte file whose TRUNCATE region starts at 100 */
 	char *tf = mnt_path(mnt, "otrunc");
 	write_file(tf, "0123456789", 10);
@@ -176,12 +168,11 @@ static void otrunc_region_past_eof(dm_sessid_t sid, const char *mnt, const char 
 
 static void region_after_open(dm_sessid_t sid, const char *mnt, const char *backing)
 {
-	__attribute__((unused)) dm_eventmsg_t *m;
-	__attribute__((unused)) pid_t pid;
-	__attribute__((unused)) int status;
-	__attribute__((unused)) dm_boolean_t exact;
-	__attribute__((unused)) dm_data_event_t *de;
-	__attribute__((unused)) dm_eventset_t ev;
+	dm_eventmsg_t *m;
+	pid_t pid;
+	int status;
+	dm_boolean_t exact;
+	dm_data_event_t *de;
 	(void)backing;
 	/* ---- a region set while the file is open (the session holds the READ disposition): the
 	 * read's own offset and length, no cache */
@@ -216,13 +207,6 @@ static void region_after_open(dm_sessid_t sid, const char *mnt, const char *back
 
 static void times_kept(dm_sessid_t sid, const char *mnt, const char *backing)
 {
-	__attribute__((unused)) dm_eventmsg_t *m;
-	__attribute__((unused)) pid_t pid;
-	__attribute__((unused)) int status;
-	__attribute__((unused)) dm_boolean_t exact;
-	__attribute__((unused)) dm_data_event_t *de;
-	__attribute__((unused)) dm_eventset_t ev;
-	(void)backing;
 	/* ---- times: invisible DM changes keep the ctime shown; the backing file's moved */
 	char *xf = mnt_path(mnt, "ctime"), *xb = mnt_path(backing, "ctime");
 	write_file(xf, "0123456789", 10);
