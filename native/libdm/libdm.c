@@ -30,6 +30,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -193,6 +195,166 @@ static void w_object(struct wbuf *w, dm_sessid_t sid, const void *hanp, size_t h
 	w_i32(w, token);
 }
 
+static int fail(int e) { errno = e; return -1; }
+
+/* ------------------------------------------------------------------ argument checks */
+
+/*
+ * The kernel implementations (SGI's XFS DMAPI, GPFS, JFS) copy every argument in and out with
+ * copy_from_user/copy_to_user, so a bad pointer is -1/EFAULT, never a crash.  This library runs
+ * in the caller's process, so before it touches the caller's memory it asks the kernel whether
+ * the memory is there: process_vm_readv() on its own pid copies one byte of every page of the
+ * range (a short count: not readable), process_vm_writev() writes the same bytes back (not
+ * writable).  Both are issued with syscall(2): AddressSanitizer's interceptors, which would check
+ * the range themselves and report instead of returning, do not see them.  Where process_vm_* is
+ * refused (a seccomp filter: ENOSYS or EPERM), a pipe round trip does the same work: write(2)
+ * from the byte (EFAULT if unreadable), read(2) back into it (EFAULT if unwritable).  A store by
+ * another thread into a probed byte of an output buffer, between the read and the write back,
+ * can be lost: output buffers are the library's to fill during the call.
+ *
+ * Order (docs/dmapi-decisions.md): handles (a length over DM_MAX_HANDLE_SIZE is EBADF as in
+ * SGI's dm_copyin_handle, then the bytes: EFAULT), the fixed-size pointer arguments (EFAULT),
+ * each input buffer's length against its limit (E2BIG, before a byte is read) then its bytes
+ * (EFAULT); an output buffer of non-zero length must be writable at its first byte before the
+ * request (so a bad pointer is EFAULT, not the daemon's E2BIG) and over the exact range the
+ * reply fills before it is written.
+ */
+#define PROBE_BATCH 128
+static int vm_refused;  /* process_vm_* refused once: use the pipe from then on */
+
+static size_t page_size(void)
+{
+	static size_t ps;
+	if (!ps) {
+		long v = sysconf(_SC_PAGESIZE);
+		ps = v > 0 ? (size_t)v : 4096;
+	}
+	return ps;
+}
+
+/* 1: every address of addr[0..k) readable (wr: and writable); 0: not; -1: process_vm_* refused. */
+static int probe_vm(const uintptr_t *addr, size_t k, int wr)
+{
+	unsigned char tmp[PROBE_BATCH];
+	struct iovec loc[PROBE_BATCH], rem[PROBE_BATCH];
+	for (size_t i = 0; i < k; i++) {
+		loc[i].iov_base = tmp + i;
+		loc[i].iov_len = 1;
+		rem[i].iov_base = (void *)addr[i];
+		rem[i].iov_len = 1;
+	}
+	pid_t me = getpid();
+	long r = syscall(SYS_process_vm_readv, me, loc, k, rem, k, 0);
+	if (r < 0 && (errno == ENOSYS || errno == EPERM)) return -1;
+	if (r != (long)k) return 0;
+	if (!wr) return 1;
+	r = syscall(SYS_process_vm_writev, me, loc, k, rem, k, 0);
+	if (r < 0 && (errno == ENOSYS || errno == EPERM)) return -1;
+	return r == (long)k;
+}
+
+static int probe_pipe(const uintptr_t *addr, size_t k, int wr)
+{
+	int p[2];
+	if (syscall(SYS_pipe2, p, O_CLOEXEC) < 0) return 0;
+	int ok = 1;
+	for (size_t i = 0; i < k && ok; i++) {
+		unsigned char b;
+		ok = syscall(SYS_write, p[1], (void *)addr[i], 1) == 1 &&
+		     syscall(SYS_read, p[0], wr ? (void *)addr[i] : (void *)&b, 1) == 1;
+	}
+	close(p[0]);
+	close(p[1]);
+	return ok;
+}
+
+static int probe(const uintptr_t *addr, size_t k, int wr)
+{
+	if (!vm_refused) {
+		int r = probe_vm(addr, k, wr);
+		if (r >= 0) return r;
+		vm_refused = 1;
+	}
+	return probe_pipe(addr, k, wr);
+}
+
+/* Whether [p, p+n) is readable (wr: and writable); n == 0 is always fine (nothing is touched). */
+static int mem_ok(const void *p, size_t n, int wr)
+{
+	if (!n) return 1;
+	int saved = errno;
+	uintptr_t a = (uintptr_t)p, last = a + (n - 1);
+	if (!a || last < a) return 0;
+	size_t ps = page_size();
+	uintptr_t addr[PROBE_BATCH];
+	size_t k = 0;
+	int ok = 1;
+	for (uintptr_t q = a;;) {
+		addr[k++] = q;
+		uintptr_t next = (q & ~(uintptr_t)(ps - 1)) + ps;
+		int end = next == 0 || next > last;
+		if (k == PROBE_BATCH || end) {
+			if (!probe(addr, k, wr)) { ok = 0; break; }
+			k = 0;
+		}
+		if (end) break;
+		q = next;
+	}
+	errno = saved;
+	return ok;
+}
+
+#define NEED_R(p, n) do { if (!mem_ok((p), (n), 0)) return fail(EFAULT); } while (0)
+#define NEED_W(p, n) do { if (!mem_ok((p), (n), 1)) return fail(EFAULT); } while (0)
+/* a fixed-size output (or in/out) argument */
+#define NEED_OUT(p) NEED_W((p), sizeof *(p))
+/* an output buffer: its first byte now; the range the reply fills is checked before it is written */
+#define NEED_BUF(p, len) NEED_W((p), (len) ? 1 : 0)
+
+/* A handle argument, as SGI's dm_copyin_handle checks it: the length (no handle is longer than
+ * DM_MAX_HANDLE_SIZE: EBADF), then the bytes (EFAULT).  The global handle is not memory. */
+static int handle_arg(const void *hanp, size_t hlen)
+{
+	if (hanp == DM_GLOBAL_HANP && hlen == DM_GLOBAL_HLEN) return 0;
+	if (hlen > DM_MAX_HANDLE_SIZE) return EBADF;
+	if (!mem_ok(hanp, hlen, 0)) return EFAULT;
+	return 0;
+}
+#define NEED_HANDLE(h, l) do { int _he = handle_arg((h), (l)); if (_he) return fail(_he); } while (0)
+
+/*
+ * Copies the NUL-terminated string s (at most cap bytes with its NUL) into out without reading a
+ * byte past its NUL or an unreadable page: 0, EFAULT, or toolong when there is no NUL in cap bytes.
+ */
+static int string_arg(const char *s, char *out, size_t cap, int toolong)
+{
+	size_t ps = page_size(), got = 0;
+	if (!s) return EFAULT;
+	while (got < cap) {
+		const char *q = s + got;
+		if (!mem_ok(q, 1, 0)) return EFAULT;
+		size_t chunk = ps - ((uintptr_t)q & (ps - 1));      /* the rest of this page */
+		if (chunk > cap - got) chunk = cap - got;
+		for (size_t i = 0; i < chunk; i++) {
+			out[got++] = q[i];
+			if (!q[i]) return 0;
+		}
+	}
+	return toolong;
+}
+
+/* The limits the daemon reports with dm_get_config (src/dmapi/constants.ts; a test compares them):
+ * input data over them is refused before it is read. */
+#define LIM_MESSAGE_DATA 4096u
+#define LIM_ATTRIBUTE_SIZE 1022u
+#define LIM_MANAGED_REGIONS 32u
+
+/* dm_init_service has been called: before it every call that needs the daemon is -1/ENOSYS, as
+ * in SGI's libdm ("the spec says the behavior is undefined"); after a failed one (no daemon),
+ * calls try the daemon again and fail ENOTREADY until it answers. */
+static volatile int service_called;
+#define NEED_SERVICE() do { if (!service_called) return fail(ENOSYS); } while (0)
+
 /* ------------------------------------------------------------------ reply decoding */
 
 struct rbuf {
@@ -243,7 +405,7 @@ static int copy_var(int e, struct rbuf *r, size_t buflen, void *bufp, size_t *rl
 	if (e) return e;
 	*rlenp = n;
 	if (n > buflen) { *rlenp = rlen > n ? rlen : n; return E2BIG; }
-	if (n && !bufp) return EFAULT;
+	if (!mem_ok(bufp, n, 1)) return EFAULT;
 	if (n) memcpy(bufp, d, n);
 	return 0;
 }
@@ -253,11 +415,11 @@ typedef void put_entry(void *bufp, size_t i, const unsigned char *q);
 
 /*
  * Decodes a count + array reply (count:u32, entries:bytes, `size` bytes an entry) into the
- * caller's array of nelem elements; *nelemp gets the count on success and with E2BIG (the count
- * needed), *nputp (if not NULL) the number of entries decoded.
+ * caller's array of nelem elements of esize bytes; *nelemp gets the count on success and with
+ * E2BIG (the count needed), *nputp (if not NULL) the number of entries decoded.
  */
-static int array_reply(int e, struct rbuf *r, size_t size, put_entry *put, unsigned int nelem, void *bufp,
-	unsigned int *nelemp, size_t *nputp)
+static int array_reply(int e, struct rbuf *r, size_t size, size_t esize, put_entry *put, unsigned int nelem,
+	void *bufp, unsigned int *nelemp, size_t *nputp)
 {
 	unsigned int cnt = r_u32(r);
 	size_t n;
@@ -266,7 +428,7 @@ static int array_reply(int e, struct rbuf *r, size_t size, put_entry *put, unsig
 	if (!e || e == E2BIG) *nelemp = cnt;
 	if (e) return e;
 	if (k > nelem) return E2BIG;
-	if (k && !bufp) return EFAULT;
+	if (!mem_ok(bufp, k * esize, 1)) return EFAULT;
 	for (size_t i = 0; i < k; i++) put(bufp, i, d + size * i);
 	if (nputp) *nputp = k;
 	return 0;
@@ -438,7 +600,6 @@ back:
 	return err;
 }
 
-static int fail(int e) { errno = e; return -1; }
 #define DONE(e) do { free(r.p); if (e) return fail(e); return 0; } while (0)
 
 /* A call on an object (sid, handle, token, buflen) whose reply is a variable-length buffer. */
@@ -447,6 +608,10 @@ static int obj_buffer_call(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(rlenp);
+	NEED_BUF(bufp, buflen);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u64(&w, buflen);
 	int e = call(op, &w, &r);
@@ -456,14 +621,18 @@ static int obj_buffer_call(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen
 
 /* A call on an object (sid, handle, token, nelem) whose reply is a count + array. */
 static int obj_array_call(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
-	size_t size, put_entry *put, void *bufp, unsigned int *nelemp)
+	size_t size, size_t esize, put_entry *put, void *bufp, unsigned int *nelemp)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(nelemp);
+	NEED_BUF(bufp, nelem);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem);
 	int e = call(op, &w, &r);
-	e = array_reply(e, &r, size, put, nelem, bufp, nelemp, NULL);
+	e = array_reply(e, &r, size, esize, put, nelem, bufp, nelemp, NULL);
 	DONE(e);
 }
 
@@ -475,7 +644,8 @@ int dm_init_service(char **versionstrpp)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!versionstrpp) return fail(EFAULT);
+	NEED_OUT(versionstrpp);
+	service_called = 1;
 	int e = call(OP_INIT_SERVICE, &w, &r);
 	if (!e) {
 		size_t n;
@@ -494,9 +664,14 @@ int dm_create_session(dm_sessid_t oldsid, char *sessinfop, dm_sessid_t *newsidp)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!newsidp) return fail(EFAULT);
+	char info[DM_SESSION_INFO_LEN];
+	NEED_SERVICE();
+	/* NULL sessinfop: EFAULT, as the kernels copy it in (JFS accepted it; SGI and GPFS do not) */
+	int se = string_arg(sessinfop, info, sizeof info, E2BIG);
+	if (se) return fail(se);
+	NEED_OUT(newsidp);
 	w_i32(&w, oldsid);
-	w_bytes(&w, sessinfop ? sessinfop : "", sessinfop ? strlen(sessinfop) : 0);
+	w_bytes(&w, info, strlen(info));
 	int e = call(OP_CREATE_SESSION, &w, &r);
 	if (!e) *newsidp = r_i32(&r);
 	DONE(e);
@@ -506,6 +681,7 @@ int dm_destroy_session(dm_sessid_t sid)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
+	NEED_SERVICE();
 	w_i32(&w, sid);
 	int e = call(OP_DESTROY_SESSION, &w, &r);
 	DONE(e);
@@ -515,7 +691,9 @@ int dm_query_session(dm_sessid_t sid, size_t buflen, void *bufp, size_t *rlenp)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!rlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_OUT(rlenp);
+	NEED_BUF(bufp, buflen);
 	w_i32(&w, sid);
 	w_u64(&w, buflen);
 	int e = call(OP_QUERY_SESSION, &w, &r);
@@ -526,8 +704,8 @@ int dm_query_session(dm_sessid_t sid, size_t buflen, void *bufp, size_t *rlenp)
 	if (!e || e == E2BIG) *rlenp = rlen ? rlen : n;
 	if (!e) {
 		if (n > buflen) e = E2BIG;
-		else if (!bufp && n) e = EFAULT;
-		else memcpy(bufp, d, n);
+		else if (!mem_ok(bufp, n, 1)) e = EFAULT;
+		else if (n) memcpy(bufp, d, n);
 	}
 	DONE(e);
 }
@@ -539,10 +717,12 @@ int dm_getall_sessions(unsigned int nelem, dm_sessid_t *sidbufp, unsigned int *n
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!nelemp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_OUT(nelemp);
+	NEED_BUF(sidbufp, nelem);
 	w_u32(&w, nelem);
 	int e = call(OP_GETALL_SESSIONS, &w, &r);
-	e = array_reply(e, &r, 4, put_i32, nelem, sidbufp, nelemp, NULL);
+	e = array_reply(e, &r, 4, sizeof *sidbufp, put_i32, nelem, sidbufp, nelemp, NULL);
 	DONE(e);
 }
 
@@ -553,7 +733,9 @@ int dm_get_events(dm_sessid_t sid, unsigned int maxmsgs, unsigned int flags, siz
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!rlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_OUT(rlenp);
+	NEED_BUF(bufp, buflen);
 	w_i32(&w, sid);
 	w_u32(&w, maxmsgs);
 	w_u32(&w, flags);
@@ -568,8 +750,9 @@ int dm_respond_event(dm_sessid_t sid, dm_token_t token, dm_response_t response, 
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (buflen && !respbufp) return fail(EFAULT);
-	if (buflen > MAX_IO) return fail(E2BIG);
+	NEED_SERVICE();
+	if (buflen > LIM_MESSAGE_DATA) return fail(E2BIG);
+	NEED_R(respbufp, buflen);
 	w_i32(&w, sid);
 	w_i32(&w, token);
 	w_i32(&w, response);
@@ -583,7 +766,9 @@ int dm_find_eventmsg(dm_sessid_t sid, dm_token_t token, size_t buflen, void *buf
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!rlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_OUT(rlenp);
+	NEED_BUF(bufp, buflen);
 	w_i32(&w, sid);
 	w_i32(&w, token);
 	w_u64(&w, buflen);
@@ -596,11 +781,13 @@ int dm_getall_tokens(dm_sessid_t sid, unsigned int nelem, dm_token_t *tokenbufp,
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!nelemp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_OUT(nelemp);
+	NEED_BUF(tokenbufp, nelem);
 	w_i32(&w, sid);
 	w_u32(&w, nelem);
 	int e = call(OP_GETALL_TOKENS, &w, &r);
-	e = array_reply(e, &r, 4, put_i32, nelem, tokenbufp, nelemp, NULL);
+	e = array_reply(e, &r, 4, sizeof *tokenbufp, put_i32, nelem, tokenbufp, nelemp, NULL);
 	DONE(e);
 }
 
@@ -608,7 +795,8 @@ int dm_move_event(dm_sessid_t srcsid, dm_token_t token, dm_sessid_t targetsid, d
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!rtokenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_OUT(rtokenp);
 	w_i32(&w, srcsid);
 	w_i32(&w, token);
 	w_i32(&w, targetsid);
@@ -621,10 +809,12 @@ int dm_pending(dm_sessid_t sid, dm_token_t token, dm_timestruct_t *delay)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
+	NEED_SERVICE();
+	NEED_R(delay, sizeof *delay);
 	w_i32(&w, sid);
 	w_i32(&w, token);
-	w_i64(&w, delay ? (int64_t)delay->dm_tv_sec : 0);
-	w_i32(&w, delay ? delay->dm_tv_nsec : 0);
+	w_i64(&w, (int64_t)delay->dm_tv_sec);
+	w_i32(&w, delay->dm_tv_nsec);
 	int e = call(OP_PENDING, &w, &r);
 	DONE(e);
 }
@@ -633,8 +823,10 @@ int dm_create_userevent(dm_sessid_t sid, size_t msglen, void *msgdatap, dm_token
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!tokenp || (msglen && !msgdatap)) return fail(EFAULT);
-	if (msglen > MAX_IO) return fail(E2BIG);
+	NEED_SERVICE();
+	NEED_OUT(tokenp);
+	if (msglen > LIM_MESSAGE_DATA) return fail(E2BIG);
+	NEED_R(msgdatap, msglen);
 	w_i32(&w, sid);
 	w_bytes(&w, msgdatap, msglen);
 	int e = call(OP_CREATE_USEREVENT, &w, &r);
@@ -646,8 +838,9 @@ int dm_send_msg(dm_sessid_t targetsid, dm_msgtype_t msgtype, size_t buflen, void
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (buflen && !bufp) return fail(EFAULT);
-	if (buflen > MAX_IO) return fail(E2BIG);
+	NEED_SERVICE();
+	if (buflen > LIM_MESSAGE_DATA) return fail(E2BIG);
+	NEED_R(bufp, buflen);
 	w_i32(&w, targetsid);
 	w_i32(&w, msgtype);
 	w_bytes(&w, bufp, buflen);
@@ -662,7 +855,9 @@ static int set_events(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!eventsetp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_R(eventsetp, sizeof *eventsetp);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u64(&w, *eventsetp);
 	w_u32(&w, maxevent);
@@ -686,7 +881,9 @@ int dm_getall_disp(dm_sessid_t sid, size_t buflen, void *bufp, size_t *rlenp)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!rlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_OUT(rlenp);
+	NEED_BUF(bufp, buflen);
 	w_i32(&w, sid);
 	w_u64(&w, buflen);
 	int e = call(OP_GETALL_DISP, &w, &r);
@@ -709,7 +906,10 @@ int dm_get_eventlist(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!eventsetp || !nelemp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(eventsetp);
+	NEED_OUT(nelemp);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem);
 	int e = call(OP_GET_EVENTLIST, &w, &r);
@@ -722,7 +922,10 @@ int dm_get_config_events(void *hanp, size_t hlen, unsigned int nelem, dm_eventse
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!eventsetp || !nelemp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(eventsetp);
+	NEED_OUT(nelemp);
 	w_handle(&w, hanp, hlen);
 	w_u32(&w, nelem);
 	int e = call(OP_GET_CONFIG_EVENTS, &w, &r);
@@ -734,7 +937,9 @@ int dm_get_config(void *hanp, size_t hlen, dm_config_t flagname, dm_size_t *retv
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!retvalp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(retvalp);
 	w_handle(&w, hanp, hlen);
 	w_u32(&w, (uint32_t)flagname);
 	int e = call(OP_GET_CONFIG, &w, &r);
@@ -745,7 +950,6 @@ int dm_get_config(void *hanp, size_t hlen, dm_config_t flagname, dm_size_t *retv
 int dm_get_mountinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, size_t buflen, void *bufp,
 	size_t *rlenp)
 {
-	if (!rlenp) return fail(EFAULT);
 	return obj_buffer_call(OP_GET_MOUNTINFO, sid, hanp, hlen, token, buflen, bufp, rlenp);
 }
 
@@ -811,9 +1015,14 @@ static int resolve_path(const char *p, char *out, size_t cap)
 	return 0;
 }
 
-static int path_handle(uint16_t op, char *path, void **hanpp, size_t *hlenp)
+static int path_handle(uint16_t op, char *upath, void **hanpp, size_t *hlenp)
 {
-	if (!path || !hanpp || !hlenp) return fail(EFAULT);
+	char path[PATH_MAX];
+	NEED_SERVICE();
+	int se = string_arg(upath, path, sizeof path, ENAMETOOLONG);
+	if (se) return fail(se);
+	NEED_OUT(hanpp);
+	NEED_OUT(hlenp);
 	const char *p = *path ? path : ".";
 	struct stat st;
 	if (lstat(p, &st) < 0) return -1;
@@ -845,7 +1054,9 @@ int dm_path_to_fshandle(char *path, void **hanpp, size_t *hlenp)
 
 int dm_fd_to_handle(int fd, void **hanpp, size_t *hlenp)
 {
-	if (!hanpp || !hlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_OUT(hanpp);
+	NEED_OUT(hlenp);
 	struct stat st;
 	if (fstat(fd, &st) < 0) return -1;
 	char link[64], target[PATH_MAX];
@@ -862,7 +1073,11 @@ int dm_handle_to_path(void *dirhanp, size_t dirhlen, void *targhanp, size_t targ
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!rlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(dirhanp, dirhlen);
+	NEED_HANDLE(targhanp, targhlen);
+	NEED_OUT(rlenp);
+	NEED_BUF(pathbufp, buflen);
 	w_handle(&w, dirhanp, dirhlen);
 	w_handle(&w, targhanp, targhlen);
 	w_u64(&w, buflen);
@@ -873,6 +1088,7 @@ int dm_handle_to_path(void *dirhanp, size_t dirhlen, void *targhanp, size_t targ
 
 enum hkind { H_BAD, H_GLOBAL, H_FS, H_OBJ };
 
+/* The kind of a handle whose bytes were found readable (handle_arg). */
 static enum hkind handle_kind(const void *hanp, size_t hlen)
 {
 	if (hanp == DM_GLOBAL_HANP && hlen == DM_GLOBAL_HLEN) return H_GLOBAL;
@@ -889,11 +1105,23 @@ static enum hkind handle_kind(const void *hanp, size_t hlen)
 	return H_BAD;
 }
 
-dm_boolean_t dm_handle_is_valid(void *hanp, size_t hlen)
+/* handle_arg, then the kind: the library-side handle functions' first step. */
+static int checked_kind(const void *hanp, size_t hlen, enum hkind *k)
 {
-	return handle_kind(hanp, hlen) != H_BAD ? DM_TRUE : DM_FALSE;
+	int e = handle_arg(hanp, hlen);
+	if (e) return e;
+	*k = handle_kind(hanp, hlen);
+	return 0;
 }
 
+dm_boolean_t dm_handle_is_valid(void *hanp, size_t hlen)
+{
+	enum hkind k;
+	if (checked_kind(hanp, hlen, &k)) return DM_FALSE;
+	return k != H_BAD ? DM_TRUE : DM_FALSE;
+}
+
+/* An unreadable handle compares unequal to every other handle (ordered by address), never crashes. */
 int dm_handle_cmp(void *hanp1, size_t hlen1, void *hanp2, size_t hlen2)
 {
 	static const unsigned char global = 0x01;
@@ -901,14 +1129,17 @@ int dm_handle_cmp(void *hanp1, size_t hlen1, void *hanp2, size_t hlen2)
 	if (hanp2 == DM_GLOBAL_HANP && hlen2 == DM_GLOBAL_HLEN) hanp2 = (void *)&global;
 	if (hlen1 != hlen2) return hlen1 < hlen2 ? -1 : 1;
 	if (!hlen1) return 0;
-	if (!hanp1 || !hanp2) return hanp1 == hanp2 ? 0 : (hanp1 ? 1 : -1);
+	if (!mem_ok(hanp1, hlen1, 0) || !mem_ok(hanp2, hlen2, 0))
+		return hanp1 == hanp2 ? 0 : ((uintptr_t)hanp1 < (uintptr_t)hanp2 ? -1 : 1);
 	int c = memcmp(hanp1, hanp2, hlen1);
 	return c < 0 ? -1 : c > 0;
 }
 
+/* An unreadable handle hashes to 0. */
 unsigned int dm_handle_hash(void *hanp, size_t hlen)
 {
 	if (hanp == DM_GLOBAL_HANP && hlen == DM_GLOBAL_HLEN) return 1;
+	if (hlen > DM_MAX_HANDLE_SIZE || !mem_ok(hanp, hlen, 0)) return 0;
 	unsigned int s = 0;
 	const unsigned char *b = hanp;
 	for (size_t i = 0; b && i < hlen; i++) s += b[i];
@@ -917,37 +1148,45 @@ unsigned int dm_handle_hash(void *hanp, size_t hlen)
 
 int dm_handle_to_fsid(void *hanp, size_t hlen, dm_fsid_t *fsidp)
 {
-	enum hkind k = handle_kind(hanp, hlen);
+	enum hkind k;
+	int e = checked_kind(hanp, hlen, &k);
+	if (e) return fail(e);
 	if (k == H_BAD) return fail(EINVAL);
 	if (k == H_GLOBAL) return fail(EBADF);
-	if (!fsidp) return fail(EFAULT);
+	NEED_OUT(fsidp);
 	*fsidp = g_u64(hanp);
 	return 0;
 }
 
 int dm_handle_to_ino(void *hanp, size_t hlen, dm_ino_t *inop)
 {
-	enum hkind k = handle_kind(hanp, hlen);
+	enum hkind k;
+	int e = checked_kind(hanp, hlen, &k);
+	if (e) return fail(e);
 	if (k == H_BAD) return fail(EINVAL);
 	if (k != H_OBJ) return fail(EBADF);
-	if (!inop) return fail(EFAULT);
+	NEED_OUT(inop);
 	*inop = g_u64((unsigned char *)hanp + 8);
 	return 0;
 }
 
 int dm_handle_to_igen(void *hanp, size_t hlen, dm_igen_t *igenp)
 {
-	enum hkind k = handle_kind(hanp, hlen);
+	enum hkind k;
+	int e = checked_kind(hanp, hlen, &k);
+	if (e) return fail(e);
 	if (k == H_BAD) return fail(EINVAL);
 	if (k != H_OBJ) return fail(EBADF);
-	if (!igenp) return fail(EFAULT);
+	NEED_OUT(igenp);
 	*igenp = g_u32((unsigned char *)hanp + 16);
 	return 0;
 }
 
 int dm_make_fshandle(dm_fsid_t *fsidp, void **hanpp, size_t *hlenp)
 {
-	if (!fsidp || !hanpp || !hlenp) return fail(EFAULT);
+	NEED_R(fsidp, sizeof *fsidp);
+	NEED_OUT(hanpp);
+	NEED_OUT(hlenp);
 	if (!*fsidp) return fail(EINVAL);
 	struct wbuf w = { 0 };
 	w_u64(&w, *fsidp);
@@ -966,7 +1205,11 @@ int dm_handle_to_fshandle(void *hanp, size_t hlen, void **fshanpp, size_t *fshle
 
 int dm_make_handle(dm_fsid_t *fsidp, dm_ino_t *inop, dm_igen_t *igenp, void **hanpp, size_t *hlenp)
 {
-	if (!fsidp || !inop || !igenp || !hanpp || !hlenp) return fail(EFAULT);
+	NEED_R(fsidp, sizeof *fsidp);
+	NEED_R(inop, sizeof *inop);
+	NEED_R(igenp, sizeof *igenp);
+	NEED_OUT(hanpp);
+	NEED_OUT(hlenp);
 	if (!*fsidp) return fail(EINVAL);
 	struct wbuf w = { 0 };
 	w_u64(&w, *fsidp);
@@ -984,10 +1227,13 @@ int dm_make_handle(dm_fsid_t *fsidp, dm_ino_t *inop, dm_igen_t *igenp, void **ha
 	return 0;
 }
 
+/* free() of what libdm returned; a pointer that is not even readable is left alone (free() of it
+ * would abort the program). */
 void dm_handle_free(void *hanp, size_t hlen)
 {
 	(void)hlen;
-	if (hanp != DM_GLOBAL_HANP) free(hanp);
+	if (hanp == DM_GLOBAL_HANP || !mem_ok(hanp, 1, 0)) return;
+	free(hanp);
 }
 
 /* ------------------------------------------------------------------ rights and references */
@@ -996,6 +1242,8 @@ static int obj_call(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_to
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
 	w_object(&w, sid, hanp, hlen, token);
 	int e = call(op, &w, &r);
 	if (!e && out) *out = r_i32(&r);
@@ -1007,6 +1255,8 @@ int dm_request_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, flags);
 	w_i32(&w, right);
@@ -1029,7 +1279,9 @@ int dm_downgrade_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t toke
 int dm_query_right(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_right_t *rightp)
 {
 	int32_t v = 0;
-	if (!rightp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(rightp);
 	if (obj_call(OP_QUERY_RIGHT, sid, hanp, hlen, token, &v) < 0) return -1;
 	*rightp = (dm_right_t)v;
 	return 0;
@@ -1060,8 +1312,11 @@ int dm_set_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, un
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!exactflagp || (nelem && !regbufp)) return fail(EFAULT);
-	if ((size_t)nelem * sizeof(dm_region_t) > MAX_IO) return fail(E2BIG);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(exactflagp);
+	if (nelem > LIM_MANAGED_REGIONS) return fail(E2BIG);
+	NEED_R(regbufp, (size_t)nelem * sizeof *regbufp);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, nelem * (uint32_t)sizeof(dm_region_t));
 	for (unsigned i = 0; i < nelem; i++) {
@@ -1088,8 +1343,8 @@ static void put_region(void *bufp, size_t i, const unsigned char *q)
 int dm_get_region(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
 	dm_region_t *regbufp, unsigned int *nelemp)
 {
-	if (!nelemp) return fail(EFAULT);
-	return obj_array_call(OP_GET_REGION, sid, hanp, hlen, token, nelem, 24, put_region, regbufp, nelemp);
+	return obj_array_call(OP_GET_REGION, sid, hanp, hlen, token, nelem, 24, sizeof *regbufp, put_region, regbufp,
+		nelemp);
 }
 
 /* ------------------------------------------------------------------ DM attributes */
@@ -1099,8 +1354,11 @@ int dm_set_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!attrnamep || (buflen && !bufp)) return fail(EFAULT);
-	if (buflen > MAX_IO) return fail(E2BIG);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_R(attrnamep, sizeof *attrnamep);
+	if (buflen > LIM_ATTRIBUTE_SIZE) return fail(E2BIG);
+	NEED_R(bufp, buflen);
 	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	w_i32(&w, setdtime ? 1 : 0);
@@ -1114,7 +1372,11 @@ int dm_get_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!attrnamep || !rlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_R(attrnamep, sizeof *attrnamep);
+	NEED_OUT(rlenp);
+	NEED_BUF(bufp, buflen);
 	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	w_u64(&w, buflen);
@@ -1128,7 +1390,9 @@ int dm_remove_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!attrnamep) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_R(attrnamep, sizeof *attrnamep);
 	w_object(&w, sid, hanp, hlen, token);
 	w_i32(&w, setdtime ? 1 : 0);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
@@ -1139,18 +1403,21 @@ int dm_remove_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 int dm_getall_dmattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, size_t buflen, void *bufp,
 	size_t *rlenp)
 {
-	if (!rlenp) return fail(EFAULT);
 	return obj_buffer_call(OP_GETALL_DMATTR, sid, hanp, hlen, token, buflen, bufp, rlenp);
 }
 
+/* The attribute name is read only when enabling (SGI: disabling ignores it). */
 int dm_set_return_on_destroy(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	dm_attrname_t *attrnamep, dm_boolean_t enable)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
 	static const dm_attrname_t zero;
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	if (enable) NEED_R(attrnamep, sizeof *attrnamep);
 	w_object(&w, sid, hanp, hlen, token);
-	w_bytes(&w, (attrnamep ? attrnamep : &zero)->an_chars, DM_ATTR_NAME_SIZE);
+	w_bytes(&w, (enable ? attrnamep : &zero)->an_chars, DM_ATTR_NAME_SIZE);
 	w_i32(&w, enable ? 1 : 0);
 	int e = call(OP_SET_RETURN_ON_DESTROY, &w, &r);
 	DONE(e);
@@ -1161,7 +1428,9 @@ int dm_set_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, d
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!attrnamep) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_R(attrnamep, sizeof *attrnamep);
 	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	w_u32(&w, mode);
@@ -1173,7 +1442,9 @@ int dm_clear_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!attrnamep) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_R(attrnamep, sizeof *attrnamep);
 	w_object(&w, sid, hanp, hlen, token);
 	w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
 	int e = call(OP_CLEAR_INHERIT, &w, &r);
@@ -1191,8 +1462,8 @@ static void put_inherit(void *bufp, size_t i, const unsigned char *q)
 int dm_getall_inherit(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int nelem,
 	dm_inherit_t *inheritbufp, unsigned int *nelemp)
 {
-	if (!nelemp) return fail(EFAULT);
-	return obj_array_call(OP_GETALL_INHERIT, sid, hanp, hlen, token, nelem, 12, put_inherit, inheritbufp, nelemp);
+	return obj_array_call(OP_GETALL_INHERIT, sid, hanp, hlen, token, nelem, 12, sizeof *inheritbufp, put_inherit,
+		inheritbufp, nelemp);
 }
 
 /* ------------------------------------------------------------------ file attributes and scans */
@@ -1202,7 +1473,9 @@ int dm_get_fileattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, 
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!statp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(statp);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, mask);
 	int e = call(OP_GET_FILEATTR, &w, &r);
@@ -1226,7 +1499,9 @@ int dm_set_fileattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, 
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!attrp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_R(attrp, sizeof *attrp);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, mask);
 	w_u32(&w, attrp->fa_mode);
@@ -1245,7 +1520,9 @@ int dm_init_attrloc(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, 
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!locp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(locp);
 	w_object(&w, sid, hanp, hlen, token);
 	int e = call(OP_INIT_ATTRLOC, &w, &r);
 	if (!e) *locp = r_i64(&r);
@@ -1267,7 +1544,12 @@ static int scan(uint16_t op, dm_sessid_t sid, void *hanp, size_t hlen, dm_token_
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!locp || !rlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	if (op == OP_GET_BULKALL) NEED_R(attrnamep, sizeof *attrnamep);
+	NEED_OUT(locp);
+	NEED_OUT(rlenp);
+	NEED_BUF(bufp, buflen);
 	w_object(&w, sid, hanp, hlen, token);
 	w_u32(&w, mask);
 	if (op == OP_GET_BULKALL) w_bytes(&w, attrnamep->an_chars, DM_ATTR_NAME_SIZE);
@@ -1295,16 +1577,19 @@ int dm_get_bulkattr(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, 
 int dm_get_bulkall(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, unsigned int mask,
 	dm_attrname_t *attrnamep, dm_attrloc_t *locp, size_t buflen, void *bufp, size_t *rlenp)
 {
-	if (!attrnamep) return fail(EFAULT);
 	return scan(OP_GET_BULKALL, sid, hanp, hlen, token, mask, attrnamep, locp, buflen, bufp, rlenp);
 }
 
 /* ------------------------------------------------------------------ data */
 
+/* The buffer is checked chunk by chunk, over what each reply fills: a wild len with a short file
+ * reads what the file has, as the kernels' copy_to_user of the bytes read does. */
 dm_ssize_t dm_read_invis(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_off_t off, dm_size_t len,
 	void *bufp)
 {
-	if (len && !bufp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_BUF(bufp, len);
 	dm_size_t done = 0;
 	do {
 		dm_size_t want = len - done > MAX_IO ? MAX_IO : len - done;
@@ -1314,15 +1599,16 @@ dm_ssize_t dm_read_invis(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t to
 		w_i64(&w, off + (dm_off_t)done);
 		w_u64(&w, want);
 		int e = call(OP_READ_INVIS, &w, &r);
+		size_t n = 0;
+		const unsigned char *d = e ? NULL : r_bytes(&r, &n);
+		if (n > want) n = want;
+		if (!e && !mem_ok((char *)bufp + done, n, 1)) e = EFAULT;
 		if (e) {
 			free(r.p);
 			if (done) break;       /* what was read stands */
 			return fail(e);
 		}
-		size_t n;
-		const unsigned char *d = r_bytes(&r, &n);
-		if (n > want) n = want;
-		memcpy((char *)bufp + done, d, n);
+		if (n) memcpy((char *)bufp + done, d, n);
 		free(r.p);
 		done += n;
 		if (n < want) break;
@@ -1330,10 +1616,14 @@ dm_ssize_t dm_read_invis(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t to
 	return (dm_ssize_t)done;
 }
 
+/* The whole buffer is checked before the first byte is written: no partial write of a range
+ * that turns out to be unreadable. */
 dm_ssize_t dm_write_invis(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, int flags, dm_off_t off,
 	dm_size_t len, void *bufp)
 {
-	if (len && !bufp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_R(bufp, len);
 	dm_size_t done = 0;
 	do {
 		dm_size_t chunk = len - done > MAX_IO ? MAX_IO : len - done;
@@ -1363,7 +1653,10 @@ int dm_probe_hole(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!roffp || !rlenp) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(roffp);
+	NEED_OUT(rlenp);
 	w_object(&w, sid, hanp, hlen, token);
 	w_i64(&w, off);
 	w_u64(&w, len);
@@ -1379,6 +1672,8 @@ int dm_punch_hole(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
 	w_object(&w, sid, hanp, hlen, token);
 	w_i64(&w, off);
 	w_u64(&w, len);
@@ -1401,7 +1696,11 @@ int dm_get_allocinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!offp || !nelemp || (nelem && !extentp)) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(offp);
+	NEED_OUT(nelemp);
+	NEED_BUF(extentp, nelem);
 	w_object(&w, sid, hanp, hlen, token);
 	w_i64(&w, *offp);
 	w_u32(&w, nelem);
@@ -1409,7 +1708,7 @@ int dm_get_allocinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 	int more = r_i32(&r);
 	int64_t noff = r_i64(&r);
 	size_t k = 0;
-	e = array_reply(e, &r, 24, put_extent, nelem, extentp, nelemp, &k);
+	e = array_reply(e, &r, 24, sizeof *extentp, put_extent, nelem, extentp, nelemp, &k);
 	if (!e) {
 		*nelemp = (unsigned int)k;      /* the extents decoded into extentp */
 		*offp = noff;
@@ -1422,11 +1721,17 @@ int dm_get_allocinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token,
 /* ------------------------------------------------------------------ namespace by handle */
 
 static int by_handle(uint16_t op, dm_sessid_t sid, void *dirhanp, size_t dirhlen, dm_token_t token, void *hanp,
-	size_t hlen, char *cname, char *path)
+	size_t hlen, char *ucname, char *upath)
 {
 	struct wbuf w = { 0 };
 	struct rbuf r;
-	if (!cname || (op == OP_SYMLINK_BY_HANDLE && !path)) return fail(EFAULT);
+	char cname[NAME_MAX + 1], path[PATH_MAX];
+	NEED_SERVICE();
+	NEED_HANDLE(dirhanp, dirhlen);
+	NEED_HANDLE(hanp, hlen);
+	int se = string_arg(ucname, cname, sizeof cname, ENAMETOOLONG);
+	if (!se && op == OP_SYMLINK_BY_HANDLE) se = string_arg(upath, path, sizeof path, ENAMETOOLONG);
+	if (se) return fail(se);
 	w_object(&w, sid, dirhanp, dirhlen, token);
 	w_handle(&w, hanp, hlen);
 	w_bytes(&w, cname, strlen(cname));
@@ -1509,7 +1814,9 @@ static int obh_visit(const char *fpath, const struct stat *sb, int type, struct 
 int dm_get_dioinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, dm_dioinfo_t *diop)
 {
 	dm_stat_t st;
-	if (!diop) return fail(EFAULT);
+	NEED_SERVICE();
+	NEED_HANDLE(hanp, hlen);
+	NEED_OUT(diop);
 	if (dm_get_fileattr(sid, hanp, hlen, token, DM_AT_STAT, &st) < 0) return -1;
 	if (!S_ISREG(st.dt_mode)) return fail(EINVAL);
 	unsigned int bs = st.dt_blksize ? st.dt_blksize : 4096u;
@@ -1522,7 +1829,10 @@ int dm_get_dioinfo(dm_sessid_t sid, void *hanp, size_t hlen, dm_token_t token, d
 
 int dm_open_by_handle(void *hanp, size_t hlen, int mode)
 {
-	enum hkind k = handle_kind(hanp, hlen);
+	enum hkind k;
+	NEED_SERVICE();
+	int he = checked_kind(hanp, hlen, &k);
+	if (he) return fail(he);
 	if (k == H_BAD) return fail(EINVAL);
 	if (k == H_GLOBAL) return fail(EBADF);
 	dm_fsid_t fsid = g_u64(hanp);

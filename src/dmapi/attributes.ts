@@ -4,15 +4,18 @@
 // functions (ENOSYS: DM_CONFIG_PERS_INHERIT_ATTRIBS = 0 as in GPFS, SGI and JFS).
 //
 // Limits: a value ≤ DM_CONFIG_MAX_ATTRIBUTE_SIZE (1022) bytes (E2BIG beyond); all values of one
-// object ≤ DM_CONFIG_TOTAL_ATTRIBUTE_SPACE (7168) bytes (ENOSPC beyond). dtime is stored on its own
-// (trusted.dmapifs.dm.dtime): setdtime != 0 sets it to now.
+// object ≤ DM_CONFIG_TOTAL_ATTRIBUTE_SPACE (7168) bytes (ENOSPC beyond). Times (ctime.ts): the dtime
+// is the ctime (DM_CONFIG_DTIME_OVERLOAD, as GPFS); setdtime != 0 lets the change show in it, and
+// setdtime = 0 leaves the ctime users see alone, as SGI's XFS DMAPI does on purpose.
 import {
-  DM_ATTR_NAME_SIZE, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail, MAX_ATTRIBUTE_SIZE, TOTAL_ATTRIBUTE_SPACE,
+  DM_ATTR_NAME_SIZE, DM_EVENT_DESTROY, DM_NO_TOKEN, eventBit, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail, MAX_ATTRIBUTE_SIZE, TOTAL_ATTRIBUTE_SPACE,
 } from './constants';
-import { Args, Dmapi, Handlers } from './core';
-import { getXattr, listXattr, Obj, removeXattr, setXattr, XA_ATTR, XA_DTIME } from './fstable';
+import { Args, Dmapi, fsKey, Handlers } from './core';
+import { assignDispositions } from './dispositions';
+import { forgetShownCtime, keepingCtime } from './ctime';
+import { getXattr, listXattr, Obj, removeXattr, setXattr, XA_ATTR } from './fstable';
 import { parseHandle } from './handles';
-import { attrList, chain, chainSize } from './layouts';
+import { attrList, attrListChain } from './layouts';
 
 export function attrName(raw: unknown): Buffer {
   const b = raw as Buffer;
@@ -30,12 +33,6 @@ export function dmAttrs(o: Obj): Array<{ name: Buffer; value: Buffer }> {
     if (v) out.push({ name: Buffer.from(x.slice(XA_ATTR.length), 'hex'), value: v });
   }
   return out;
-}
-
-export function setDtime(o: Obj): void {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64LE(BigInt(Math.floor(Date.now() / 1000)), 0);
-  setXattr(o, XA_DTIME, b);
 }
 
 /** Object handles only: a filesystem handle → EINVAL. */
@@ -59,8 +56,8 @@ export function attributeHandlers(dm: Dmapi): Handlers {
         let total = value.length;
         for (const x of dmAttrs(o)) if (!x.name.equals(name)) total += x.value.length;
         if (total > TOTAL_ATTRIBUTE_SPACE) fail(E.ENOSPC, `DM attributes of one object take at most ${TOTAL_ATTRIBUTE_SPACE} bytes`);
-        setXattr(o, xname(name), value);
-        if (Number(a.setdtime)) setDtime(o);
+        if (Number(a.setdtime)) { setXattr(o, xname(name), value); forgetShownCtime(o); }
+        else keepingCtime(o, () => setXattr(o, xname(name), value));
         return {};
       });
     },
@@ -78,22 +75,28 @@ export function attributeHandlers(dm: Dmapi): Handlers {
       guard(a);
       const name = attrName(a.name);
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
-        if (!removeXattr(o, xname(name))) fail(E.ENOENT, 'no such DM attribute');
-        if (Number(a.setdtime)) setDtime(o);
+        const setdtime = Number(a.setdtime) !== 0;
+        if (!(setdtime ? removeXattr(o, xname(name)) : keepingCtime(o, () => removeXattr(o, xname(name))))) {
+          fail(E.ENOENT, 'no such DM attribute');
+        }
+        if (setdtime) forgetShownCtime(o);
         return {};
       });
     },
     GETALL_DMATTR: (a: Args) => {
       guard(a);
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_SHARED, (o) => {
-        const items = dmAttrs(o).map((x) => attrList(x.name, x.value));
-        const rlen = chainSize(items.map((b) => b.length));
+        const buf = attrListChain(dmAttrs(o).map((x) => attrList(x.name, x.value)));
+        const rlen = buf.length;
         if (BigInt(rlen) > (a.buflen as bigint)) fail(E.E2BIG, 'buffer too small', { rlen });
-        return { rlen, buf: chain(items) };
+        return { rlen, buf };
       });
     },
+    // SGI's dm_set_return_on_destroy: enabling is an implicit dm_set_disp of DESTROY for the caller
+    // (the attribute belongs to the session that receives the DESTROY events); disabling from a
+    // session that does not hold the DESTROY disposition → EINVAL.
     SET_RETURN_ON_DESTROY: (a: Args) => {
-      dm.session(a.sid);
+      const s = dm.session(a.sid);
       const p = parseHandle(a.handle as Buffer);
       if (!p) fail(E.EINVAL, 'malformed handle');
       if (p.kind === 'global') fail(E.EBADF, 'the global handle');
@@ -101,9 +104,14 @@ export function attributeHandlers(dm: Dmapi): Handlers {
       if (p.kind !== 'fs') fail(E.EINVAL, 'dm_set_return_on_destroy takes a filesystem handle');
       if (Number(a.token) !== DM_NO_TOKEN) fail(E.EINVAL, 'GPFS: a filesystem handle takes DM_NO_TOKEN');
       const enable = Number(a.enable) !== 0;
+      const destroy = eventBit(DM_EVENT_DESTROY);
+      const key = fsKey(p.fsid);
       if (enable) {
-        fsE.state.returnOnDestroy = attrName(a.name);
+        const name = attrName(a.name);
+        assignDispositions(dm, s, key, destroy, destroy, fsE);
+        fsE.state.returnOnDestroy = name;
       } else {
+        if (((s.disp.get(key) ?? 0n) & destroy) === 0n) fail(E.EINVAL, 'the session does not hold the DESTROY disposition');
         fsE.state.returnOnDestroy = null;
       }
       fsE.saveState();

@@ -179,14 +179,14 @@ export const MAX_ATTR_ON_DESTROY = 1022;
 
 /**
  * dm_get_config values (documented in docs/dmapi-protocol.md). GPFS 5.2's table, except:
- * MAX_HANDLE_SIZE is our handle size (24); DTIME_OVERLOAD 0 because dtime is stored on its own
- * (so setdtime can be honoured without touching ctime); OBJ_REF 1 and PENDING 1 because
+ * MAX_HANDLE_SIZE is our handle size (24); DTIME_OVERLOAD 1 as GPFS (the dtime is the ctime users
+ * see; setdtime = 0 leaves it alone: src/dmapi/ctime.ts); OBJ_REF 1 and PENDING 1 because
  * dm_obj_ref_* and dm_pending are implemented.
  */
 export const CONFIG_VALUES: Record<number, bigint> = {
   [DM_CONFIG_BULKALL]: 1n,
   [DM_CONFIG_CREATE_BY_HANDLE]: 0n,
-  [DM_CONFIG_DTIME_OVERLOAD]: 0n,
+  [DM_CONFIG_DTIME_OVERLOAD]: 1n,
   [DM_CONFIG_LEGACY]: 1n,
   [DM_CONFIG_LOCK_UPGRADE]: 1n,
   [DM_CONFIG_MAX_ATTR_ON_DESTROY]: BigInt(MAX_ATTR_ON_DESTROY),

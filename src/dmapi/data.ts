@@ -1,20 +1,22 @@
 // Data: dm_read_invis, dm_write_invis, dm_probe_hole, dm_punch_hole, dm_get_allocinfo,
 // dm_sync_by_handle. Invisible I/O goes straight to the backing file (no events) with O_NOATIME,
-// and write_invis puts atime and mtime back afterwards, so the visible timestamps do not change
-// (the ctime does: Linux gives no way to keep it).
+// and write_invis puts atime and mtime back afterwards and keeps the ctime users see (ctime.ts),
+// so the visible timestamps do not change (SGI's XFS DMAPI avoids them on purpose).
 //
 // Hole rules (decisions, from LTP hole.c and GPFS): the block size is the backing file's st_blksize.
 // dm_punch_hole: off must be block-aligned and off+len too unless it reaches EOF (len 0 = to EOF),
-// else EAGAIN (use dm_probe_hole first); off past EOF → E2BIG; the file keeps its size; EBUSY while
-// any process maps the file (GPFS), found in /proc/*/maps by both the mount's and the backing
-// filesystem's (dev, ino). dm_probe_hole answers the block-aligned part of [off, off+len) that
-// punch_hole would free; none → EINVAL. dm_get_allocinfo lists RES/HOLE extents from SEEK_DATA /
+// else EAGAIN (use dm_probe_hole first); a range past EOF (off + len > size) → E2BIG (SGI, JFS);
+// the file keeps its size; EBUSY while any process maps the file (GPFS), found in /proc/*/maps by
+// both the mount's and the backing filesystem's (dev, ino). dm_probe_hole answers the block-aligned
+// part of [off, off+len) that punch_hole would free (none → EINVAL); with len 0 it answers
+// (roundup(off), 0): "from roff to the end of the file", as SGI's xfs_dm_probe_hole does. dm_get_allocinfo lists RES/HOLE extents from SEEK_DATA /
 // SEEK_HOLE; *offp must be block-aligned and within the file.
 import * as sys from '../native/sys';
 import {
   DM_EXTENT_HOLE, DM_EXTENT_RES, DM_RIGHT_EXCL, DM_RIGHT_SHARED, DM_WRITE_SYNC, E, fail,
 } from './constants';
 import { Args, Dmapi, Handlers } from './core';
+import { keepingCtime } from './ctime';
 import { Obj, openObj } from './fstable';
 import { parseHandle } from './handles';
 import { Extent, packExtents } from './layouts';
@@ -32,14 +34,18 @@ function blockSize(o: Obj): bigint {
 const roundUp = (x: bigint, b: bigint) => ((x + b - 1n) / b) * b;
 const roundDown = (x: bigint, b: bigint) => (x / b) * b;
 
-/** The range punch_hole frees for (off, len) — the same computation answers probe_hole. */
+/**
+ * The range punch_hole frees for (off, len) — the same computation answers probe_hole. As SGI's
+ * xfs_dm_probe_hole/xfs_dm_punch_hole: a range reaching past the end of the file (off + len > size)
+ * is E2BIG; len 0 means "to the end of the file".
+ */
 function punchRange(o: Obj, off: bigint, len: bigint): { start: bigint; end: bigint } {
   const size = BigInt.asIntN(64, o.st[sys.STAT_SIZE]);
   const bs = blockSize(o);
   if (off < 0n) fail(E.EINVAL, 'negative offset');
-  if (off > size) fail(E.E2BIG, 'offset past the end of the file');
+  if (off > size || off + len > size) fail(E.E2BIG, 'the range reaches past the end of the file');
   const start = roundUp(off, bs);
-  const toEof = len === 0n || off + len >= size;
+  const toEof = len === 0n || off + len === size;
   const end = toEof ? roundUp(size, bs) : roundDown(off + len, bs);
   return { start, end };
 }
@@ -92,7 +98,7 @@ export function dataHandlers(dm: Dmapi): Handlers {
       const data = a.data as Buffer;
       if (flags & ~DM_WRITE_SYNC) fail(E.EINVAL, 'unknown flags');
       if (off < 0n) fail(E.EINVAL, 'negative offset');
-      return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
+      return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => keepingCtime(o, () => {
         regular(o);
         const fd = openObj(o, sys.O_WRONLY | sys.O_NOATIME);
         try {
@@ -116,14 +122,16 @@ export function dataHandlers(dm: Dmapi): Handlers {
         } finally {
           sys.close(fd);
         }
-      });
+      }));
     },
 
     PROBE_HOLE: (a: Args) => {
       fsGuard(a);
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_SHARED, (o) => {
         regular(o);
-        const { start, end } = punchRange(o, a.off as bigint, a.len as bigint);
+        const len = a.len as bigint;
+        const { start, end } = punchRange(o, a.off as bigint, len);
+        if (len === 0n) return { roff: start, rlen: 0n };
         if (end <= start) fail(E.EINVAL, 'no whole block to free in the range');
         return { roff: start, rlen: end - start };
       });

@@ -14,12 +14,12 @@
 //   dependent on the specific file or file system").
 import * as sys from '../native/sys';
 import {
-  CONFIG_VALUES, DIR_EVENTLIST_ALLOWED, DM_EVENT_MAX, DM_EVENT_MOUNT, DM_EVENT_READ, DM_EVENT_TRUNCATE, DM_EVENT_WRITE,
+  CONFIG_VALUES, DIR_EVENTLIST_ALLOWED, DM_EVENT_DESTROY, DM_EVENT_MAX, DM_EVENT_MOUNT, DM_EVENT_READ, DM_EVENT_TRUNCATE, DM_EVENT_WRITE,
   DM_NO_TOKEN, DM_REGION_READ, DM_REGION_TRUNCATE, DM_REGION_WRITE, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, eventBit,
   eventSetNelem, fail, FILE_EVENTLIST_ALLOWED, FS_DISP_ALLOWED, FS_EVENTLIST_ALLOWED, SUPPORTED_EVENT_SET,
 } from './constants';
-import { Args, Dmapi, fsKey, GLOBAL_KEY, Handlers } from './core';
-import { getXattr, Obj, removeXattr, setXattr, XA_EVENTS, XA_REGIONS } from './fstable';
+import { Args, Dmapi, fsKey, GLOBAL_KEY, Handlers, Session } from './core';
+import { FsEntry, getXattr, Obj, removeXattr, setXattr, XA_EVENTS, XA_REGIONS } from './fstable';
 import { parseHandle } from './handles';
 import { chain, chainSize, dispInfo, DISPINFO_SIZE, mountEvent, unpackRegions } from './layouts';
 
@@ -51,6 +51,40 @@ export function objectEventList(o: Obj, withRegions: boolean): bigint {
   return set;
 }
 
+/** The session holding the disposition of `event` for the filesystem `key`, if any. */
+function holder(dm: Dmapi, key: string, event: number): Session | undefined {
+  for (const s of dm.sessions.values()) if (((s.disp.get(key) ?? 0n) & eventBit(event)) !== 0n) return s;
+  return undefined;
+}
+
+/**
+ * Sets session s's dispositions below `mask` for `key` to `want`; on a filesystem, events another
+ * session held move to s (one session per event and filesystem). As SGI's dm_set_disp: when the
+ * DESTROY disposition changes hands or is dropped, the filesystem's return-on-destroy attribute
+ * name is cleared (it belongs to the session that set it).
+ */
+export function assignDispositions(dm: Dmapi, s: Session, key: string, mask: bigint, want: bigint, fsE?: FsEntry): void {
+  const destroyBefore = key !== GLOBAL_KEY ? holder(dm, key, DM_EVENT_DESTROY) : undefined;
+  const next = ((s.disp.get(key) ?? 0n) & ~mask) | want;
+  if (key !== GLOBAL_KEY && want) {
+    for (const other of dm.sessions.values()) {
+      if (other === s) continue;
+      const o = other.disp.get(key);
+      if (o !== undefined && o & want) {
+        const left = o & ~want;
+        if (left) other.disp.set(key, left); else other.disp.delete(key);
+        dm.log({ t: 'd', sid: other.sid, fs: key, set: left.toString(16) });
+      }
+    }
+  }
+  if (next) s.disp.set(key, next); else s.disp.delete(key);
+  if (key === GLOBAL_KEY && next & eventBit(DM_EVENT_MOUNT)) dm.mountDispositionSeen = true;
+  dm.log({ t: 'd', sid: s.sid, fs: key, set: next.toString(16) });
+  if (key !== GLOBAL_KEY && destroyBefore !== holder(dm, key, DM_EVENT_DESTROY)) {
+    if (fsE && fsE.state.returnOnDestroy) { fsE.state.returnOnDestroy = null; fsE.saveState(); }
+  }
+}
+
 export function dispositionHandlers(dm: Dmapi): Handlers {
   return {
     SET_DISP: (a: Args) => {
@@ -62,34 +96,20 @@ export function dispositionHandlers(dm: Dmapi): Handlers {
       const mask = maskBelow(maxevent);
       const want = (a.eventset as bigint) & mask;
       let key: string;
+      let fsE: FsEntry | undefined;
       if (p.kind === 'global') {
         noToken(a.token);
         if (want & ~eventBit(DM_EVENT_MOUNT)) fail(E.EINVAL, 'the global handle takes DM_EVENT_MOUNT only');
         key = GLOBAL_KEY;
       } else {
-        dm.fsTable.fsOf(p.fsid);
+        fsE = dm.fsTable.fsOf(p.fsid);
         if (p.kind === 'file') fail(E.EINVAL, 'dispositions are set on a filesystem or the global handle');
         noToken(a.token);
         if (want & eventBit(DM_EVENT_MOUNT)) fail(E.EINVAL, 'DM_EVENT_MOUNT goes on the global handle');
         if (want & ~FS_DISP_ALLOWED) fail(E.EINVAL, 'an event without dispositions (CANCEL, DEBUT, USER) or unknown');
         key = fsKey(p.fsid);
       }
-      const next = ((s.disp.get(key) ?? 0n) & ~mask) | want;
-      if (key !== GLOBAL_KEY && want) {
-        // One session per event and filesystem: take the events over from other sessions.
-        for (const other of dm.sessions.values()) {
-          if (other === s) continue;
-          const o = other.disp.get(key);
-          if (o !== undefined && o & want) {
-            const left = o & ~want;
-            if (left) other.disp.set(key, left); else other.disp.delete(key);
-            dm.log({ t: 'd', sid: other.sid, fs: key, set: left.toString(16) });
-          }
-        }
-      }
-      if (next) s.disp.set(key, next); else s.disp.delete(key);
-      if (key === GLOBAL_KEY && next & eventBit(DM_EVENT_MOUNT)) dm.mountDispositionSeen = true;
-      dm.log({ t: 'd', sid: s.sid, fs: key, set: next.toString(16) });
+      assignDispositions(dm, s, key, mask, want, fsE);
       return {};
     },
 

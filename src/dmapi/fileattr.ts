@@ -3,13 +3,19 @@
 //
 // Decisions:
 // * dm_set_fileattr: DM_AT_SIZE → EINVAL (GPFS: it cannot change the size); DM_AT_CTIME → EINVAL
-//   (Linux offers no way to set a ctime; we do not pretend); DM_AT_DTIME on an object without DM
-//   attributes → EINVAL (LTP); no events are raised.
+//   (Linux offers no way to set a ctime; we do not pretend); DM_AT_DTIME sets the dtime, which is
+//   the ctime users see (DTIME_OVERLOAD as GPFS; ctime.ts), with or without DM attributes (GPFS;
+//   JFS refused it without); no events are raised.
 // * Scans are resumable by inode number: dm_attrloc_t is the last inode number returned (0 at
 //   start); entries come in inode order. A buffer too small for even one entry → E2BIG with *rlenp
 //   = the size of that entry (XFS's choice, so a caller can grow its buffer; LTP expected 1).
+// * dm_get_dirattrs lists "." and ".." too, as XFS does (".." of the mount root is the root);
+//   dm_get_dirattrs, dm_get_bulkattr and dm_get_bulkall take the masks SGI's kernel takes there
+//   (DM_AT_HANDLE, EMASK, PMANR, PATTR, DTIME, CFLAG, STAT): a set_fileattr mask such as
+//   DM_AT_SIZE → EINVAL.
+// * dt_dev is the mount's st_dev (what stat through the mount shows).
 // * dt_change: the low 32 bits of the ctime in nanoseconds (changes with data, metadata and DM
-//   attribute changes); dt_dtime: the stored dtime, else the ctime.
+//   attribute changes, the invisible ones included); dt_ctime and dt_dtime: the ctime users see.
 // * SGI's tail: dt_fstype = the sysfs(2) GETFSIND index of "fuse" (its 0-based line in
 //   /proc/filesystems; -1 if absent); dt_xfs_igen = the handle's igen; dt_xfs_xflags =
 //   DM_XFLAG_HASATTR when the object holds DM attributes, nothing else; dt_xfs_extents = the data
@@ -18,13 +24,14 @@
 import * as fs from 'fs';
 import * as sys from '../native/sys';
 import {
-  DM_AT_ALL_GET, DM_AT_ATIME, DM_AT_CTIME, DM_AT_DTIME, DM_AT_GID, DM_AT_HANDLE, DM_AT_MODE, DM_AT_MTIME, DM_AT_SETTABLE,
-  DM_AT_SIZE, DM_AT_UID, DM_EVENT_MAX, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail,
+  DM_AT_ALL_GET, DM_AT_ATIME, DM_AT_CFLAG, DM_AT_CTIME, DM_AT_DTIME, DM_AT_EMASK, DM_AT_GID, DM_AT_HANDLE, DM_AT_MODE,
+  DM_AT_MTIME, DM_AT_PATTR, DM_AT_PMANR, DM_AT_SETTABLE, DM_AT_SIZE, DM_AT_STAT, DM_AT_UID, DM_EVENT_MAX, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail,
 } from './constants';
 import { Args, Dmapi, Handlers } from './core';
 import { dmAttrs } from './attributes';
 import { objectEventList } from './dispositions';
-import { atObj, getXattr, Obj, openObj, setXattr, XA_ATTR, XA_DTIME } from './fstable';
+import { setShownCtime, shownCtimeNs } from './ctime';
+import { atObj, getXattr, Obj, openObj, XA_ATTR } from './fstable';
 import { parseHandle } from './handles';
 import { align8, statEntry, StatInfo } from './layouts';
 import { regionsOf } from './regions';
@@ -76,7 +83,7 @@ export function dataExtents(o: Obj): number {
 
 export function statInfo(o: Obj, withHandle: boolean, compname: string | null): StatInfo {
   const st = o.st;
-  const d = getXattr(o, XA_DTIME);
+  const ctime = shownCtimeNs(o.fs, st) / 1000000000n;
   const pers = dmAttrs(o).length ? 1 : 0;
   const ctimeNs = st[sys.STAT_CTIME_SEC] * 1000000000n + st[sys.STAT_CTIME_NSEC];
   return {
@@ -86,9 +93,10 @@ export function statInfo(o: Obj, withHandle: boolean, compname: string | null): 
     emask: objectEventList(o, false),
     pers,
     pmanreg: regionsOf(o).length ? 1 : 0,
-    dtime: d && d.length === 8 ? d.readBigInt64LE(0) : BigInt.asIntN(64, st[sys.STAT_CTIME_SEC]),
+    dtime: ctime,      // DM_CONFIG_DTIME_OVERLOAD: the dtime is the ctime (GPFS)
     change: Number(ctimeNs & 0xffffffffn),
-    dev: st[sys.STAT_DEV],
+    // what stat(2) through the mount shows (the FUSE device), not the backing filesystem's
+    dev: o.fs.dev !== null ? BigInt(o.fs.dev) : st[sys.STAT_DEV],
     ino: st[sys.STAT_INO],
     mode: Number(st[sys.STAT_MODE]),
     nlink: Number(st[sys.STAT_NLINK]),
@@ -98,7 +106,7 @@ export function statInfo(o: Obj, withHandle: boolean, compname: string | null): 
     size: BigInt.asIntN(64, st[sys.STAT_SIZE]),
     atime: BigInt.asIntN(64, st[sys.STAT_ATIME_SEC]),
     mtime: BigInt.asIntN(64, st[sys.STAT_MTIME_SEC]),
-    ctime: BigInt.asIntN(64, st[sys.STAT_CTIME_SEC]),
+    ctime,
     blksize: Number(st[sys.STAT_BLKSIZE]),
     blocks: st[sys.STAT_BLOCKS],
     fstype: fuseFsIndex(),
@@ -111,12 +119,19 @@ export function statInfo(o: Obj, withHandle: boolean, compname: string | null): 
   };
 }
 
-/** Fills a scan buffer in inode order from entries with ino > loc. */
+/** The masks a scan takes (SGI's dm_get_dirattrs / dm_get_bulkattr): no set_fileattr masks. */
+const SCAN_MASKS = DM_AT_HANDLE | DM_AT_EMASK | DM_AT_PMANR | DM_AT_PATTR | DM_AT_DTIME | DM_AT_CFLAG | DM_AT_STAT;
+
+/**
+ * Fills a scan buffer in inode order from entries with ino > loc. Entries sharing an inode number
+ * (the root's "." and "..") are returned in the same call, since the cursor is the inode number.
+ */
 function scanReply(
   entries: Array<{ ino: bigint; make: () => Buffer | null }>, loc: bigint, buflen: bigint,
 ): { more: number; loc: bigint; rlen: number; buf: Buffer } {
   const todo = entries.filter((e) => e.ino > loc).sort((x, y) => (x.ino < y.ino ? -1 : x.ino > y.ino ? 1 : 0));
   const parts: Buffer[] = [];
+  const inos: bigint[] = [];
   let used = 0;
   let last = loc;
   let i = 0;
@@ -129,8 +144,20 @@ function scanReply(
       break;
     }
     parts.push(b);
+    inos.push(todo[i].ino);
     used = start + b.length;
     last = todo[i].ino;
+  }
+  if (i < todo.length && parts.length && todo[i].ino === last) {
+    // the buffer ended inside a group of one inode number: the whole group waits for the next call
+    while (parts.length && inos[inos.length - 1] === last) { parts.pop(); inos.pop(); }
+    if (!parts.length) {
+      const group = todo.filter((e) => e.ino === last).map((e) => e.make()).filter((b): b is Buffer => b !== null);
+      const rlen = group.reduce((u, b, k) => (k ? align8(u) : 0) + b.length, 0);
+      fail(E.E2BIG, 'buffer too small for the entries of one inode', { rlen, loc, more: 1 });
+    }
+    used = parts.reduce((u, b, k) => (k ? align8(u) : 0) + b.length, 0);
+    last = inos[inos.length - 1];
   }
   // Chain: link = distance to the next entry.
   const out = Buffer.alloc(used);
@@ -177,7 +204,6 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
       if (mask & DM_AT_CTIME) fail(E.EINVAL, 'the ctime cannot be set on Linux');
       fsGuard(a, 'dm_set_fileattr takes an object handle');
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
-        if (mask & DM_AT_DTIME && !dmAttrs(o).length) fail(E.EINVAL, 'DM_AT_DTIME on an object without DM attributes');
         const chk = (r: number, what: string) => { if (r < 0) fail(-r, what); };
         if (mask & DM_AT_MODE) {
           if (o.type === 'lnk') fail(E.EINVAL, 'a symbolic link has no mode to set');
@@ -191,11 +217,8 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
           const mt = mask & DM_AT_MTIME ? [a.mtime as bigint, 0] as const : [null, sys.UTIME_OMIT] as const;
           chk(atObj(o.fs, o.rel, (d, n) => sys.utimensat(d, n, at[0], at[1], mt[0], mt[1], sys.AT_SYMLINK_NOFOLLOW)), 'utimensat');
         }
-        if (mask & DM_AT_DTIME) {
-          const b = Buffer.alloc(8);
-          b.writeBigInt64LE(a.dtime as bigint, 0);
-          setXattr(o, XA_DTIME, b);
-        }
+        // last: the dtime is the ctime (DTIME_OVERLOAD), shown as given from now on (ctime.ts)
+        if (mask & DM_AT_DTIME) setShownCtime(o, a.dtime as bigint);
         // The mount's cached attributes are out of date now.
         dm.objectChanged(o);
         return {};
@@ -217,14 +240,21 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
 
     GET_DIRATTRS: (a: Args) => {
       const mask = Number(a.mask);
-      if (mask & ~DM_AT_ALL_GET) fail(E.EINVAL, 'unknown DM_AT_* bits');
+      if (mask & ~SCAN_MASKS) fail(E.EINVAL, 'dm_get_dirattrs takes HANDLE, EMASK, PMANR, PATTR, DTIME, CFLAG, STAT');
       fsGuard(a, 'dm_get_dirattrs takes a directory handle');
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_SHARED, (dir) => {
         if (dir.type !== 'dir') fail(E.EINVAL, 'not a directory');
-        const entries = dm.fsTable.readdir(dir.fs, dir.rel).map((e) => ({
+        const parent = dir.rel.includes('/') ? dir.rel.slice(0, dir.rel.lastIndexOf('/')) : '';
+        const parentSt = dm.fsTable.objAt(dir.fs, parent, false);
+        const names = [
+          { name: '.', ino: dir.ino, rel: dir.rel },
+          ...(parentSt ? [{ name: '..', ino: parentSt.ino, rel: parent }] : []),
+          ...dm.fsTable.readdir(dir.fs, dir.rel).map((e) => ({ ...e, rel: dir.rel ? `${dir.rel}/${e.name}` : e.name })),
+        ];
+        const entries = names.map((e) => ({
           ino: e.ino,
           make: () => {
-            const o = dm.fsTable.objAt(dir.fs, dir.rel ? `${dir.rel}/${e.name}` : e.name, (mask & DM_AT_HANDLE) !== 0);
+            const o = dm.fsTable.objAt(dir.fs, e.rel, (mask & DM_AT_HANDLE) !== 0);
             return o ? statEntry(statInfo(o, (mask & DM_AT_HANDLE) !== 0, e.name)) : null;
           },
         }));
@@ -258,7 +288,7 @@ export function fileattrHandlers(dm: Dmapi): Handlers {
 function bulk(dm: Dmapi, a: Args, attrname: Buffer | null): Record<string, unknown> {
   dm.session(a.sid);
   const mask = Number(a.mask);
-  if (mask & ~DM_AT_ALL_GET) fail(E.EINVAL, 'unknown DM_AT_* bits');
+  if (mask & ~SCAN_MASKS) fail(E.EINVAL, 'bulk scans take HANDLE, EMASK, PMANR, PATTR, DTIME, CFLAG, STAT');
   const p = parseHandle(a.handle as Buffer);
   if (!p) fail(E.EINVAL, 'malformed handle');
   if (p.kind === 'global') fail(E.EBADF, 'the global handle');

@@ -26,6 +26,7 @@
 //   NOSPACE is a dm_namesp_event_t with ne_handle1 = the filesystem handle and ne_handle2 = the file
 //   being written (dmapifs: the file is extra information, XDSM leaves it unspecified).
 import * as sys from '../native/sys';
+import { showCtime } from './ctime';
 import type { DataKind, FileRef, FsEventHooks, Gate, MountDescription, NsOp } from '../fs/events';
 import {
   DM_EVENT_ATTRIBUTE, DM_EVENT_CLOSE, DM_EVENT_CREATE, DM_EVENT_DESTROY, DM_EVENT_LINK, DM_EVENT_MOUNT,
@@ -308,12 +309,22 @@ export class MountHooks implements FsEventHooks {
     }
   }
 
+  /**
+   * A namespace event is in force by the parent directory's event list (or the filesystem's); a
+   * rename also by the target directory's, as SGI's xfs_rename raises RENAME/POSTRENAME when
+   * either directory enables it.
+   */
+  private nsInForce(fsE: FsEntry, op: NsOp, type: number): boolean {
+    const by = (dir: string) => MountHooks.inForce(this.ownList(fsE, dir, undefined, false), fsE.state.eventlist, type);
+    return by(op.parent) || (op.op === 'rename' && op.newParent !== undefined && op.newParent !== op.parent && by(op.newParent));
+  }
+
   before(op: NsOp): Gate {
     if (!this.enabled) return null;
     const fsE = this.fs();
     if (!fsE) return null;
     const type = PRE[op.op];
-    if (!MountHooks.inForce(this.ownList(fsE, op.parent, undefined, false), fsE.state.eventlist, type)) return null;
+    if (!this.nsInForce(fsE, op, type)) return null;
     const msg = this.nsMessage(fsE, op, false, 0);
     if (!msg) return Promise.resolve(E.EIO);
     return this.gate(type, msg);
@@ -331,7 +342,7 @@ export class MountHooks implements FsEventHooks {
       if (st) fsE.paths.set(st[sys.STAT_INO], lat(nrel).toString());
     }
     const type = POST[op.op];
-    if (!MountHooks.inForce(this.ownList(fsE, op.parent, undefined, false), fsE.state.eventlist, type)) return;
+    if (!this.nsInForce(fsE, op, type)) return;
     if (!dispositionOf(this.dm, this.fsid, type)) return;
     const msg = this.nsMessage(fsE, op, true, retcode);
     if (msg) this.async(type, msg);
@@ -344,7 +355,12 @@ export class MountHooks implements FsEventHooks {
     const fsE = this.fs();
     if (!fsE) return false;
     const own = this.ownList(fsE, null, f.fd);
-    return ((own !== 0n ? own : fsE.state.eventlist) & DATA_BITS) !== 0n;
+    if (((own !== 0n ? own : fsE.state.eventlist) & DATA_BITS) !== 0n) return true;
+    // A region may be set while the file is open, and FUSE cannot switch an open to direct I/O
+    // later: while a session holds a data-event disposition for the filesystem, every open is
+    // direct, so that a region set after the open raises its events with the application's own
+    // offset and length (not page-cache readahead ranges, not reads the cache answers silently).
+    return [DM_EVENT_READ, DM_EVENT_WRITE, DM_EVENT_TRUNCATE].some((e) => dispositionOf(this.dm, this.fsid, e) !== null);
   }
 
   /**
@@ -365,7 +381,11 @@ export class MountHooks implements FsEventHooks {
     for (const r of regions) {
       if (!(r.flags & flag)) continue;
       const rEnd = r.size === 0n ? null : r.offset + r.size;
-      if (start < (rEnd ?? end + 1n) && end > r.offset) return state;
+      // A truncation (start = the lower of the old and the new size) is due when a TRUNCATE region
+      // ends beyond that point, even a region wholly past the end of the file: XDSM raises TRUNCATE
+      // when the new size is at or below the end of a TRUNCATE region (LTP: open(O_TRUNC) of a
+      // file shorter than its region still raises it).
+      if (kind === 'truncate' ? rEnd === null || rEnd > start : start < (rEnd ?? end + 1n) && end > r.offset) return state;
     }
     return null;
   }
@@ -457,6 +477,12 @@ export class MountHooks implements FsEventHooks {
     const o = this.handleAt(fsE, rel, fd);
     if (!o) return;
     this.async(DM_EVENT_ATTRIBUTE, namespEvent({ mode: Number(o.st[sys.STAT_MODE]), handle1: o.handle }));
+  }
+
+  shownStat(st: BigUint64Array): void {
+    if (!this.enabled) return;
+    const fsE = this.fs();
+    if (fsE) showCtime(fsE, st);
   }
 
   closed(f: FileRef): void {

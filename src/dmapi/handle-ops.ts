@@ -30,7 +30,8 @@ export function handleOpsHandlers(dm: Dmapi): Handlers {
       if (dp.kind !== 'file') fail(E.EBADF, 'the directory handle must be an object handle');
       const dir = dm.fsTable.resolve(a.dirhandle as Buffer);
       if (dir.type !== 'dir') fail(E.EBADF, 'not a directory');
-      if (tp.kind !== 'file') fail(E.EINVAL, 'the target must be an object handle');
+      // SGI's dm_handle_to_path: a filesystem or the global handle as the target is EBADF, as for the directory
+      if (tp.kind !== 'file') fail(E.EBADF, 'the target must be an object handle');
       const targ = dm.fsTable.resolve(a.targhandle as Buffer);
       if (targ.fs !== dir.fs) fail(E.EINVAL, 'target in another filesystem');
       const entry = dm.fsTable.readdir(dir.fs, dir.rel).find((e) => e.ino === targ.ino);

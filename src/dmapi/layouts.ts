@@ -134,6 +134,23 @@ export function attrList(name: Buffer, value: Buffer): Buffer {
   return withVars(ATTRLIST_SIZE, [[12, value]], (b) => name.copy(b, 4, 0, 8));
 }
 
+/**
+ * The dm_getall_dmattr list as SGI's xfs_dm_getall_dmattr lays it out: every entry, the last one
+ * included, padded to 4 bytes, _link = the padded size (0 in the last). One 30-byte value is
+ * 20 + 30 → 52 bytes; a buffer sized by SGI's rule (the sum of the padded entries) is enough.
+ */
+export function attrListChain(entries: Buffer[]): Buffer {
+  const align4 = (n: number) => (n + 3) & ~3;
+  const out = Buffer.alloc(entries.reduce((s, e) => s + align4(e.length), 0));
+  let o = 0;
+  entries.forEach((e, i) => {
+    e.copy(out, o);
+    out.writeInt32LE(i === entries.length - 1 ? 0 : align4(e.length), o);
+    o += align4(e.length);
+  });
+  return out;
+}
+
 export interface StatInfo {
   handle: Buffer | null;
   compname: string | null;

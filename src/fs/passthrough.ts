@@ -289,6 +289,7 @@ export class Passthrough implements FuseOps {
     // A reserved file reached under another name (a hard link made in the backing directory)
     // stays invisible.
     if (res === 0 && this.reserved.isReserved(st[sys.STAT_INO])) return cb(-E.ENOENT);
+    if (res === 0) this.ev?.shownStat?.(st);
     cb(res, st);
   }
 
@@ -301,6 +302,7 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) return this.getattr(p, cb);
     const st = stat();
     const res = sys.fstat(fd, st);
+    if (res === 0) this.ev?.shownStat?.(st);
     cb(res, st);
   }
 
@@ -828,11 +830,23 @@ export class Passthrough implements FuseOps {
     // (fstat, fchmod, futimens, xattrs) after it is removed or renamed while open.
     const dfd = sys.openat2(this.rootFd, rel(p), sys.O_RDONLY | sys.O_DIRECTORY, 0, RESOLVE);
     if (dfd < 0) return cb(dfd);
+    if (this.ev) {
+      // Counted like a file's opens: the last release raises CLOSE for directories too (GPFS, JFS).
+      const st = stat();
+      if (sys.fstat(dfd, st) === 0) {
+        const ino = st[sys.STAT_INO];
+        this.files.set(dfd, { ino, nonblock: false, direct: false, memo: {} });
+        this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
+      }
+    }
     cb(0, dfd);
   }
 
   releasedir(p: string, fd: number, cb: Cb): void {
-    cb(fd > 0 ? sys.close(fd) : 0);
+    if (fd <= 0) return cb(0);
+    const last = this.ev ? this.forget(fd) : null;
+    if (last) this.ev!.closed({ rel: relOf(p), ino: last.ino, fd, memo: last.memo });
+    cb(sys.close(fd));
   }
 
   fsyncdir(p: string, datasync: boolean, fd: number, cb: Cb): void {

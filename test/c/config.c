@@ -10,7 +10,7 @@ int main(int argc, char **argv)
 	size_t fshl;
 	OK(dm_path_to_fshandle(argv[1], &fsh, &fshl));
 	static const struct { dm_config_t f; dm_size_t v; } want[] = {
-		{ DM_CONFIG_BULKALL, 1 }, { DM_CONFIG_CREATE_BY_HANDLE, 0 }, { DM_CONFIG_DTIME_OVERLOAD, 0 },
+		{ DM_CONFIG_BULKALL, 1 }, { DM_CONFIG_CREATE_BY_HANDLE, 0 }, { DM_CONFIG_DTIME_OVERLOAD, 1 },
 		{ DM_CONFIG_LEGACY, 1 }, { DM_CONFIG_LOCK_UPGRADE, 1 }, { DM_CONFIG_MAX_ATTR_ON_DESTROY, 1022 },
 		{ DM_CONFIG_MAX_ATTRIBUTE_SIZE, 1022 }, { DM_CONFIG_MAX_HANDLE_SIZE, 24 },
 		{ DM_CONFIG_MAX_MANAGED_REGIONS, 32 }, { DM_CONFIG_MAX_MESSAGE_DATA, 4096 }, { DM_CONFIG_OBJ_REF, 1 },

@@ -64,6 +64,40 @@ int main(int argc, char **argv)
 	}
 	EQ(seen, 3);
 
+	/* SGI's layout: every entry (the last one too) padded to 4 bytes.  One 30-byte value → 20 + 30
+	 * → rlen 52; 15 values of 81 bytes → 15 * 104 = 1560 bytes and a buffer of exactly that is enough. */
+	{
+		char *g = mnt_path(argv[1], "dmattr-layout");
+		write_file(g, "", 0);
+		void *gh;
+		size_t ghl;
+		OK(dm_path_to_handle(g, &gh, &ghl));
+		dm_attrname_t n30;
+		attrname(&n30, "thirty");
+		OK(dm_set_dmattr(sid, gh, ghl, DM_NO_TOKEN, &n30, 0, 30, big));
+		OK(dm_getall_dmattr(sid, gh, ghl, DM_NO_TOKEN, sizeof all, all, &rlen));
+		EQ(rlen, 52);
+		EQ(((dm_attrlist_t *)all)->_link, 0);
+		OK(dm_remove_dmattr(sid, gh, ghl, DM_NO_TOKEN, 0, &n30));
+		for (int i = 0; i < 15; i++) {
+			dm_attrname_t ni;
+			char nm[9];
+			snprintf(nm, sizeof nm, "a%02d", i);
+			attrname(&ni, nm);
+			OK(dm_set_dmattr(sid, gh, ghl, DM_NO_TOKEN, &ni, 0, 81, big));
+		}
+		ERR(dm_getall_dmattr(sid, gh, ghl, DM_NO_TOKEN, 1559, all, &rlen), E2BIG);
+		EQ(rlen, 1560);
+		OK(dm_getall_dmattr(sid, gh, ghl, DM_NO_TOKEN, 1560, all, &rlen));
+		EQ(rlen, 1560);
+		int k = 0;
+		for (dm_attrlist_t *al = (dm_attrlist_t *)all; al; al = DM_STEP_TO_NEXT(al, dm_attrlist_t *), k++) {
+			EQ(DM_GET_LEN(al, al_data), 81);
+			if (al->_link) EQ(al->_link, 104);
+		}
+		EQ(k, 15);
+	}
+
 	/* remove */
 	OK(dm_remove_dmattr(sid, h, hl, DM_NO_TOKEN, 0, &a2));
 	ERR(dm_get_dmattr(sid, h, hl, DM_NO_TOKEN, &a2, sizeof buf, buf, &rlen), ENOENT);
@@ -82,9 +116,24 @@ int main(int argc, char **argv)
 	EQ(rlen, 6);
 
 	/* return-on-destroy: filesystem handle only */
+	/* set_return_on_destroy as SGI's kernel: enabling takes the DESTROY disposition for the caller;
+	 * disabling from a session without it → EINVAL; a dm_set_disp moving DESTROY clears the name */
+	dm_sessid_t s2;
+	OK(dm_create_session(DM_NO_SESSION, "libdm dmattr two", &s2));
+	ERR(dm_set_return_on_destroy(s2, fsh, fshl, DM_NO_TOKEN, &a1, DM_FALSE), EINVAL);
 	OK(dm_set_return_on_destroy(sid, fsh, fshl, DM_NO_TOKEN, &a1, DM_TRUE));
 	ERR(dm_set_return_on_destroy(sid, h, hl, DM_NO_TOKEN, &a1, DM_TRUE), EINVAL);
-	OK(dm_set_return_on_destroy(sid, fsh, fshl, DM_NO_TOKEN, &a1, DM_FALSE));
+	static char dbuf[1024] __attribute__((aligned(8)));
+	size_t dlen;
+	OK(dm_getall_disp(sid, sizeof dbuf, dbuf, &dlen));
+	CHECK(dlen > 0 && DMEV_ISSET(DM_EVENT_DESTROY, ((dm_dispinfo_t *)dbuf)->di_eventset), "DESTROY disposition taken");
+	ERR(dm_set_return_on_destroy(s2, fsh, fshl, DM_NO_TOKEN, &a1, DM_FALSE), EINVAL);
+	OK(dm_set_return_on_destroy(s2, fsh, fshl, DM_NO_TOKEN, &a1, DM_TRUE));      /* moves DESTROY to s2 */
+	OK(dm_getall_disp(sid, sizeof dbuf, dbuf, &dlen));
+	EQ(dlen, 0);
+	ERR(dm_set_return_on_destroy(sid, fsh, fshl, DM_NO_TOKEN, &a1, DM_FALSE), EINVAL);
+	OK(dm_set_return_on_destroy(s2, fsh, fshl, DM_NO_TOKEN, NULL, DM_FALSE));    /* the name is not read */
+	OK(dm_destroy_session(s2));
 
 	/* inheritance is not implemented (DM_CONFIG_PERS_INHERIT_ATTRIBS 0) */
 	dm_inherit_t ih[4];

@@ -86,6 +86,10 @@ int main(int argc, char **argv)
 	ERR(dm_handle_to_path(dh, dhl, ih, ihl, 3, pbuf, &rlen), E2BIG);
 	CHECK(rlen >= want, "E2BIG rlen %zu >= %zu", rlen, want);
 	ERR(dm_handle_to_path(h, hl, ih, ihl, sizeof pbuf, pbuf, &rlen), EBADF);
+	/* a filesystem or the global handle as the target: EBADF too (SGI) */
+	ERR(dm_handle_to_path(dh, dhl, fsh2, fshl2, sizeof pbuf, pbuf, &rlen), EBADF);
+	ERR(dm_handle_to_path(dh, dhl, DM_GLOBAL_HANP, DM_GLOBAL_HLEN, sizeof pbuf, pbuf, &rlen), EBADF);
+	ERR(dm_handle_to_path(fsh2, fshl2, ih, ihl, sizeof pbuf, pbuf, &rlen), EBADF);
 
 	/* a deleted file's handle is stale */
 	void *gone;

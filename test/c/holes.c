@@ -1,5 +1,6 @@
-/* Holes and allocation: probe_hole (aligned range; EINVAL), punch_hole (EAGAIN unaligned, E2BIG past
- * EOF, the data becomes zeros and the blocks go), get_allocinfo (RES/HOLE extents, 1 = more). */
+/* Holes and allocation: probe_hole (aligned range; EINVAL; len 0 = to EOF with rlen 0), punch_hole
+ * (EAGAIN unaligned, E2BIG for a range past EOF, the data becomes zeros and the blocks go),
+ * get_allocinfo (RES/HOLE extents, 1 = more). */
 #include "check.h"
 
 int main(int argc, char **argv)
@@ -25,9 +26,30 @@ int main(int argc, char **argv)
 	EQ(roff, bs);
 	EQ(rlen, bs * 2);
 	ERR(dm_probe_hole(sid, h, hl, DM_NO_TOKEN, 1, 10, &roff, &rlen), EINVAL);
+	/* len 0 = "to the end of the file": SGI's xfs_dm_probe_hole answers rlen 0 */
 	OK(dm_probe_hole(sid, h, hl, DM_NO_TOKEN, 0, 0, &roff, &rlen));
 	EQ(roff, 0);
-	CHECK(rlen >= sizeof data, "to EOF: %llu", (unsigned long long)rlen);
+	EQ(rlen, 0);
+	OK(dm_probe_hole(sid, h, hl, DM_NO_TOKEN, 1, 0, &roff, &rlen));
+	EQ(roff, bs);
+	EQ(rlen, 0);
+
+	/* a range past the end of the file: E2BIG for both (500001 bytes of a 500000-byte file) */
+	char *f5 = mnt_path(mnt, "hole500000");
+	static char d5[500000];
+	write_file(f5, d5, sizeof d5);
+	void *h5;
+	size_t h5l;
+	OK(dm_path_to_handle(f5, &h5, &h5l));
+	ERR(dm_probe_hole(sid, h5, h5l, DM_NO_TOKEN, 0, 500001, &roff, &rlen), E2BIG);
+	ERR(dm_punch_hole(sid, h5, h5l, DM_NO_TOKEN, 0, 500001), E2BIG);
+	ERR(dm_probe_hole(sid, h5, h5l, DM_NO_TOKEN, 500001, 0, &roff, &rlen), E2BIG);
+	ERR(dm_punch_hole(sid, h5, h5l, DM_NO_TOKEN, 500001, 0), E2BIG);
+	OK(dm_probe_hole(sid, h5, h5l, DM_NO_TOKEN, 0, 500000, &roff, &rlen));     /* exactly to EOF */
+	EQ(roff, 0);
+	EQ(rlen, (500000 + bs - 1) / bs * bs);
+	OK(stat(f5, &st));
+	EQ(st.st_size, 500000);
 
 	ERR(dm_punch_hole(sid, h, hl, DM_NO_TOKEN, 1, bs), EAGAIN);
 	ERR(dm_punch_hole(sid, h, hl, DM_NO_TOKEN, 1024 * 1024, bs), E2BIG);
