@@ -99,6 +99,8 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     subtype: 'dmapifs',
     allowOther: true,
     defaultPermissions: true,
+    // The kernel judges access by ACLs as well as mode bits, as the backing filesystem would.
+    posixAcl: true,
     attrTimeout: opts.attrTimeout ?? 1,
     entryTimeout: opts.entryTimeout ?? 1,
     maxWrite: 131072,

@@ -129,6 +129,14 @@ export interface FuseOptions {
   subtype?: string;
   allowOther?: boolean;
   defaultPermissions?: boolean;
+  /**
+   * POSIX ACLs (FUSE_POSIX_ACL, implies defaultPermissions): the kernel reads the
+   * system.posix_acl_* xattrs through getxattr, caches them and checks access with them. It also
+   * leaves the umask to the filesystem (FUSE_DONT_MASK): create, mkdir and mknod get the mode
+   * unmasked and the caller's umask in `ctx.umask`, to apply unless a default ACL of the parent
+   * decides the permissions (POSIX.1e).
+   */
+  posixAcl?: boolean;
   readOnly?: boolean;
   /** Seconds the kernel may cache attributes / names / negative lookups. */
   attrTimeout?: number;
@@ -252,7 +260,7 @@ export class Fuse {
     mo.push(`fsname=${o.fsname ?? 'fuse-native'}`);
     if (o.subtype) mo.push(`subtype=${o.subtype}`);
     if (o.allowOther) mo.push('allow_other');
-    if (o.defaultPermissions) mo.push('default_permissions');
+    if (o.defaultPermissions || o.posixAcl) mo.push('default_permissions');
     if (o.readOnly) mo.push('ro');
     const maxRead = o.maxRead ?? o.maxWrite ?? 131072;
     mo.push(`max_read=${maxRead}`);
@@ -262,7 +270,8 @@ export class Fuse {
     }
     const CAP = this.native.CAP;
     let wantSet = CAP.ASYNC_READ | CAP.ATOMIC_O_TRUNC | CAP.EXPORT_SUPPORT | CAP.PARALLEL_DIROPS;
-    let wantClear = CAP.WRITEBACK_CACHE | CAP.POSIX_ACL | CAP.DONT_MASK;
+    let wantClear = CAP.WRITEBACK_CACHE;
+    if (o.posixAcl) wantSet |= CAP.POSIX_ACL | CAP.DONT_MASK; else wantClear |= CAP.POSIX_ACL | CAP.DONT_MASK;
     if (o.autoInvalData === false) wantClear |= CAP.AUTO_INVAL_DATA; else wantSet |= CAP.AUTO_INVAL_DATA;
     if (this.ops.getlk && this.ops.setlk) wantSet |= CAP.POSIX_LOCKS;
     if (this.ops.flock) wantSet |= CAP.FLOCK_LOCKS;
