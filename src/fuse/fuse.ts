@@ -653,6 +653,12 @@ export class Fuse {
             if (byFd) { need('futimens'); steps.push((cb) => self.invoke('futimens', ctx, path, fh, at, mt, cb)); }
             else { need('utimens'); steps.push((cb) => self.invoke('utimens', ctx, path, at, mt, cb)); }
           }
+          if (!steps.length) {
+            // A setattr that changes nothing is chown(f, -1, -1) (the kernel's ATTR_CTIME alone): a
+            // local filesystem still updates the ctime, so the backing file gets the same call.
+            if (byFd) { need('fchown'); steps.push((cb) => self.invoke('fchown', ctx, path, fh, -1, -1, cb)); }
+            else { need('chown'); steps.push((cb) => self.invoke('chown', ctx, path, -1, -1, cb)); }
+          }
         } catch (e) { return void self.replyErrOr(req, e); }
         let i = 0;
         const next = (err: unknown) => {
