@@ -54,7 +54,7 @@ Shows, or changes, the DMAPI settings of a running node (kept in <run dir>/NAME/
   dmapiSessionFailureTimeout  s an event waits for its failed session to be assumed, then EIO (0)
   dmapiMountTimeout           s the node's first DMAPI mount waits for a MOUNT disposition, then EIO (60; -1 forever)
   dmapiDataEventRetry         times a data event re-enabled during its handling is raised again (2; -1 always)`,
-  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--mount-event-optional] [--capacity SIZE] BACKING MOUNTPOINT
+  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--mount-event-optional] [--capacity SIZE] [--dev] [--suid] BACKING MOUNTPOINT
 
 Mounts the directory BACKING at MOUNTPOINT (an existing empty directory) through FUSE. The
 node's daemon is started if it does not run. Returns once the mount is ready.
@@ -68,7 +68,11 @@ node's daemon is started if it does not run. Returns once the mount is ready.
   --mount-event-optional
                        with no MOUNT disposition, mount without a MOUNT event (dmapifs extension)
   --capacity SIZE      limit the space the filesystem's files may take (500M, 2G...): writes past it
-                       raise NOSPACE (DMAPI) and fail with ENOSPC`,
+                       raise NOSPACE (DMAPI) and fail with ENOSPC
+  --dev                device files in the mount may be opened (default: nodev)
+  --suid               set-user-ID/set-group-ID bits and file capabilities take effect when a
+                       program of the mount is run (default: nosuid). Both only for trusted content:
+                       see docs/mount-options.md`,
   umount: `usage: dmapifs umount [--node NAME] [--lazy] MOUNTPOINT
 
 Unmounts MOUNTPOINT through the daemon serving it. A FUSE mount left behind by a daemon that
@@ -151,7 +155,7 @@ async function realpathWithin(p: string, ms: number): Promise<string | null> {
 // Commands
 
 async function cmdMount(argv: string[]): Promise<number> {
-  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', 'mount-event-optional': 'flag', capacity: 'value', help: 'flag' }, 'mount');
+  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', 'mount-event-optional': 'flag', capacity: 'value', dev: 'flag', suid: 'flag', help: 'flag' }, 'mount');
   if (opts.help) { out(HELP.mount); return EXIT_OK; }
   if (positional.length !== 2) {
     throw new UsageError(positional.length < 2 ? 'mount needs BACKING and MOUNTPOINT' : `unexpected argument '${positional[2]}' for 'mount'`);
@@ -173,7 +177,8 @@ async function cmdMount(argv: string[]): Promise<number> {
   let rec: MountRecord;
   try {
     rec = await callDaemon<MountRecord>(nodePaths(node).socket, 'mount',
-      { backing, mountpoint, attrTimeout, entryTimeout, capacity, mountEventOptional: opts['mount-event-optional'] === true },
+      { backing, mountpoint, attrTimeout, entryTimeout, capacity, mountEventOptional: opts['mount-event-optional'] === true,
+        allowDev: opts.dev === true, allowSuid: opts.suid === true },
       // A DMAPI mount waits for its MOUNT event's answer, as long as the DM application takes.
       { timeoutMs: 0 });
   } catch (e) {

@@ -22,12 +22,17 @@ function optBytes(args: Record<string, unknown>, key: string): number | undefine
 export interface MountRecord extends MountInfo {
   attrTimeout: number | null;
   entryTimeout: number | null;
+  /** Mount options dev and suid (both off by default). */
+  allowDev: boolean;
+  allowSuid: boolean;
 }
 
 interface Entry {
   fs: MountedFs;
   attrTimeout: number | null;
   entryTimeout: number | null;
+  allowDev: boolean;
+  allowSuid: boolean;
   /** Set once the kernel mount is gone. */
   gone: boolean;
   /** Set while we unmount it ourselves. */
@@ -90,7 +95,7 @@ export class MountService implements Service {
 
   private record(e: Entry): MountRecord {
     // fs.info is live (dev is filled in once known).
-    return { ...e.fs.info, node: this.node, attrTimeout: e.attrTimeout, entryTimeout: e.entryTimeout };
+    return { ...e.fs.info, node: this.node, attrTimeout: e.attrTimeout, entryTimeout: e.entryTimeout, allowDev: e.allowDev, allowSuid: e.allowSuid };
   }
 
   list(): MountRecord[] {
@@ -115,6 +120,8 @@ export class MountService implements Service {
     const entryTimeout = optSeconds(args, 'entryTimeout');
     const capacity = optBytes(args, 'capacity');
     const mountEventOptional = args.mountEventOptional === undefined ? undefined : bool(args, 'mountEventOptional');
+    const allowDev = args.allowDev === undefined ? false : bool(args, 'allowDev');
+    const allowSuid = args.allowSuid === undefined ? false : bool(args, 'allowSuid');
     if (!path.isAbsolute(backingArg)) throw new CodedError('EINVAL', `backing path must be absolute: ${backingArg}`);
     if (!path.isAbsolute(mountArg)) throw new CodedError('EINVAL', `mount point must be absolute: ${mountArg}`);
     // Before touching either path: nothing inside our own mounts (a mount(2) there would wait on
@@ -146,14 +153,14 @@ export class MountService implements Service {
       this.log.info(`mounting ${backing} at ${mountpoint}`);
       let mfs: MountedFs;
       try {
-        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity, mountEventOptional });
+        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity, mountEventOptional, allowDev, allowSuid });
       } catch (e) {
         const b = errorBody(e);
         this.log.warn(`mount of ${backing} at ${mountpoint} failed: ${b.code}: ${b.message}`);
         throw new CodedError(b.code === 'EINTERNAL' ? 'EIO' : b.code, `mount failed: ${b.message}`);
       }
       const entry: Entry = {
-        fs: mfs, attrTimeout: attrTimeout ?? null, entryTimeout: entryTimeout ?? null, gone: false, unmounting: false,
+        fs: mfs, attrTimeout: attrTimeout ?? null, entryTimeout: entryTimeout ?? null, allowDev, allowSuid, gone: false, unmounting: false,
       };
       this.mounts.set(mountpoint, entry);
       mfs.closed.then(() => this.onClosed(mountpoint, entry), (e) => {

@@ -104,6 +104,8 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     attrTimeout: opts.attrTimeout ?? 1,
     entryTimeout: opts.entryTimeout ?? 1,
     maxWrite: 131072,
+    // libfuse mounts nosuid,nodev unless told otherwise.
+    options: [...(opts.allowDev ? ['dev'] : []), ...(opts.allowSuid ? ['suid'] : [])],
     onClosed: () => {
       markServed(realMountpoint, false);
       sys.close(rootFd);
