@@ -680,6 +680,24 @@ static napi_value js_punch_hole(napi_env env, napi_callback_info info) {
                                       (off_t)len)));
 }
 
+/*
+ * ioctlBuf(fd, cmd, buffer) -> the ioctl's result | -errno, for the ioctls whose argument is a
+ * pointer to a buffer of _IOC_SIZE(cmd) bytes (read and/or written by the kernel). The buffer
+ * must hold at least that many bytes (EINVAL otherwise): the kernel trusts the size in cmd.
+ */
+static napi_value js_ioctl_buf(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd;
+  unsigned cmd;
+  uint8_t *data;
+  size_t blen;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_bits(env, argv[1], "cmd", &cmd));
+  TRY(arg_bytes(env, argv[2], "buffer", &data, &blen));
+  if (blen < _IOC_SIZE(cmd)) return ret_int(env, -EINVAL);
+  return ret_sys(env, RETRY(ioctl(fd, cmd, data)));
+}
+
 /* lseek(fd, offset, whence) -> offset | -errno (SEEK_DATA/SEEK_HOLE: -ENXIO at or past EOF) */
 static napi_value js_lseek(napi_env env, napi_callback_info info) {
   ARGS(3);
@@ -1759,6 +1777,7 @@ NAPI_MODULE_INIT() {
       {"fallocate", js_fallocate},
       {"punchHole", js_punch_hole},
       {"lseek", js_lseek},
+      {"ioctlBuf", js_ioctl_buf},
       {"ftruncate", js_ftruncate},
       {"truncate", js_truncate},
       {"fsync", js_fsync},

@@ -25,6 +25,8 @@ import { listDir } from './listdir';
 import type { FileRef, FsEventHooks, Gate, NsOp } from './events';
 import { Capacity } from './capacity';
 import { creationMode, mayAccess } from './acl';
+import { CAP, callerHasCap } from './caller';
+import { backingIoctl } from './ioctl';
 
 const E = os.constants.errno;
 const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV;
@@ -51,17 +53,6 @@ function bytes(s: string): Buffer {
 
 function rel(p: string): Buffer {
   return bytes(p.length <= 1 ? '.' : p.slice(1));
-}
-
-const CAP_SYS_ADMIN = 21;
-
-/** Does the calling thread hold CAP_SYS_ADMIN (read from /proc; uid 0 if that cannot be read)? */
-function callerHasSysAdmin(ctx: RequestContext): boolean {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(`/proc/${ctx.pid}/status`, 'utf8'));
-    if (m) return ((BigInt('0x' + m[1]) >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n;
-  } catch { /* the caller is gone */ }
-  return ctx.uid === 0;
 }
 
 function stat(): BigUint64Array {
@@ -435,7 +426,7 @@ export class Passthrough implements FuseOps {
     let list = r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX));
     // The kernel lists trusted.* names only to callers with CAP_SYS_ADMIN (and refuses them
     // get/set); the daemon reads them as root, so it must hide them from other callers itself.
-    if (list.some((n) => n.startsWith('trusted.')) && !callerHasSysAdmin(ctx)) {
+    if (list.some((n) => n.startsWith('trusted.')) && !callerHasCap(ctx, CAP.SYS_ADMIN)) {
       list = list.filter((n) => !n.startsWith('trusted.'));
     }
     cb(0, list);
@@ -843,6 +834,15 @@ export class Passthrough implements FuseOps {
     const r = sys.fallocate(fd, mode, offset, length);
     if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
+  }
+
+  /** lsattr/chattr and xfs_io's fsxattr on the backing file (src/fs/ioctl.ts). */
+  ioctl(p: string, fd: number, cmd: number, input: Buffer, outSize: number, cb: (err: number, result?: number, out?: Buffer) => void, ctx: RequestContext): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.ENOTTY);
+    const r = backingIoctl(fd, ctx, cmd, input, outSize);
+    if (typeof r === 'number') return cb(r);
+    if (r.changed) { this.changed(); this.ev?.attribute(null, fd); }
+    cb(0, r.result, r.out);
   }
 
   lseek(p: string, fd: number, offset: number, whence: number, cb: CbV<number>): void {

@@ -120,6 +120,13 @@ export interface FuseOps {
   flock?(path: string, fd: number, owner: number, op: number, cb: Cb, ctx: RequestContext): void;
   fallocate?(path: string, fd: number, mode: number, offset: number, length: number, cb: Cb, ctx: RequestContext): void;
   lseek?(path: string, fd: number, offset: number, whence: number, cb: CbV<number>, ctx: RequestContext): void;
+  /**
+   * ioctl on an open file or directory (fd: its handle): `input` holds what the kernel copied in,
+   * `outSize` bytes go back (cb(0, result, out)). The kernel sends lsattr/chattr here too
+   * (FS_IOC_GETFLAGS/SETFLAGS, FS_IOC_FSGETXATTR/FSSETXATTR on a handle it opens itself).
+   * Restricted ioctls only: the sizes are those encoded in the command.
+   */
+  ioctl?(path: string, fd: number, cmd: number, input: Buffer, outSize: number, cb: (err: number | Error | null | undefined, result?: number, out?: Buffer) => void, ctx: RequestContext): void;
 }
 
 export interface FuseOptions {
@@ -275,6 +282,7 @@ export class Fuse {
     if (o.autoInvalData === false) wantClear |= CAP.AUTO_INVAL_DATA; else wantSet |= CAP.AUTO_INVAL_DATA;
     if (this.ops.getlk && this.ops.setlk) wantSet |= CAP.POSIX_LOCKS;
     if (this.ops.flock) wantSet |= CAP.FLOCK_LOCKS;
+    if (this.ops.ioctl) wantSet |= CAP.IOCTL_DIR;
     this.readyCb = cb;
     let r: { handle: Session; recv: Buffer };
     try {
@@ -1002,6 +1010,20 @@ export class Fuse {
         if (!node) return;
         self.run(req, () => self.invoke('fallocate', self.ctx(req), self.pathOf(node), fh, mode, offset, length, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
+      ioctl(req: Req, id: number, fh: number, cmd: number, flags: number, input: Buffer, outSize: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        // FUSE_IOCTL_UNRESTRICTED (CUSE only) would let the server name any user memory: never.
+        if (flags & 2) return n.replyErr(req, E.ENOTTY);
+        // FUSE_IOCTL_DIR: fh is a directory handle of ours; the filesystem's handle is inside it.
+        const fd = flags & 16 ? self.dirs.get(fh)?.fh ?? -1 : fh;
+        if (fd <= 0) return n.replyErr(req, E.EBADF);
+        self.run(req, () => self.invoke('ioctl', self.ctx(req), self.pathOf(node), fd, cmd, input, outSize, (err, result, out) => {
+          if (self.replyErrOr(req, err)) return;
+          const o = out ?? Buffer.alloc(0);
+          n.replyIoctl(req, result ?? 0, o, Math.min(o.length, outSize));
+        }));
+      },
       lseek(req: Req, id: number, fh: number, off: number, whence: number) {
         const node = self.node(req, id);
         if (!node) return;
@@ -1015,7 +1037,7 @@ export class Fuse {
     const optional: Array<[string, keyof FuseOps | Array<keyof FuseOps>]> = [
       ['setxattr', 'setxattr'], ['getxattr', 'getxattr'], ['listxattr', 'listxattr'], ['removexattr', 'removexattr'],
       ['access', 'access'], ['getlk', ['getlk', 'setlk']], ['setlk', ['getlk', 'setlk']], ['flock', 'flock'],
-      ['fallocate', 'fallocate'], ['lseek', 'lseek'],
+      ['fallocate', 'fallocate'], ['lseek', 'lseek'], ['ioctl', 'ioctl'],
     ];
     for (const [raw, need] of optional) {
       const list = Array.isArray(need) ? need : [need];
