@@ -234,9 +234,12 @@ async function cmdUmount(argv: string[]): Promise<number> {
     const real = await realpathWithin(target, 2000);
     if (real && mountAt(kernelMounts, real)) target = real;
   }
-  const nodes = typeof opts.node === 'string' ? [checkNodeName(opts.node)] : listNodeDirs();
+  const only = typeof opts.node === 'string' ? checkNodeName(opts.node) : null;
+  const nodes = only ? [only] : listNodeDirs();
+  const denied: string[] = [];
   for (const node of nodes) {
     const p = await probeNode(node);
+    if (p.state === 'denied') denied.push(node);
     if (p.state !== 'running' || !p.status) continue;
     if (!(p.status.mounts as MountRecord[]).some((m) => m.mountpoint === target)) continue;
     await callDaemon(p.paths.socket, 'umount', { mountpoint: target, lazy }, { timeoutMs: 60000 });
@@ -248,6 +251,19 @@ async function cmdUmount(argv: string[]): Promise<number> {
   if (!m) throw new CodedError('EINVAL', `not mounted: ${target}`);
   if (!isFuse(m)) throw new CodedError('EINVAL', `${target} is not a FUSE mount (${m.fstype} from ${m.source}); use umount(8)`);
   const dead = await isDeadFuseMount(target);
+  const servedBy = /^dmapifs:(.+)$/.exec(m.source)?.[1];
+  if (!dead) {
+    // A live mount of a node we may not ask: leave it to root (a kernel unmount here would skip
+    // that node's PREUNMOUNT and UNMOUNT events).
+    if (servedBy && denied.includes(servedBy)) {
+      throw new CodedError('EACCES', `permission denied: ${target} is served by node ${servedBy}, whose daemon only root may ask to unmount it`);
+    }
+    // --node names the node that is to unmount it: a mount another node serves is not that
+    // node's to take away (and taking it away from under its daemon would skip its events).
+    if (only && servedBy !== only) {
+      throw new CodedError('EINVAL', `${target} is not served by node ${only}${servedBy ? ` but by node ${servedBy} (dmapifs umount --node ${servedBy} ${target})` : ` (${m.source})`}`);
+    }
+  }
   const { nativeFuse } = require('../fuse/binding') as typeof import('../fuse/binding');
   let fuse;
   try { fuse = nativeFuse(); } catch (e) { throw new CodedError('ELIBACC', (e as Error).message); }
@@ -259,7 +275,7 @@ async function cmdUmount(argv: string[]): Promise<number> {
     throw new CodedError('EIO', (e as Error).message);
   }
   // The node named in the mount's source may have left a stale run directory: clean it too.
-  const owner = /^dmapifs:(.+)$/.exec(m.source)?.[1];
+  const owner = servedBy;
   if (owner && listNodeDirs().includes(owner)) await probeNode(owner).catch(() => undefined);
   out(dead ? `detached dead FUSE mount ${target} (its daemon is gone)` : `unmounted ${target} (${m.source}, not served by a dmapifs node in ${runBase()})`);
   return EXIT_OK;
@@ -312,6 +328,9 @@ function nodeText(p: NodeProbe): string[] {
     }
     case 'unresponsive':
       lines.push(`node ${p.node}: NOT ANSWERING, pid ${p.pid} (${p.reason})`);
+      break;
+    case 'denied':
+      lines.push(`node ${p.node}: running, pid ${p.pid} (${p.reason})`);
       break;
     case 'stale':
       lines.push(`node ${p.node}: stale, daemon${p.pid ? ` pid ${p.pid}` : ''} is gone${p.cleaned?.length ? ` (removed ${p.cleaned.join(', ')})` : ''}`);
@@ -393,7 +412,7 @@ async function cmdNode(argv: string[]): Promise<number> {
       const p = await probeNode(node);
       if (opts.json) out(JSON.stringify(nodeJson(p), null, 2));
       else out(nodeText(p).join('\n'));
-      return p.state === 'running' ? EXIT_OK : p.state === 'unresponsive' ? EXIT_FAIL : EXIT_NOT_RUNNING;
+      return p.state === 'running' ? EXIT_OK : p.state === 'unresponsive' || p.state === 'denied' ? EXIT_FAIL : EXIT_NOT_RUNNING;
     }
     default:
       throw new UsageError(`unknown node subcommand '${sub}' (start, stop or status)`);
