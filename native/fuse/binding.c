@@ -1042,17 +1042,27 @@ static napi_value js_reply_xattr(napi_env env, napi_callback_info info) {
   return reply_count(env, info, fuse_reply_xattr);
 }
 
+// The first `length` bytes of a Buffer argument (at most its size); false (and a TypeError
+// thrown) when it is not a Buffer.
+static bool buffer_prefix(napi_env env, napi_value buf, napi_value length, const char *what,
+                          void **data, size_t *n) {
+  size_t len = 0;
+  *data = NULL;
+  if (napi_get_buffer_info(env, buf, data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return false;
+  }
+  *n = (size_t)get_num(env, length);
+  if (*n > len) *n = len;
+  return true;
+}
+
 // replyBuf(req, buffer, length)
 static napi_value js_reply_buf(napi_env env, napi_callback_info info) {
   ARGS(3);
-  void *data = NULL;
-  size_t len = 0;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "replyBuf: buffer expected");
-    return NULL;
-  }
-  size_t n = (size_t)get_num(env, argv[2]);
-  if (n > len) n = len;
+  void *data;
+  size_t n;
+  if (!buffer_prefix(env, argv[1], argv[2], "replyBuf: buffer expected", &data, &n)) return NULL;
   return ret_int(env, fuse_reply_buf(get_req(env, argv[0]), data, n));
 }
 
@@ -1097,14 +1107,9 @@ static napi_value js_reply_lock(napi_env env, napi_callback_info info) {
 // replyIoctl(req, result, buffer, length): the ioctl's result and `length` bytes of output.
 static napi_value js_reply_ioctl(napi_env env, napi_callback_info info) {
   ARGS(4);
-  void *data = NULL;
-  size_t len = 0;
-  if (napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "replyIoctl: buffer expected");
-    return NULL;
-  }
-  size_t n = (size_t)get_num(env, argv[3]);
-  if (n > len) n = len;
+  void *data;
+  size_t n;
+  if (!buffer_prefix(env, argv[2], argv[3], "replyIoctl: buffer expected", &data, &n)) return NULL;
   return ret_int(env, fuse_reply_ioctl(get_req(env, argv[0]), (int)get_num(env, argv[1]), n ? data : NULL, n));
 }
 

@@ -867,15 +867,19 @@ export class DiffRunner {
     const len = this.rng.chance(0.05) ? 0 : aligned ? 4096 * this.rng.range(1, 16) : this.rng.range(1, 300000);
     // The kernel's FUSE passes only KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE on to a filesystem and
     // answers every other mode EOPNOTSUPP itself (fuse_file_fallocate), whatever the backing
-    // filesystem supports: the mount must say exactly that, and the reference is left alone.
+    // filesystem supports. So for those modes: an error of the VFS's own checks (EBADF, EINVAL...)
+    // must be the reference's; EOPNOTSUPP is FUSE's refusal, and the reference is then left alone.
     const fuseRefuses = (mode & ~(sys.FALLOC_FL_KEEP_SIZE | sys.FALLOC_FL_PUNCH_HOLE | sys.FALLOC_FL_ZERO_RANGE)) !== 0;
+    let subjectRefused = false;
     if (!(mode & sys.FALLOC_FL_PUNCH_HOLE) && !fuseRefuses) this.unwritten.add(this.refIno(slot));
     return {
       kind: fuseRefuses ? 'fallocate-refused-by-fuse' : 'fallocate',
       desc: `fallocate(${slot.path} #${i}, mode ${mode}, ${off}, ${len})${fuseRefuses ? ' (a mode FUSE does not pass on)' : ''}`,
       run: (side) => {
-        if (fuseRefuses && side === 1) throw new SysError('EOPNOTSUPP');
-        sr(sys.fallocate(slot.fds[side], mode, off, len));
+        if (fuseRefuses && side === 1 && subjectRefused) throw new SysError('EOPNOTSUPP');
+        const r = sys.fallocate(slot.fds[side], mode, off, len);
+        if (side === 0) subjectRefused = r === -os.constants.errno.EOPNOTSUPP;
+        sr(r);
         return this.fst(slot.fds[side]);
       },
     };

@@ -81,6 +81,14 @@ export function runSuite(dir: string): Step[] {
     while (rel.length < PATH_MAX + 10) { rel += '/' + long(NAME_MAX - 5); }
     return rel;
   };
+  /** A new world-writable directory holding a file f (as most cases start). */
+  const fresh = () => {
+    const d = sub();
+    expect(0, 'mkdir', d, 0o777);
+    expect(0, 'chmod', d, 0o777);
+    expect(0, 'create', `${d}/f`, 0o644);
+    return d;
+  };
   const user = (w: Who, fn: () => void) => { const prev = who; who = w; try { fn(); } finally { who = prev; } };
 
   // ------------------------------------------------------------------ mkdir
@@ -177,10 +185,7 @@ export function runSuite(dir: string): Step[] {
   }
   // ------------------------------------------------------------------ chmod
   {
-    const d = sub();
-    expect(0, 'mkdir', d, 0o777);
-    expect(0, 'chmod', d, 0o777);
-    expect(0, 'create', `${d}/f`, 0o644);
+    const d = fresh();
     for (const m of [0o111, 0o222, 0o640, 0o4755, 0o2755, 0o1755, 0o7777]) {
       expect(0, 'chmod', `${d}/f`, m);
       expect((0o100000 | m).toString(8).padStart(7, '0'), 'stat', `${d}/f`, 'mode');
@@ -208,10 +213,7 @@ export function runSuite(dir: string): Step[] {
   }
   // ------------------------------------------------------------------ chown
   {
-    const d = sub();
-    expect(0, 'mkdir', d, 0o777);
-    expect(0, 'chmod', d, 0o777);
-    expect(0, 'create', `${d}/f`, 0o644);
+    const d = fresh();
     expect(0, 'chown', `${d}/f`, 123, 456);
     expect('123', 'stat', `${d}/f`, 'uid');
     expect('456', 'stat', `${d}/f`, 'gid');
@@ -239,10 +241,7 @@ export function runSuite(dir: string): Step[] {
   }
   // ------------------------------------------------------------------ link
   {
-    const d = sub();
-    expect(0, 'mkdir', d, 0o777);
-    expect(0, 'chmod', d, 0o777);
-    expect(0, 'create', `${d}/f`, 0o644);
+    const d = fresh();
     expect(0, 'link', `${d}/f`, `${d}/g`);
     expect('2', 'stat', `${d}/f`, 'nlink');
     expect('EEXIST', 'link', `${d}/f`, `${d}/g`);
@@ -279,10 +278,7 @@ export function runSuite(dir: string): Step[] {
   }
   // ------------------------------------------------------------------ rename
   {
-    const d = sub();
-    expect(0, 'mkdir', d, 0o777);
-    expect(0, 'chmod', d, 0o777);
-    expect(0, 'create', `${d}/f`, 0o644);
+    const d = fresh();
     expect(0, 'rename', `${d}/f`, `${d}/g`);
     expect('ENOENT', 'stat', `${d}/f`, 'type');
     expect(0, 'mkdir', `${d}/a`, 0o755);
@@ -334,10 +330,7 @@ export function runSuite(dir: string): Step[] {
   }
   // ------------------------------------------------------------------ unlink
   {
-    const d = sub();
-    expect(0, 'mkdir', d, 0o777);
-    expect(0, 'chmod', d, 0o777);
-    expect(0, 'create', `${d}/f`, 0o644);
+    const d = fresh();
     expect(0, 'link', `${d}/f`, `${d}/g`);
     expect(0, 'unlink', `${d}/g`);
     expect('1', 'stat', `${d}/f`, 'nlink');
