@@ -9,6 +9,7 @@ import * as path from 'path';
 import { Cluster, useCluster, pidAlive, sleep, waitFor } from './helpers/cluster';
 import { joinedWorker } from './dlm-service-driver';
 import type { LocksAnswer } from '../src/dlm/service/dlm-service';
+import { configDigest, loadConfig } from '../src/dlm/service/cluster-config';
 import { DLM_ENOSYS, DLM_EXMODE, DLM_IVLOCKID, DLM_PRMODE, DLM_SUCCESS, DLM_SUCCVALNOTVALID, DLM_VALB } from '../src/dlm';
 
 const A = useCluster();
@@ -233,6 +234,53 @@ test('a node with the wrong cluster key is refused and logged; so is garbage on 
   t.true(pidAlive(a.pid));
   t.regex(fs.readFileSync(A.logFile(a.node), 'utf8'), /refused cluster connection from 127\.0\.0\.1:\d+: (malformed|frame of|handshake|unexpected)/);
   t.is((await dlmStatus(a)).mode, 'master');
+});
+
+test('the cluster port tells an unauthenticated peer nothing: no node or cluster name, no configuration digest', async (t) => {
+  const cfg = await makeConfig(t);
+  const a = await start(t, A, cfg.a, cfg.file);
+  const conf = loadConfig(cfg.file)!;
+  const secrets = [cfg.a, cfg.b, conf.name, configDigest(conf)];
+  const port = conf.nodes.find((n) => n.name === cfg.a)!.port;
+  /** Everything the port sends to a peer that sends `payload` (after the greeting), until it closes. */
+  const talk = (payload: (hello: Buffer) => Buffer | null) => new Promise<Buffer>((resolve) => {
+    const got: Buffer[] = [];
+    let answered = false;
+    const s = net.createConnection({ host: '127.0.0.1', port });
+    s.on('data', (d: Buffer) => {
+      got.push(d);
+      if (!answered) {
+        answered = true;
+        const p = payload(Buffer.concat(got));
+        if (p) s.write(p);
+      }
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => resolve(Buffer.concat(got)));
+    setTimeout(() => { s.destroy(); resolve(Buffer.concat(got)); }, 4000);
+  });
+  const leaks = (b: Buffer) => secrets.filter((x) => b.includes(Buffer.from(x)));
+  // The greeting alone, then silence (the handshake times out).
+  const hello = await talk(() => null);
+  t.true(hello.length > 0 && hello.length < 64, `the greeting is a version and a nonce: ${hello.length} bytes`);
+  t.deepEqual(leaks(hello), []);
+  // A claim to be node b with a made-up proof: refused, without details.
+  const claim = await talk((h) => {
+    const name = Buffer.from(cfg.b);
+    const nlen = Buffer.alloc(2);
+    nlen.writeUInt16LE(name.length);
+    // AUTH: str node | 32 nonce | 32 mac (a made-up one).
+    const body = Buffer.concat([Buffer.from([0x41]), nlen, name, crypto.randomBytes(64)]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(body.length);
+    t.true(h.length > 0);
+    return Buffer.concat([len, body]);
+  });
+  t.deepEqual(leaks(claim.subarray(hello.length)).filter((x) => x !== cfg.b), [], 'the refusal names nothing of the cluster');
+  // Garbage.
+  const junk = await talk(() => crypto.randomBytes(200));
+  t.deepEqual(leaks(junk), []);
+  t.true(pidAlive(a.pid));
 });
 
 test('dmapifs cluster: init, add-node, show; bad input and an unsafe key are refused', async (t) => {

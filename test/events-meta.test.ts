@@ -185,6 +185,9 @@ test.serial('mount events: MOUNT waits for its answer and ABORT fails the mount;
   await dm.respondEvent(sid, pu.token, C.DM_RESP_ABORT, 16);
   const ru1 = await u1;
   t.not(ru1.code, 0);
+  // Reported as the DM application's refusal with its errno, not as open files.
+  t.regex(ru1.stderr, /PREUNMOUNT answered ABORT with errno 16 \(EBUSY\)/);
+  t.notRegex(ru1.stderr, /files are open/);
   t.true(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `), 'still mounted');
   const u2 = cluster.cli(['umount', '--node', node, mnt], { timeoutMs: 20000 });
   const pu2 = await expectEvent(dm, sid, C.DM_EVENT_PREUNMOUNT, 'second umount');

@@ -4,7 +4,8 @@
 import test from 'ava';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import { code, inChild, lstatBig, rc, sys, useMounts, USER, USER2 } from './helpers/fs';
+import * as path from 'path';
+import { code, inChild, lstatBig, rc, sleep, sys, tmpDir, useMounts, USER, USER2 } from './helpers/fs';
 
 const { mount: fsMount } = useMounts();
 
@@ -256,6 +257,28 @@ test('chown: root gives files away (uid, gid, one of them, symlink itself); anot
   t.deepEqual(r, { giveAway: 'EPERM', takeRoot: 'EPERM', chgrp: 'EPERM', same: '' });
   s = fs.statSync(x.b('d', 'mine'));
   t.deepEqual([s.uid, s.gid], [USER.uid, USER.gid]);
+});
+
+test('chown(f, -1, -1) and fchown(fd, -1, -1) update ctime (and nothing else), as on the backing filesystem', async (t) => {
+  const x = await fsMount(t, { attrTimeout: 0 });
+  const native = tmpDir(t);
+  for (const root of [x.mnt, native]) fs.writeFileSync(path.join(root, 'f'), 'data');
+  // Old times make the change visible whatever the clock's granularity.
+  for (const root of [x.mnt, native]) fs.utimesSync(path.join(root, 'f'), 1000, 1000);
+  const before = { m: lstatBig(x.m('f')), n: lstatBig(path.join(native, 'f')) };
+  fs.chownSync(x.m('f'), -1, -1);
+  fs.chownSync(path.join(native, 'f'), -1, -1);
+  const after = { m: lstatBig(x.m('f')), b: lstatBig(x.b('f')), n: lstatBig(path.join(native, 'f')) };
+  t.true(after.n.ctimeNs > before.n.ctimeNs, 'native: ctime moves');
+  t.true(after.m.ctimeNs > before.m.ctimeNs, 'through the mount: ctime moves');
+  t.is(after.m.ctimeNs, after.b.ctimeNs, 'the backing file\'s ctime moved (the mount shows it)');
+  for (const k of ['mtimeNs', 'atimeNs', 'uid', 'gid', 'mode', 'size'] as const) t.is(after.m[k], before.m[k], k);
+  // Through an open descriptor too.
+  const c0 = lstatBig(x.b('f')).ctimeNs;
+  await sleep(20);
+  const fd = fs.openSync(x.m('f'), 'r');
+  try { fs.fchownSync(fd, -1, -1); } finally { fs.closeSync(fd); }
+  t.true(lstatBig(x.b('f')).ctimeNs > c0, 'fchown(-1, -1): ctime moves');
 });
 
 test('an unprivileged uid: EACCES reading a 0600 root file and creating in a 0755 root dir; its files are its own', async (t) => {

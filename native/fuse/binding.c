@@ -52,14 +52,14 @@ enum op_id {
   OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_READ, OP_WRITE, OP_FLUSH,
   OP_RELEASE, OP_FSYNC, OP_OPENDIR, OP_READDIR, OP_RELEASEDIR, OP_FSYNCDIR, OP_STATFS,
   OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR, OP_ACCESS, OP_CREATE, OP_GETLK,
-  OP_SETLK, OP_FLOCK, OP_FALLOCATE, OP_LSEEK, OP_CLOSED, OP_COUNT
+  OP_SETLK, OP_FLOCK, OP_FALLOCATE, OP_LSEEK, OP_IOCTL, OP_CLOSED, OP_COUNT
 };
 static const char *op_names[OP_COUNT] = {
   "init", "lookup", "forget", "getattr", "setattr", "readlink", "mknod", "mkdir",
   "unlink", "rmdir", "symlink", "rename", "link", "open", "read", "write", "flush",
   "release", "fsync", "opendir", "readdir", "releasedir", "fsyncdir", "statfs",
   "setxattr", "getxattr", "listxattr", "removexattr", "access", "create", "getlk",
-  "setlk", "flock", "fallocate", "lseek", "closed"
+  "setlk", "flock", "fallocate", "lseek", "ioctl", "closed"
 };
 
 // Kernel cache invalidations are sent from their own thread: a notification about an inode
@@ -429,6 +429,20 @@ static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
   call_js(s, OP_LSEEK, 5, argv);
 }
 
+// (req, ino, fh, cmd, flags, in: Buffer, outSize): the kernel has already copied the argument in
+// (in_bufsz bytes) and takes out_bufsz bytes back; the handler decides which commands it serves.
+static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+                     unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz) {
+  session_t *s = S(req); ENV;
+  (void)arg;
+  napi_value buf;
+  void *data;
+  napi_create_buffer_copy(env, in_bufsz, in_bufsz ? in_buf : "", &data, &buf);
+  napi_value argv[7] = {req_value(env, req), num(env, ino), FH(fi), num(env, cmd),
+                        num(env, flags), buf, num(env, (double)out_bufsz)};
+  call_js(s, OP_IOCTL, 7, argv);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The receive loop on the JS thread
 
@@ -624,7 +638,7 @@ static const struct fuse_lowlevel_ops ll_ops = {
   .statfs = ll_statfs, .setxattr = ll_setxattr, .getxattr = ll_getxattr,
   .listxattr = ll_listxattr, .removexattr = ll_removexattr, .access = ll_access,
   .create = ll_create, .getlk = ll_getlk, .setlk = ll_setlk, .flock = ll_flock,
-  .fallocate = ll_fallocate, .lseek = ll_lseek,
+  .fallocate = ll_fallocate, .lseek = ll_lseek, .ioctl = ll_ioctl,
 };
 
 static uint32_t get_u32(napi_env env, napi_value obj, const char *key, uint32_t dflt) {
@@ -730,6 +744,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   if (!s->ops[OP_FLOCK]) ops.flock = NULL;
   if (!s->ops[OP_FALLOCATE]) ops.fallocate = NULL;
   if (!s->ops[OP_LSEEK]) ops.lseek = NULL;
+  if (!s->ops[OP_IOCTL]) ops.ioctl = NULL;
   if (!s->ops[OP_ACCESS]) ops.access = NULL;
   if (!s->ops[OP_SETXATTR]) ops.setxattr = NULL;
   if (!s->ops[OP_GETXATTR]) ops.getxattr = NULL;
@@ -1027,17 +1042,27 @@ static napi_value js_reply_xattr(napi_env env, napi_callback_info info) {
   return reply_count(env, info, fuse_reply_xattr);
 }
 
+// The first `length` bytes of a Buffer argument (at most its size); false (and a TypeError
+// thrown) when it is not a Buffer.
+static bool buffer_prefix(napi_env env, napi_value buf, napi_value length, const char *what,
+                          void **data, size_t *n) {
+  size_t len = 0;
+  *data = NULL;
+  if (napi_get_buffer_info(env, buf, data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return false;
+  }
+  *n = (size_t)get_num(env, length);
+  if (*n > len) *n = len;
+  return true;
+}
+
 // replyBuf(req, buffer, length)
 static napi_value js_reply_buf(napi_env env, napi_callback_info info) {
   ARGS(3);
-  void *data = NULL;
-  size_t len = 0;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "replyBuf: buffer expected");
-    return NULL;
-  }
-  size_t n = (size_t)get_num(env, argv[2]);
-  if (n > len) n = len;
+  void *data;
+  size_t n;
+  if (!buffer_prefix(env, argv[1], argv[2], "replyBuf: buffer expected", &data, &n)) return NULL;
   return ret_int(env, fuse_reply_buf(get_req(env, argv[0]), data, n));
 }
 
@@ -1077,6 +1102,15 @@ static napi_value js_reply_lock(napi_env env, napi_callback_info info) {
   l.l_len = get_i64(env, argv[3]);
   l.l_pid = (pid_t)get_num(env, argv[4]);
   return ret_int(env, fuse_reply_lock(get_req(env, argv[0]), &l));
+}
+
+// replyIoctl(req, result, buffer, length): the ioctl's result and `length` bytes of output.
+static napi_value js_reply_ioctl(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  void *data;
+  size_t n;
+  if (!buffer_prefix(env, argv[2], argv[3], "replyIoctl: buffer expected", &data, &n)) return NULL;
+  return ret_int(env, fuse_reply_ioctl(get_req(env, argv[0]), (int)get_num(env, argv[1]), n ? data : NULL, n));
 }
 
 // replyLseek(req, offset)
@@ -1297,6 +1331,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   EXPORT("replyXattr", js_reply_xattr);
   EXPORT("replyLock", js_reply_lock);
   EXPORT("replyLseek", js_reply_lseek);
+  EXPORT("replyIoctl", js_reply_ioctl);
   EXPORT("replyReaddir", js_reply_readdir);
   EXPORT("context", js_context);
   EXPORT("groups", js_groups);
@@ -1312,7 +1347,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
   CAP(ASYNC_READ); CAP(POSIX_LOCKS); CAP(ATOMIC_O_TRUNC); CAP(EXPORT_SUPPORT);
   CAP(DONT_MASK); CAP(FLOCK_LOCKS); CAP(AUTO_INVAL_DATA); CAP(ASYNC_DIO);
   CAP(PARALLEL_DIROPS); CAP(POSIX_ACL); CAP(HANDLE_KILLPRIV); CAP(CACHE_SYMLINKS);
-  CAP(EXPLICIT_INVAL_DATA); CAP(WRITEBACK_CACHE);
+  CAP(EXPLICIT_INVAL_DATA); CAP(WRITEBACK_CACHE); CAP(IOCTL_DIR);
   napi_set_named_property(env, exports, "CAP", caps);
   return exports;
 }

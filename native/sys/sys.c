@@ -680,6 +680,41 @@ static napi_value js_punch_hole(napi_env env, napi_callback_info info) {
                                       (off_t)len)));
 }
 
+/*
+ * ioctlBuf(fd, cmd, buffer) -> the ioctl's result | -errno, for the ioctls whose argument is a
+ * pointer to a buffer of _IOC_SIZE(cmd) bytes (read and/or written by the kernel). The buffer
+ * must hold at least that many bytes (EINVAL otherwise): the kernel trusts the size in cmd.
+ */
+static napi_value js_ioctl_buf(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd;
+  unsigned cmd;
+  uint8_t *data;
+  size_t blen;
+  TRY(arg_fd(env, argv[0], &fd));
+  TRY(arg_bits(env, argv[1], "cmd", &cmd));
+  TRY(arg_bytes(env, argv[2], "buffer", &data, &blen));
+  if (blen < _IOC_SIZE(cmd)) return ret_int(env, -EINVAL);
+  return ret_sys(env, RETRY(ioctl(fd, cmd, data)));
+}
+
+/* copyFileRange(fdIn, offIn, fdOut, offOut, length, flags) -> bytes copied | -errno (offsets
+ * explicit, so neither file position moves). */
+static napi_value js_copy_file_range(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  int fd_in, fd_out;
+  int64_t off_in, off_out, len;
+  unsigned flags;
+  TRY(arg_fd(env, argv[0], &fd_in));
+  TRY(arg_i64(env, argv[1], "offIn", INT64_MIN, INT64_MAX, &off_in));
+  TRY(arg_fd(env, argv[2], &fd_out));
+  TRY(arg_i64(env, argv[3], "offOut", INT64_MIN, INT64_MAX, &off_out));
+  TRY(arg_i64(env, argv[4], "length", 0, INT64_MAX, &len));
+  TRY(arg_bits(env, argv[5], "flags", &flags));
+  loff_t a = (loff_t)off_in, b = (loff_t)off_out;
+  return ret_sys(env, RETRY(copy_file_range(fd_in, &a, fd_out, &b, (size_t)len, flags)));
+}
+
 /* lseek(fd, offset, whence) -> offset | -errno (SEEK_DATA/SEEK_HOLE: -ENXIO at or past EOF) */
 static napi_value js_lseek(napi_env env, napi_callback_info info) {
   ARGS(3);
@@ -1759,6 +1794,8 @@ NAPI_MODULE_INIT() {
       {"fallocate", js_fallocate},
       {"punchHole", js_punch_hole},
       {"lseek", js_lseek},
+      {"ioctlBuf", js_ioctl_buf},
+      {"copyFileRange", js_copy_file_range},
       {"ftruncate", js_ftruncate},
       {"truncate", js_truncate},
       {"fsync", js_fsync},

@@ -54,7 +54,7 @@ Shows, or changes, the DMAPI settings of a running node (kept in <run dir>/NAME/
   dmapiSessionFailureTimeout  s an event waits for its failed session to be assumed, then EIO (0)
   dmapiMountTimeout           s the node's first DMAPI mount waits for a MOUNT disposition, then EIO (60; -1 forever)
   dmapiDataEventRetry         times a data event re-enabled during its handling is raised again (2; -1 always)`,
-  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--mount-event-optional] [--capacity SIZE] BACKING MOUNTPOINT
+  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--mount-event-optional] [--capacity SIZE] [--dev] [--suid] BACKING MOUNTPOINT
 
 Mounts the directory BACKING at MOUNTPOINT (an existing empty directory) through FUSE. The
 node's daemon is started if it does not run. Returns once the mount is ready.
@@ -68,7 +68,11 @@ node's daemon is started if it does not run. Returns once the mount is ready.
   --mount-event-optional
                        with no MOUNT disposition, mount without a MOUNT event (dmapifs extension)
   --capacity SIZE      limit the space the filesystem's files may take (500M, 2G...): writes past it
-                       raise NOSPACE (DMAPI) and fail with ENOSPC`,
+                       raise NOSPACE (DMAPI) and fail with ENOSPC
+  --dev                device files in the mount may be opened (default: nodev)
+  --suid               set-user-ID/set-group-ID bits and file capabilities take effect when a
+                       program of the mount is run (default: nosuid). Both only for trusted content:
+                       see docs/mount-options.md`,
   umount: `usage: dmapifs umount [--node NAME] [--lazy] MOUNTPOINT
 
 Unmounts MOUNTPOINT through the daemon serving it. A FUSE mount left behind by a daemon that
@@ -151,7 +155,7 @@ async function realpathWithin(p: string, ms: number): Promise<string | null> {
 // Commands
 
 async function cmdMount(argv: string[]): Promise<number> {
-  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', 'mount-event-optional': 'flag', capacity: 'value', help: 'flag' }, 'mount');
+  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', 'mount-event-optional': 'flag', capacity: 'value', dev: 'flag', suid: 'flag', help: 'flag' }, 'mount');
   if (opts.help) { out(HELP.mount); return EXIT_OK; }
   if (positional.length !== 2) {
     throw new UsageError(positional.length < 2 ? 'mount needs BACKING and MOUNTPOINT' : `unexpected argument '${positional[2]}' for 'mount'`);
@@ -173,7 +177,8 @@ async function cmdMount(argv: string[]): Promise<number> {
   let rec: MountRecord;
   try {
     rec = await callDaemon<MountRecord>(nodePaths(node).socket, 'mount',
-      { backing, mountpoint, attrTimeout, entryTimeout, capacity, mountEventOptional: opts['mount-event-optional'] === true },
+      { backing, mountpoint, attrTimeout, entryTimeout, capacity, mountEventOptional: opts['mount-event-optional'] === true,
+        allowDev: opts.dev === true, allowSuid: opts.suid === true },
       // A DMAPI mount waits for its MOUNT event's answer, as long as the DM application takes.
       { timeoutMs: 0 });
   } catch (e) {
@@ -229,9 +234,12 @@ async function cmdUmount(argv: string[]): Promise<number> {
     const real = await realpathWithin(target, 2000);
     if (real && mountAt(kernelMounts, real)) target = real;
   }
-  const nodes = typeof opts.node === 'string' ? [checkNodeName(opts.node)] : listNodeDirs();
+  const only = typeof opts.node === 'string' ? checkNodeName(opts.node) : null;
+  const nodes = only ? [only] : listNodeDirs();
+  const denied: string[] = [];
   for (const node of nodes) {
     const p = await probeNode(node);
+    if (p.state === 'denied') denied.push(node);
     if (p.state !== 'running' || !p.status) continue;
     if (!(p.status.mounts as MountRecord[]).some((m) => m.mountpoint === target)) continue;
     await callDaemon(p.paths.socket, 'umount', { mountpoint: target, lazy }, { timeoutMs: 60000 });
@@ -243,6 +251,19 @@ async function cmdUmount(argv: string[]): Promise<number> {
   if (!m) throw new CodedError('EINVAL', `not mounted: ${target}`);
   if (!isFuse(m)) throw new CodedError('EINVAL', `${target} is not a FUSE mount (${m.fstype} from ${m.source}); use umount(8)`);
   const dead = await isDeadFuseMount(target);
+  const servedBy = /^dmapifs:(.+)$/.exec(m.source)?.[1];
+  if (!dead) {
+    // A live mount of a node we may not ask: leave it to root (a kernel unmount here would skip
+    // that node's PREUNMOUNT and UNMOUNT events).
+    if (servedBy && denied.includes(servedBy)) {
+      throw new CodedError('EACCES', `permission denied: ${target} is served by node ${servedBy}, whose daemon only root may ask to unmount it`);
+    }
+    // --node names the node that is to unmount it: a mount another node serves is not that
+    // node's to take away (and taking it away from under its daemon would skip its events).
+    if (only && servedBy !== only) {
+      throw new CodedError('EINVAL', `${target} is not served by node ${only}${servedBy ? ` but by node ${servedBy} (dmapifs umount --node ${servedBy} ${target})` : ` (${m.source})`}`);
+    }
+  }
   const { nativeFuse } = require('../fuse/binding') as typeof import('../fuse/binding');
   let fuse;
   try { fuse = nativeFuse(); } catch (e) { throw new CodedError('ELIBACC', (e as Error).message); }
@@ -254,7 +275,7 @@ async function cmdUmount(argv: string[]): Promise<number> {
     throw new CodedError('EIO', (e as Error).message);
   }
   // The node named in the mount's source may have left a stale run directory: clean it too.
-  const owner = /^dmapifs:(.+)$/.exec(m.source)?.[1];
+  const owner = servedBy;
   if (owner && listNodeDirs().includes(owner)) await probeNode(owner).catch(() => undefined);
   out(dead ? `detached dead FUSE mount ${target} (its daemon is gone)` : `unmounted ${target} (${m.source}, not served by a dmapifs node in ${runBase()})`);
   return EXIT_OK;
@@ -307,6 +328,9 @@ function nodeText(p: NodeProbe): string[] {
     }
     case 'unresponsive':
       lines.push(`node ${p.node}: NOT ANSWERING, pid ${p.pid} (${p.reason})`);
+      break;
+    case 'denied':
+      lines.push(`node ${p.node}: running, pid ${p.pid} (${p.reason})`);
       break;
     case 'stale':
       lines.push(`node ${p.node}: stale, daemon${p.pid ? ` pid ${p.pid}` : ''} is gone${p.cleaned?.length ? ` (removed ${p.cleaned.join(', ')})` : ''}`);
@@ -388,7 +412,7 @@ async function cmdNode(argv: string[]): Promise<number> {
       const p = await probeNode(node);
       if (opts.json) out(JSON.stringify(nodeJson(p), null, 2));
       else out(nodeText(p).join('\n'));
-      return p.state === 'running' ? EXIT_OK : p.state === 'unresponsive' ? EXIT_FAIL : EXIT_NOT_RUNNING;
+      return p.state === 'running' ? EXIT_OK : p.state === 'unresponsive' || p.state === 'denied' ? EXIT_FAIL : EXIT_NOT_RUNNING;
     }
     default:
       throw new UsageError(`unknown node subcommand '${sub}' (start, stop or status)`);

@@ -10,7 +10,8 @@ import type { MountRecord } from '../daemon/mount-service';
 import { nodePaths, NodePaths, runBase } from '../daemon/paths';
 import { isDaemonProcess, readPid } from '../daemon/pidfile';
 
-export type NodeState = 'running' | 'unresponsive' | 'stale' | 'absent';
+/** 'denied': the daemon runs but its control socket is root's (the caller is not root). */
+export type NodeState = 'running' | 'unresponsive' | 'denied' | 'stale' | 'absent';
 
 export interface NodeProbe {
   node: string;
@@ -50,6 +51,12 @@ export async function probeNode(node: string, opts: { clean?: boolean; timeoutMs
       return { node, state: 'running', paths, pid: status.pid, status };
     } catch (e) {
       reason = (e as Error).message;
+      if (DENIED.has((e as CodedError).code)) {
+        const alive = pid !== null && isDaemonProcess(pid);
+        return alive
+          ? { node, state: 'denied', paths, pid, status: null, reason: `permission denied: ${paths.socket} is root's (run as root to see the node's mounts)` }
+          : { node, state: 'stale', paths, pid, status: null };
+      }
       if (!UNREACHABLE.has((e as CodedError).code)) {
         return { node, state: 'unresponsive', paths, pid, status: null, reason };
       }
@@ -61,6 +68,14 @@ export async function probeNode(node: string, opts: { clean?: boolean; timeoutMs
   const probe: NodeProbe = { node, state: 'stale', paths, pid, status: null };
   if (opts.clean !== false) probe.cleaned = cleanStale(paths);
   return probe;
+}
+
+/** Codes of a connect refused for want of permission (the control socket is 0600, root's). */
+const DENIED = new Set(['EACCES', 'EPERM']);
+
+/** The error of a command that needs the daemon's owner (root) run by another user. */
+function needsRoot(node: string, what: string): CodedError {
+  return new CodedError('EACCES', `permission denied: ${what} node ${node} needs root (its daemon and control socket are root's)`);
 }
 
 /** Removes what a dead daemon left: its socket and pid file (the log stays). */
@@ -101,6 +116,7 @@ export interface StartResult { started: boolean; pid: number }
 export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<StartResult> {
   const probe = await probeNode(node);
   if (probe.state === 'running') return { started: false, pid: probe.status!.pid };
+  if (probe.state === 'denied') throw needsRoot(node, 'using');
   if (probe.state === 'unresponsive') {
     // Alive: maybe just starting (pid file written, socket not listening yet). Give it time.
     const deadline = Date.now() + timeoutMs;
@@ -190,6 +206,7 @@ export async function stopNode(node: string, timeoutMs = 40000): Promise<StopRes
   if (probe.state === 'absent' || probe.state === 'stale') {
     return { wasRunning: false, pid: probe.pid, mounts: 0, how: probe.state };
   }
+  if (probe.state === 'denied') throw needsRoot(node, 'stopping');
   let pid = probe.pid;
   let mounts = 0;
   let how = 'stop command';
@@ -203,7 +220,12 @@ export async function stopNode(node: string, timeoutMs = 40000): Promise<StopRes
     }
   } else if (pid !== null) {
     how = 'SIGTERM';
-    try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPERM') throw needsRoot(node, 'stopping');
+      /* gone */
+    }
   }
   if (pid !== null && !(await waitForExit(pid, timeoutMs))) {
     throw new CodedError('ETIMEDOUT', `the daemon of node ${node} (pid ${pid}) did not exit within ${timeoutMs / 1000} s`);

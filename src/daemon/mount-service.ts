@@ -6,6 +6,7 @@
 import * as path from 'path';
 import type { MountedFs, MountInfo, MountOptions } from '../fs/types';
 import { checkBacking, checkFuseAvailable, checkMountpoint, checkRelation, isInside, servedMountContaining } from '../fs/checks';
+import { dmapifsMountContaining, readMountsSync } from '../fs/mountinfo';
 import { CodedError, errorBody } from './errors';
 import { Logger } from './log';
 import { CommandHandler, Service } from './services';
@@ -22,12 +23,17 @@ function optBytes(args: Record<string, unknown>, key: string): number | undefine
 export interface MountRecord extends MountInfo {
   attrTimeout: number | null;
   entryTimeout: number | null;
+  /** Mount options dev and suid (both off by default). */
+  allowDev: boolean;
+  allowSuid: boolean;
 }
 
 interface Entry {
   fs: MountedFs;
   attrTimeout: number | null;
   entryTimeout: number | null;
+  allowDev: boolean;
+  allowSuid: boolean;
   /** Set once the kernel mount is gone. */
   gone: boolean;
   /** Set while we unmount it ourselves. */
@@ -90,7 +96,7 @@ export class MountService implements Service {
 
   private record(e: Entry): MountRecord {
     // fs.info is live (dev is filled in once known).
-    return { ...e.fs.info, node: this.node, attrTimeout: e.attrTimeout, entryTimeout: e.entryTimeout };
+    return { ...e.fs.info, node: this.node, attrTimeout: e.attrTimeout, entryTimeout: e.entryTimeout, allowDev: e.allowDev, allowSuid: e.allowSuid };
   }
 
   list(): MountRecord[] {
@@ -107,6 +113,18 @@ export class MountService implements Service {
     if (mp) throw new CodedError('EINVAL', `${what} ${p} is inside ${mp}, a mount served by node ${this.node} itself`);
   }
 
+  /**
+   * A backing directory must be the backing filesystem itself, not a view of it through another
+   * node's dmapifs mount: this daemon would then hang whenever that one stalls, and DMAPI events
+   * and rights would be taken twice, by two nodes that do not know of each other.
+   */
+  private refuseInsideDmapifs(backing: string): void {
+    const m = dmapifsMountContaining(readMountsSync(), backing);
+    if (!m) return;
+    const owner = /^dmapifs:(.+)$/.exec(m.source)?.[1] ?? m.source;
+    throw new CodedError('EINVAL', `backing directory ${backing} is inside ${m.mountpoint}, a dmapifs mount (node ${owner}): give the directory of its backing filesystem instead`);
+  }
+
   async mount(args: Record<string, unknown>): Promise<MountRecord> {
     if (this.stopping) throw new CodedError('ESHUTDOWN', `node ${this.node} is shutting down`);
     const backingArg = str(args, 'backing');
@@ -115,6 +133,8 @@ export class MountService implements Service {
     const entryTimeout = optSeconds(args, 'entryTimeout');
     const capacity = optBytes(args, 'capacity');
     const mountEventOptional = args.mountEventOptional === undefined ? undefined : bool(args, 'mountEventOptional');
+    const allowDev = args.allowDev === undefined ? false : bool(args, 'allowDev');
+    const allowSuid = args.allowSuid === undefined ? false : bool(args, 'allowSuid');
     if (!path.isAbsolute(backingArg)) throw new CodedError('EINVAL', `backing path must be absolute: ${backingArg}`);
     if (!path.isAbsolute(mountArg)) throw new CodedError('EINVAL', `mount point must be absolute: ${mountArg}`);
     // Before touching either path: nothing inside our own mounts (a mount(2) there would wait on
@@ -123,6 +143,7 @@ export class MountService implements Service {
     if (this.mounts.has(key0)) throw new CodedError('EBUSY', `already a mount point: ${key0} (served by node ${this.node})`);
     this.refuseInsideOwn('mount point', key0);
     this.refuseInsideOwn('backing directory', path.resolve(backingArg));
+    this.refuseInsideDmapifs(path.resolve(backingArg));
     if (this.busy.has(key0)) throw new CodedError('EBUSY', `a mount or unmount of ${key0} is already under way`);
     this.busy.add(key0);
     let mountpoint = key0;
@@ -137,6 +158,7 @@ export class MountService implements Service {
         this.busy.add(mountpoint);
       }
       this.refuseInsideOwn('backing directory', backing);
+      this.refuseInsideDmapifs(backing);
       checkRelation(backing, mountpoint);
       for (const own of this.ownPaths) {
         if (isInside(own, mountpoint)) throw new CodedError('EINVAL', `mount point ${mountpoint} would hide ${own}, which node ${this.node} uses`);
@@ -146,14 +168,14 @@ export class MountService implements Service {
       this.log.info(`mounting ${backing} at ${mountpoint}`);
       let mfs: MountedFs;
       try {
-        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity, mountEventOptional });
+        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity, mountEventOptional, allowDev, allowSuid });
       } catch (e) {
         const b = errorBody(e);
         this.log.warn(`mount of ${backing} at ${mountpoint} failed: ${b.code}: ${b.message}`);
         throw new CodedError(b.code === 'EINTERNAL' ? 'EIO' : b.code, `mount failed: ${b.message}`);
       }
       const entry: Entry = {
-        fs: mfs, attrTimeout: attrTimeout ?? null, entryTimeout: entryTimeout ?? null, gone: false, unmounting: false,
+        fs: mfs, attrTimeout: attrTimeout ?? null, entryTimeout: entryTimeout ?? null, allowDev, allowSuid, gone: false, unmounting: false,
       };
       this.mounts.set(mountpoint, entry);
       mfs.closed.then(() => this.onClosed(mountpoint, entry), (e) => {
@@ -212,6 +234,8 @@ export class MountService implements Service {
       const b = errorBody(e);
       if (entry.gone) {
         // Went away meanwhile (unmounted from outside): that is what was asked.
+      } else if ((e as { dmAbort?: boolean }).dmAbort) {
+        throw new CodedError(b.code === 'EINTERNAL' ? 'EIO' : b.code, b.message);
       } else if (b.code === 'EBUSY') {
         throw new CodedError('EBUSY', `mount point is busy: ${mountpoint} (files are open or a process has its cwd there; close them or unmount with --lazy)`);
       } else {

@@ -233,7 +233,8 @@ export class FsTable {
     let h: Record<string, string> = {};
     try { h = JSON.parse(fs.readFileSync(this.historyFile!, 'utf8')) as Record<string, string>; } catch { /* new */ }
     for (const e of this.byFsid.values()) h[e.mountpoint] = e.backing;
-    try { writeAtomic(this.historyFile!, JSON.stringify(h, null, 1) + '\n', 0o644); } catch { /* best effort */ }
+    // Root's only: it maps mount points to backing directories, which other users need not learn.
+    try { writeAtomic(this.historyFile!, JSON.stringify(h, null, 1) + '\n', 0o600); } catch { /* best effort */ }
   }
 
   list(): FsEntry[] {

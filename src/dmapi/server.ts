@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as sys from '../native/sys';
 import type { Logger } from '../daemon/log';
+import { LogLimiter } from '../daemon/log-limit';
 import { DmError, E } from './constants';
 import type { CallCtx, Handlers } from './core';
 import {
@@ -19,6 +20,9 @@ export class DmapiServer {
   private server: net.Server | null = null;
   private readonly conns = new Set<net.Socket>();
   calls = 0;
+
+  /** Bad input from local users is logged a few lines per uid and minute, not per frame or connection. */
+  private readonly badInput = new LogLimiter();
 
   constructor(private readonly socketPath: string, private readonly handlers: Handlers, private readonly log: Logger) {}
 
@@ -68,7 +72,7 @@ export class DmapiServer {
       try {
         frames = decoder.push(chunk);
       } catch (e) {
-        this.log.warn(`dmapi: closing connection of pid ${ctx.pid}: ${(e as Error).message}`);
+        this.badInput.warn(`uid ${ctx.uid}`, `dmapi: closing connection of pid ${ctx.pid} (uid ${ctx.uid}): ${(e as Error).message}`, (m) => this.log.warn(m));
         sock.destroy();
         return;
       }

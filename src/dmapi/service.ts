@@ -182,6 +182,10 @@ export class DmapiService implements Service, FsEventsProvider {
     const view = this.mountHooks.get(hooks);
     this.mountHooks.delete(hooks);
     if (view) this.dropView(view);
+    // Once the mount has left the node's list (right after its close notice), its filesystem
+    // entry goes, and with it the descriptor of the backing directory: an unmounted filesystem
+    // must not stay busy because of this daemon ("target is busy" for the backing filesystem).
+    setImmediate(() => { if (!this.stoppedFlag) this.dm.fsTable.sync(); });
   }
 
   private dropView(view: MountView): void {

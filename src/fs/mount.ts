@@ -99,9 +99,13 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     subtype: 'dmapifs',
     allowOther: true,
     defaultPermissions: true,
+    // The kernel judges access by ACLs as well as mode bits, as the backing filesystem would.
+    posixAcl: true,
     attrTimeout: opts.attrTimeout ?? 1,
     entryTimeout: opts.entryTimeout ?? 1,
     maxWrite: 131072,
+    // libfuse mounts nosuid,nodev unless told otherwise.
+    options: [...(opts.allowDev ? ['dev'] : []), ...(opts.allowSuid ? ['suid'] : [])],
     onClosed: () => {
       markServed(realMountpoint, false);
       sys.close(rootFd);
@@ -131,7 +135,11 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
       // unmounts); UNMOUNT after it, with its result.
       if (hooks && !lazy) {
         const errno = await (hooks.preUnmount() ?? 0);
-        if (errno) throw new MountError(os.constants.errno.EBUSY === errno ? 'EBUSY' : (Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? 'EIO'), `the DM application refused the unmount of ${mountpoint} (PREUNMOUNT answered with errno ${errno})`);
+        if (errno) {
+          const name = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0];
+          // dmAbort: the refusal is the DM application's, whatever errno it chose (EBUSY included).
+          throw Object.assign(new MountError(name ?? 'EIO', `the DM application refused the unmount of ${mountpoint}: PREUNMOUNT answered ABORT with errno ${errno}${name ? ` (${name})` : ''}`), { dmAbort: true });
+        }
       }
       await new Promise<void>((resolve, reject) => {
         fuse.unmount((err) => {

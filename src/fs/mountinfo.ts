@@ -56,6 +56,20 @@ export function isFuse(e: MountEntry): boolean {
   return e.fstype === 'fuse' || e.fstype === 'fuseblk' || e.fstype.startsWith('fuse.');
 }
 
+/**
+ * The dmapifs mount (of any node: fstype fuse.dmapifs) that `p` (absolute) is on or under, judged
+ * from the mount table alone (nothing is looked up, so a stalled mount cannot hang the caller).
+ */
+export function dmapifsMountContaining(entries: MountEntry[], p: string): MountEntry | undefined {
+  let found: MountEntry | undefined;
+  for (const e of entries) {
+    const inside = p === e.mountpoint || p.startsWith(e.mountpoint === '/' ? '/' : e.mountpoint + '/');
+    // The deepest mount wins; later lines are stacked on top of earlier ones at the same point.
+    if (inside && (!found || e.mountpoint.length >= found.mountpoint.length)) found = e;
+  }
+  return found && found.fstype === 'fuse.dmapifs' ? found : undefined;
+}
+
 /** The topmost mount at exactly `mountpoint` (absolute, canonical), if any. */
 export function mountAt(entries: MountEntry[], mountpoint: string): MountEntry | undefined {
   let found: MountEntry | undefined;

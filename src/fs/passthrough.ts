@@ -24,6 +24,9 @@ import { QuotaReports } from './quota';
 import { listDir } from './listdir';
 import type { FileRef, FsEventHooks, Gate, NsOp } from './events';
 import { Capacity } from './capacity';
+import { creationMode, mayAccess } from './acl';
+import { CAP, callerHasCap } from './caller';
+import { backingIoctl } from './ioctl';
 
 const E = os.constants.errno;
 const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV;
@@ -50,28 +53,6 @@ function bytes(s: string): Buffer {
 
 function rel(p: string): Buffer {
   return bytes(p.length <= 1 ? '.' : p.slice(1));
-}
-
-const CAP_SYS_ADMIN = 21;
-
-/** Does the calling thread hold CAP_SYS_ADMIN (read from /proc; uid 0 if that cannot be read)? */
-function callerHasSysAdmin(ctx: RequestContext): boolean {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(`/proc/${ctx.pid}/status`, 'utf8'));
-    if (m) return ((BigInt('0x' + m[1]) >> BigInt(CAP_SYS_ADMIN)) & 1n) === 1n;
-  } catch { /* the caller is gone */ }
-  return ctx.uid === 0;
-}
-
-/** May the caller read (4) and/or write (2) a file of this stat, by its mode bits? */
-function mayAccess(ctx: RequestContext, st: BigUint64Array, want: number): boolean {
-  if (ctx.uid === 0) return true;
-  const mode = Number(st[sys.STAT_MODE]);
-  const gid = Number(st[sys.STAT_GID]);
-  let bits = mode;
-  if (ctx.uid === Number(st[sys.STAT_UID])) bits = mode >> 6;
-  else if (ctx.gid === gid || ctx.groups().includes(gid)) bits = mode >> 3;
-  return (bits & want) === want;
 }
 
 function stat(): BigUint64Array {
@@ -252,8 +233,12 @@ export class Passthrough implements FuseOps {
     const gid = inheritGroup ? -1 : ctx.gid;
     const res = sys.fchownat(dirfd, name, ctx.uid, gid, sys.AT_SYMLINK_NOFOLLOW);
     if (res < 0) return res;
-    // chown clears set-user/group-ID bits of regular files; the creator asked for them.
-    if (!isDir && (mode & (S_ISUID | S_ISGID))) sys.fchmodat(dirfd, name, mode & 0o7777, sys.AT_SYMLINK_NOFOLLOW);
+    // chown clears set-user/group-ID bits of regular files; the creator asked for them. The
+    // permission bits are the ones the file got (a default ACL may have narrowed them).
+    const st = stat();
+    if (!isDir && (mode & (S_ISUID | S_ISGID)) && sys.fstatat(dirfd, name, sys.AT_SYMLINK_NOFOLLOW, st) === 0) {
+      sys.fchmodat(dirfd, name, (Number(st[sys.STAT_MODE]) & 0o777) | (mode & (S_ISUID | S_ISGID)), sys.AT_SYMLINK_NOFOLLOW);
+    }
     return 0;
   }
 
@@ -443,7 +428,7 @@ export class Passthrough implements FuseOps {
     let list = r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX));
     // The kernel lists trusted.* names only to callers with CAP_SYS_ADMIN (and refuses them
     // get/set); the daemon reads them as root, so it must hide them from other callers itself.
-    if (list.some((n) => n.startsWith('trusted.')) && !callerHasSysAdmin(ctx)) {
+    if (list.some((n) => n.startsWith('trusted.')) && !callerHasCap(ctx, CAP.SYS_ADMIN)) {
       list = list.filter((n) => !n.startsWith('trusted.'));
     }
     cb(0, list);
@@ -527,7 +512,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     this.nsOp({ op: 'create', ...split(p), mode }, cb, () => this.at(p, (dfd, name) => {
-      const r = sys.mknodat(dfd, name, mode, dev);
+      const r = sys.mknodat(dfd, name, creationMode(dfd, mode, ctx.umask), dev);
       if (r < 0) return r;
       this.changed();
       return this.own(ctx, dfd, name, mode, false);
@@ -538,7 +523,7 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, true);
     if (g) return cb(g);
     this.nsOp({ op: 'create', ...split(p), mode: mode | S_IFDIR }, cb, () => this.at(p, (dfd, name) => {
-      const r = sys.mkdirat(dfd, name, mode);
+      const r = sys.mkdirat(dfd, name, creationMode(dfd, mode, ctx.umask));
       if (r < 0) return r;
       this.changed();
       return this.own(ctx, dfd, name, mode | S_IFDIR, true);
@@ -679,8 +664,9 @@ export class Passthrough implements FuseOps {
     const fd = self.at(p, (dfd, name) => {
       // O_EXCL always: the daemon must know whether it made the file, to give it to the caller.
       let f = -E.EEXIST;
+      const perm = creationMode(dfd, mode & 0o7777, ctx.umask);
       for (let tries = 0; tries < 5 && f === -E.EEXIST; tries++) {
-        f = sys.openat2(dfd, name, self.openFlags(flags) | sys.O_CREAT | sys.O_EXCL, mode & 0o7777, RESOLVE);
+        f = sys.openat2(dfd, name, self.openFlags(flags) | sys.O_CREAT | sys.O_EXCL, perm, RESOLVE);
         if (f !== -E.EEXIST || flags & sys.O_EXCL) break;
         const e = self.openExisting(ctx, dfd, name, flags);
         if (e !== -E.ENOENT) return e;
@@ -704,7 +690,7 @@ export class Passthrough implements FuseOps {
    * create() without O_EXCL of a name that appeared after the kernel found it missing (made
    * through another mount of the backing directory, or in it directly): open(2) then opens the
    * existing file. The kernel checked only what a creation needs (the directory), so the access
-   * check of the file itself is made here, on its mode bits (the mount has no ACLs).
+   * check of the file itself is made here, on its ACL or mode bits (src/fs/acl.ts).
    */
   private openExisting(ctx: RequestContext, dfd: number, name: Buffer, flags: number): number {
     const st = stat();
@@ -716,7 +702,8 @@ export class Passthrough implements FuseOps {
     if (type !== S_IFREG) return -E.EEXIST;
     const acc = flags & sys.O_ACCMODE;
     const want = (acc !== sys.O_WRONLY ? 4 : 0) | (acc !== sys.O_RDONLY || flags & sys.O_TRUNC ? 2 : 0);
-    if (!mayAccess(ctx, st, want)) return -E.EACCES;
+    const who = Number(st[sys.STAT_UID]);
+    if (!mayAccess(ctx, Passthrough.procPath(dfd, name), Number(st[sys.STAT_MODE]), who, Number(st[sys.STAT_GID]), want)) return -E.EACCES;
     const fd = sys.openat2(dfd, name, this.openFlags(flags), 0, RESOLVE);
     if (fd >= 0 && flags & sys.O_TRUNC) this.changed();
     return fd;
@@ -861,6 +848,15 @@ export class Passthrough implements FuseOps {
     const r = sys.fallocate(fd, mode, offset, length);
     if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
+  }
+
+  /** lsattr/chattr and xfs_io's fsxattr on the backing file (src/fs/ioctl.ts). */
+  ioctl(p: string, fd: number, cmd: number, input: Buffer, outSize: number, cb: (err: number, result?: number, out?: Buffer) => void, ctx: RequestContext): void {
+    if (fd >= VIRTUAL_FH_BASE) return cb(-E.ENOTTY);
+    const r = backingIoctl(fd, ctx, cmd, input, outSize);
+    if (typeof r === 'number') return cb(r);
+    if (r.changed) { this.changed(); this.ev?.attribute(null, fd); }
+    cb(0, r.result, r.out);
   }
 
   lseek(p: string, fd: number, offset: number, whence: number, cb: CbV<number>): void {

@@ -17,6 +17,13 @@ export interface MountOptions {
    * wait and EIO (`dmapifs mount --mount-event-optional`).
    */
   mountEventOptional?: boolean;
+  /**
+   * Device files of the mount may be opened (mount option `dev`; off by default: `nodev`, as every
+   * FUSE mount and as a mount of untrusted content should be).
+   */
+  allowDev?: boolean;
+  /** Set-user-ID and set-group-ID bits and file capabilities take effect on exec (`suid`; off by default: `nosuid`). */
+  allowSuid?: boolean;
 }
 
 export interface MountInfo {

@@ -49,6 +49,7 @@ export interface RawOps {
   flock?(req: Req, ino: number, fh: number, owner: number, op: number): void;
   fallocate?(req: Req, ino: number, fh: number, mode: number, offset: number, length: number): void;
   lseek?(req: Req, ino: number, fh: number, off: number, whence: number): void;
+  ioctl?(req: Req, ino: number, fh: number, cmd: number, flags: number, input: Buffer, outSize: number): void;
   closed?(): void;
 }
 
@@ -83,6 +84,7 @@ export interface NativeFuse {
   replyXattr(req: Req, size: number): number;
   replyLock(req: Req, type: number, start: number, len: number, pid: number): number;
   replyLseek(req: Req, off: number): number;
+  replyIoctl(req: Req, result: number, out: Buffer, length: number): number;
   replyReaddir(req: Req, size: number, names: string[], inos: BigUint64Array | Float64Array, types: Uint8Array, start: number): number;
   context(req: Req, out: Float64Array): void;
   groups(req: Req): number[];

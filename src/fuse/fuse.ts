@@ -120,6 +120,13 @@ export interface FuseOps {
   flock?(path: string, fd: number, owner: number, op: number, cb: Cb, ctx: RequestContext): void;
   fallocate?(path: string, fd: number, mode: number, offset: number, length: number, cb: Cb, ctx: RequestContext): void;
   lseek?(path: string, fd: number, offset: number, whence: number, cb: CbV<number>, ctx: RequestContext): void;
+  /**
+   * ioctl on an open file or directory (fd: its handle): `input` holds what the kernel copied in,
+   * `outSize` bytes go back (cb(0, result, out)). The kernel sends lsattr/chattr here too
+   * (FS_IOC_GETFLAGS/SETFLAGS, FS_IOC_FSGETXATTR/FSSETXATTR on a handle it opens itself).
+   * Restricted ioctls only: the sizes are those encoded in the command.
+   */
+  ioctl?(path: string, fd: number, cmd: number, input: Buffer, outSize: number, cb: (err: number | Error | null | undefined, result?: number, out?: Buffer) => void, ctx: RequestContext): void;
 }
 
 export interface FuseOptions {
@@ -129,6 +136,14 @@ export interface FuseOptions {
   subtype?: string;
   allowOther?: boolean;
   defaultPermissions?: boolean;
+  /**
+   * POSIX ACLs (FUSE_POSIX_ACL, implies defaultPermissions): the kernel reads the
+   * system.posix_acl_* xattrs through getxattr, caches them and checks access with them. It also
+   * leaves the umask to the filesystem (FUSE_DONT_MASK): create, mkdir and mknod get the mode
+   * unmasked and the caller's umask in `ctx.umask`, to apply unless a default ACL of the parent
+   * decides the permissions (POSIX.1e).
+   */
+  posixAcl?: boolean;
   readOnly?: boolean;
   /** Seconds the kernel may cache attributes / names / negative lookups. */
   attrTimeout?: number;
@@ -252,7 +267,7 @@ export class Fuse {
     mo.push(`fsname=${o.fsname ?? 'fuse-native'}`);
     if (o.subtype) mo.push(`subtype=${o.subtype}`);
     if (o.allowOther) mo.push('allow_other');
-    if (o.defaultPermissions) mo.push('default_permissions');
+    if (o.defaultPermissions || o.posixAcl) mo.push('default_permissions');
     if (o.readOnly) mo.push('ro');
     const maxRead = o.maxRead ?? o.maxWrite ?? 131072;
     mo.push(`max_read=${maxRead}`);
@@ -262,10 +277,12 @@ export class Fuse {
     }
     const CAP = this.native.CAP;
     let wantSet = CAP.ASYNC_READ | CAP.ATOMIC_O_TRUNC | CAP.EXPORT_SUPPORT | CAP.PARALLEL_DIROPS;
-    let wantClear = CAP.WRITEBACK_CACHE | CAP.POSIX_ACL | CAP.DONT_MASK;
+    let wantClear = CAP.WRITEBACK_CACHE;
+    if (o.posixAcl) wantSet |= CAP.POSIX_ACL | CAP.DONT_MASK; else wantClear |= CAP.POSIX_ACL | CAP.DONT_MASK;
     if (o.autoInvalData === false) wantClear |= CAP.AUTO_INVAL_DATA; else wantSet |= CAP.AUTO_INVAL_DATA;
     if (this.ops.getlk && this.ops.setlk) wantSet |= CAP.POSIX_LOCKS;
     if (this.ops.flock) wantSet |= CAP.FLOCK_LOCKS;
+    if (this.ops.ioctl) wantSet |= CAP.IOCTL_DIR;
     this.readyCb = cb;
     let r: { handle: Session; recv: Buffer };
     try {
@@ -644,6 +661,12 @@ export class Fuse {
             if (byFd) { need('futimens'); steps.push((cb) => self.invoke('futimens', ctx, path, fh, at, mt, cb)); }
             else { need('utimens'); steps.push((cb) => self.invoke('utimens', ctx, path, at, mt, cb)); }
           }
+          if (!steps.length) {
+            // A setattr that changes nothing is chown(f, -1, -1) (the kernel's ATTR_CTIME alone): a
+            // local filesystem still updates the ctime, so the backing file gets the same call.
+            if (byFd) { need('fchown'); steps.push((cb) => self.invoke('fchown', ctx, path, fh, -1, -1, cb)); }
+            else { need('chown'); steps.push((cb) => self.invoke('chown', ctx, path, -1, -1, cb)); }
+          }
         } catch (e) { return void self.replyErrOr(req, e); }
         let i = 0;
         const next = (err: unknown) => {
@@ -987,6 +1010,20 @@ export class Fuse {
         if (!node) return;
         self.run(req, () => self.invoke('fallocate', self.ctx(req), self.pathOf(node), fh, mode, offset, length, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
+      ioctl(req: Req, id: number, fh: number, cmd: number, flags: number, input: Buffer, outSize: number) {
+        const node = self.node(req, id);
+        if (!node) return;
+        // FUSE_IOCTL_UNRESTRICTED (CUSE only) would let the server name any user memory: never.
+        if (flags & 2) return n.replyErr(req, E.ENOTTY);
+        // FUSE_IOCTL_DIR: fh is a directory handle of ours; the filesystem's handle is inside it.
+        const fd = flags & 16 ? self.dirs.get(fh)?.fh ?? -1 : fh;
+        if (fd <= 0) return n.replyErr(req, E.EBADF);
+        self.run(req, () => self.invoke('ioctl', self.ctx(req), self.pathOf(node), fd, cmd, input, outSize, (err, result, out) => {
+          if (self.replyErrOr(req, err)) return;
+          const o = out ?? Buffer.alloc(0);
+          n.replyIoctl(req, result ?? 0, o, Math.min(o.length, outSize));
+        }));
+      },
       lseek(req: Req, id: number, fh: number, off: number, whence: number) {
         const node = self.node(req, id);
         if (!node) return;
@@ -1000,7 +1037,7 @@ export class Fuse {
     const optional: Array<[string, keyof FuseOps | Array<keyof FuseOps>]> = [
       ['setxattr', 'setxattr'], ['getxattr', 'getxattr'], ['listxattr', 'listxattr'], ['removexattr', 'removexattr'],
       ['access', 'access'], ['getlk', ['getlk', 'setlk']], ['setlk', ['getlk', 'setlk']], ['flock', 'flock'],
-      ['fallocate', 'fallocate'], ['lseek', 'lseek'],
+      ['fallocate', 'fallocate'], ['lseek', 'lseek'], ['ioctl', 'ioctl'],
     ];
     for (const [raw, need] of optional) {
       const list = Array.isArray(need) ? need : [need];

@@ -77,6 +77,8 @@ interface Binding {
   fallocate(fd: number, mode: number, offset: Int64, length: Int64): number;
   punchHole(fd: number, offset: Int64, length: Int64): number;
   lseek(fd: number, offset: Int64, whence: number): number;
+  ioctlBuf(fd: number, cmd: number, buffer: ArrayBufferView): number;
+  copyFileRange(fdIn: number, offIn: Int64, fdOut: number, offOut: Int64, length: Int64, flags: number): number;
   ftruncate(fd: number, length: Int64): number;
   truncate(path: PathArg, length: Int64): number;
   fsync(fd: number): number;
@@ -201,6 +203,13 @@ export const pwrite: Binding['pwrite'] = b.pwrite;
 export const fallocate: Binding['fallocate'] = b.fallocate;
 /** fallocate(PUNCH_HOLE | KEEP_SIZE): deallocates, keeps the size; reads then return zeros. */
 export const punchHole: Binding['punchHole'] = b.punchHole;
+/**
+ * ioctl(2) whose argument points to a buffer of _IOC_SIZE(cmd) bytes (e.g. FS_IOC_GETFLAGS) →
+ * the ioctl's result | -errno; -EINVAL when the buffer is smaller than that size.
+ */
+export const ioctlBuf: Binding['ioctlBuf'] = b.ioctlBuf;
+/** copy_file_range(2) at explicit offsets (the file positions stay) → bytes copied | -errno. */
+export const copyFileRange: Binding['copyFileRange'] = b.copyFileRange;
 /** lseek(2) → offset | -errno. SEEK_DATA/SEEK_HOLE at or past EOF: -ENXIO. */
 export const lseek: Binding['lseek'] = b.lseek;
 export const ftruncate: Binding['ftruncate'] = b.ftruncate;

@@ -225,7 +225,15 @@ export interface TreeCompareResult {
 
 const CHUNK = 1 << 17;
 
-function xattrsOf(p: string): Record<string, Buffer> | string {
+/**
+ * Paths are byte strings (latin1: one char per byte), so that names which are not UTF-8 travel
+ * whole: every path goes to the system as B(path), every name comes back decoded as latin1.
+ */
+export function B(p: string): Buffer {
+  return Buffer.from(p, 'latin1');
+}
+
+function xattrsOf(p: Buffer): Record<string, Buffer> | string {
   const names = sys.llistxattr(p);
   if (typeof names === 'number') return errnoName(-names);
   const out: Record<string, Buffer> = {};
@@ -238,8 +246,8 @@ function xattrsOf(p: string): Record<string, Buffer> | string {
 
 /** Compares two files' contents, skipping ranges both report as holes. Returns bytes compared. */
 function compareContents(pa: string, pb: string, size: number, rel: string, diffs: string[]): number {
-  const fa = fs.openSync(pa, O.O_RDONLY | O.O_NOFOLLOW);
-  const fb = fs.openSync(pb, O.O_RDONLY | O.O_NOFOLLOW);
+  const fa = fs.openSync(B(pa), O.O_RDONLY | O.O_NOFOLLOW);
+  const fb = fs.openSync(B(pb), O.O_RDONLY | O.O_NOFOLLOW);
   const ba = Buffer.allocUnsafe(CHUNK);
   const bb = Buffer.allocUnsafe(CHUNK);
   let compared = 0;
@@ -288,8 +296,8 @@ export function compareTrees(rootA: string, rootB: string, o: TreeCompareOptions
   const walk = (rel: string, top: boolean) => {
     const da = rel ? `${rootA}/${rel}` : rootA;
     const db = rel ? `${rootB}/${rel}` : rootB;
-    let na = fs.readdirSync(da);
-    let nb = fs.readdirSync(db);
+    let na = fs.readdirSync(B(da), { encoding: 'latin1' });
+    let nb = fs.readdirSync(B(db), { encoding: 'latin1' });
     if (top && o.excludeTopA) na = na.filter((n) => !o.excludeTopA!.has(n));
     if (top && o.excludeTopB) nb = nb.filter((n) => !o.excludeTopB!.has(n));
     na.sort();
@@ -312,8 +320,8 @@ export function compareTrees(rootA: string, rootB: string, o: TreeCompareOptions
       let sa: fs.BigIntStats;
       let sb: fs.BigIntStats;
       try {
-        sa = fs.lstatSync(pa, { bigint: true });
-        sb = fs.lstatSync(pb, { bigint: true });
+        sa = fs.lstatSync(B(pa), { bigint: true });
+        sb = fs.lstatSync(B(pb), { bigint: true });
       } catch (e) {
         res.diffs.push(`${r}: listed, but lstat failed: ${(e as Error).message}`);
         continue;
@@ -328,14 +336,14 @@ export function compareTrees(rootA: string, rootB: string, o: TreeCompareOptions
         if (fb === undefined) firstB.set(sb.ino, r);
         if ((fa ?? r) !== (fb ?? r)) res.diffs.push(`${r}: hard links differ: subject same file as ${fa ?? '(none)'}, reference as ${fb ?? '(none)'}`);
       }
-      const xa = xattrsOf(pa);
-      const xb = xattrsOf(pb);
+      const xa = xattrsOf(B(pa));
+      const xb = xattrsOf(B(pb));
       if (!sameValue(xa, xb)) res.diffs.push(`${r}: xattrs differ: subject ${showValue(xa)} reference ${showValue(xb)}`);
       if (sb.isSymbolicLink()) {
         res.links.push(r);
         if (sa.isSymbolicLink()) {
-          const ta = fs.readlinkSync(pa);
-          const tb = fs.readlinkSync(pb);
+          const ta = fs.readlinkSync(B(pa), { encoding: 'latin1' });
+          const tb = fs.readlinkSync(B(pb), { encoding: 'latin1' });
           if (ta !== tb) res.diffs.push(`${r}: symlink targets differ: ${JSON.stringify(ta)} vs ${JSON.stringify(tb)}`);
         }
       } else if (sb.isFile()) {
@@ -381,6 +389,8 @@ export interface DiffStats {
   bytesWritten: number;
   bytesCompared: number;
   maxEntries: number;
+  /** Operations on a path with a name that is not UTF-8 that succeeded on both sides. */
+  nonUtf8: number;
   ms: number;
 }
 
@@ -404,7 +414,9 @@ interface Op {
   cleanup?: () => void;
 }
 
-const NAMES = ['a', 'b', 'c', 'd', 'e', 'f'];
+// 'n\xe9' and '\xff\xfe' are not UTF-8 (a lone 0xE9, 0xFF 0xFE): names are bytes, not text.
+const NAMES = ['a', 'b', 'c', 'd', 'e', 'f', 'n\xe9', '\xff\xfe'];
+const ASCII = /^[\x00-\x7f]*$/;
 const LONG_OK = 'L'.repeat(255);
 const LONG_BAD = 'M'.repeat(256);
 const XATTR_NAMES = ['user.a', 'user.b', 'user.c', 'user.' + 'n'.repeat(250), 'user.' + 'o'.repeat(251), 'trusted.t', 'security.s', 'system.nope', 'bogus.x'];
@@ -433,7 +445,7 @@ export class DiffRunner {
   private known: { files: string[]; dirs: string[]; links: string[] } = { files: [], dirs: [], links: [] };
   private mmap: MmapHelper | null = null;
   private umask = 0o022;
-  private readonly stats: DiffStats = { ops: 0, byKind: {}, succeeded: {}, errors: {}, treeChecks: 0, bytesWritten: 0, bytesCompared: 0, maxEntries: 0, ms: 0 };
+  private readonly stats: DiffStats = { ops: 0, byKind: {}, succeeded: {}, errors: {}, treeChecks: 0, bytesWritten: 0, bytesCompared: 0, maxEntries: 0, nonUtf8: 0, ms: 0 };
   private index = 0;
   /**
    * Reference inodes that had unwritten extents allocated (fallocate modes 0, KEEP_SIZE,
@@ -499,7 +511,10 @@ export class DiffRunner {
       this.fail(`${op.desc}\n  subject:   ${showOutcome(a)}\n  reference: ${showOutcome(b)}`);
     }
     if (!b.ok) this.stats.errors[b.e] = (this.stats.errors[b.e] ?? 0) + 1;
-    else this.stats.succeeded[op.kind] = (this.stats.succeeded[op.kind] ?? 0) + 1;
+    else {
+      this.stats.succeeded[op.kind] = (this.stats.succeeded[op.kind] ?? 0) + 1;
+      if (!ASCII.test(op.desc)) this.stats.nonUtf8++;
+    }
     op.after?.(b);
   }
 
@@ -549,7 +564,7 @@ export class DiffRunner {
 
   private refSize(p: string): number {
     try {
-      return Number(fs.statSync(`${this.roots[1]}/${p}`).size);
+      return Number(fs.statSync(B(`${this.roots[1]}/${p}`)).size);
     } catch {
       return 0;
     }
@@ -614,7 +629,7 @@ export class DiffRunner {
     return i;
   }
 
-  private st(side: 0 | 1, full: string, follow = false): Record<string, string | number> {
+  private st(side: 0 | 1, full: string | Buffer, follow = false): Record<string, string | number> {
     return attrs(follow ? fs.statSync(full, { bigint: true }) : fs.lstatSync(full, { bigint: true }), this.window);
   }
 
@@ -623,7 +638,7 @@ export class DiffRunner {
   }
 
   /** lstat of a path as part of a result: attributes, or the errno. */
-  private after(full: string): unknown {
+  private after(full: Buffer): unknown {
     try {
       return this.st(0, full);
     } catch (e) {
@@ -646,6 +661,9 @@ export class DiffRunner {
       [4, () => this.opStat()],
       [1, () => this.opFsync()],
       [2, () => this.opFallocate()],
+      [1.5, () => this.opCopyFileRange()],
+      [2, () => this.opAcl()],
+      [1.5, () => this.opAccessAs()],
       [2, () => this.opLseek()],
       [6, () => this.opRename()],
       [3, () => this.opLink()],
@@ -674,7 +692,7 @@ export class DiffRunner {
       kind,
       desc,
       run: (side, root) => {
-        const full = `${root}/${p}`;
+        const full = B(`${root}/${p}`);
         const fd = fs.openSync(full, flags, mode);
         fds[side] = fd;
         return attrs(fs.fstatSync(fd, { bigint: true }), this.window);
@@ -791,8 +809,8 @@ export class DiffRunner {
       kind: 'truncate',
       desc: `truncate(${p}, ${len})`,
       run: (_side, root) => {
-        sr(sys.truncate(`${root}/${p}`, len));
-        return this.after(`${root}/${p}`);
+        sr(sys.truncate(B(`${root}/${p}`), len));
+        return this.after(B(`${root}/${p}`));
       },
     };
   }
@@ -813,7 +831,7 @@ export class DiffRunner {
       run: (side, root) => {
         // The root of the run is the top of the compared tree: its nlink and mtime are not
         // compared (the mount's root also holds the reserved area).
-        const v = this.st(side, p ? `${root}/${p}` : root, follow);
+        const v = this.st(side, p ? B(`${root}/${p}`) : B(root), follow);
         if (v.type === 'dir' && (p === '' || p === '.' || p === 'a/..' || p === 'a/b/..')) return v.type;
         return v;
       },
@@ -837,16 +855,132 @@ export class DiffRunner {
     if (!s) return this.opCreate();
     const [i, slot] = s;
     const size = this.fdSize(slot);
-    const mode = this.rng.pick([0, sys.FALLOC_FL_KEEP_SIZE, sys.FALLOC_FL_PUNCH_HOLE | sys.FALLOC_FL_KEEP_SIZE, sys.FALLOC_FL_ZERO_RANGE, sys.FALLOC_FL_PUNCH_HOLE]);
-    const off = this.rng.chance(0.1) ? -1 : this.rng.int(size + 65536);
-    const len = this.rng.chance(0.05) ? 0 : this.rng.range(1, 300000);
-    if (!(mode & sys.FALLOC_FL_PUNCH_HOLE)) this.unwritten.add(this.refIno(slot));
+    // Every mode: allocation, KEEP_SIZE, PUNCH_HOLE (with KEEP_SIZE; alone it is invalid),
+    // ZERO_RANGE (with and without KEEP_SIZE), COLLAPSE_RANGE and INSERT_RANGE (block-aligned, or
+    // refused as on the backing filesystem), UNSHARE_RANGE.
+    const mode = this.rng.pick([0, sys.FALLOC_FL_KEEP_SIZE, sys.FALLOC_FL_PUNCH_HOLE | sys.FALLOC_FL_KEEP_SIZE, sys.FALLOC_FL_ZERO_RANGE,
+      sys.FALLOC_FL_ZERO_RANGE | sys.FALLOC_FL_KEEP_SIZE, sys.FALLOC_FL_PUNCH_HOLE, sys.FALLOC_FL_COLLAPSE_RANGE, sys.FALLOC_FL_INSERT_RANGE,
+      sys.FALLOC_FL_UNSHARE_RANGE]);
+    const shifts = mode === sys.FALLOC_FL_COLLAPSE_RANGE || mode === sys.FALLOC_FL_INSERT_RANGE;
+    const aligned = shifts && this.rng.chance(0.8);
+    const off = this.rng.chance(0.1) ? -1 : aligned ? 4096 * this.rng.int(Math.ceil((size + 1) / 4096)) : this.rng.int(size + 65536);
+    const len = this.rng.chance(0.05) ? 0 : aligned ? 4096 * this.rng.range(1, 16) : this.rng.range(1, 300000);
+    // The kernel's FUSE passes only KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE on to a filesystem and
+    // answers every other mode EOPNOTSUPP itself (fuse_file_fallocate), whatever the backing
+    // filesystem supports. So for those modes: an error of the VFS's own checks (EBADF, EINVAL...)
+    // must be the reference's; EOPNOTSUPP is FUSE's refusal, and the reference is then left alone.
+    const fuseRefuses = (mode & ~(sys.FALLOC_FL_KEEP_SIZE | sys.FALLOC_FL_PUNCH_HOLE | sys.FALLOC_FL_ZERO_RANGE)) !== 0;
+    let subjectRefused = false;
+    if (!(mode & sys.FALLOC_FL_PUNCH_HOLE) && !fuseRefuses) this.unwritten.add(this.refIno(slot));
     return {
-      kind: 'fallocate',
-      desc: `fallocate(${slot.path} #${i}, mode ${mode}, ${off}, ${len})`,
+      kind: fuseRefuses ? 'fallocate-refused-by-fuse' : 'fallocate',
+      desc: `fallocate(${slot.path} #${i}, mode ${mode}, ${off}, ${len})${fuseRefuses ? ' (a mode FUSE does not pass on)' : ''}`,
       run: (side) => {
-        sr(sys.fallocate(slot.fds[side], mode, off, len));
+        if (fuseRefuses && side === 1 && subjectRefused) throw new SysError('EOPNOTSUPP');
+        const r = sys.fallocate(slot.fds[side], mode, off, len);
+        if (side === 0) subjectRefused = r === -os.constants.errno.EOPNOTSUPP;
+        sr(r);
         return this.fst(slot.fds[side]);
+      },
+    };
+  }
+
+  /** copy_file_range between two open files (or within one), at explicit offsets. */
+  private opCopyFileRange(): Op {
+    const a = this.slot();
+    const b = this.slot();
+    if (!a || !b || a[1].dir || b[1].dir) return this.opCreate();
+    const [ia, from] = a;
+    const [ib, to] = b;
+    const offIn = this.rng.chance(0.05) ? -1 : this.rng.int(this.fdSize(from) + 8192);
+    const offOut = this.offset(this.fdSize(to));
+    const len = this.length();
+    return {
+      kind: 'copy_file_range',
+      desc: `copy_file_range(${from.path} #${ia} @${offIn} -> ${to.path} #${ib} @${offOut}, ${len})`,
+      run: (side) => {
+        const n = sr(sys.copyFileRange(from.fds[side], offIn, to.fds[side], offOut, len, 0));
+        return { n, st: this.fst(to.fds[side]) };
+      },
+    };
+  }
+
+  /** An ACL in the xattr form (linux/posix_acl_xattr.h), valid most of the time, not always. */
+  private aclValue(): Buffer {
+    const perm = () => this.rng.int(8);
+    const entries: Array<[number, number, number]> = [[0x01, perm(), 0xffffffff], [0x04, perm(), 0xffffffff]];
+    const named = this.rng.chance(0.8);
+    if (named) {
+      for (const uid of [65534, 41001]) if (this.rng.chance(0.6)) entries.push([0x02, perm(), uid]);
+      for (const gid of [65534, 41002]) if (this.rng.chance(0.4)) entries.push([0x08, perm(), gid]);
+    }
+    // Named entries need a mask (else EINVAL); now and then one is left out on purpose.
+    if (entries.length > 2 ? this.rng.chance(0.95) : this.rng.chance(0.3)) entries.push([0x10, perm(), 0xffffffff]);
+    entries.push([0x20, perm(), 0xffffffff]);
+    const v = Buffer.alloc(4 + 8 * entries.length);
+    v.writeUInt32LE(2, 0);
+    entries.forEach(([tag, p, id], i) => {
+      v.writeUInt16LE(tag, 4 + 8 * i);
+      v.writeUInt16LE(p, 6 + 8 * i);
+      v.writeUInt32LE(id, 8 + 8 * i);
+    });
+    return v;
+  }
+
+  /** setfacl/getfacl/setfacl -b: the system.posix_acl_access and _default xattrs. */
+  private opAcl(): Op {
+    const p = this.path();
+    const name = this.rng.chance(0.7) ? 'system.posix_acl_access' : 'system.posix_acl_default';
+    const what = this.rng.weighted([[50, 'set'], [35, 'get'], [15, 'remove']] as const);
+    const value = this.aclValue();
+    const short = name.slice('system.posix_acl_'.length);
+    if (what === 'set') {
+      return {
+        kind: 'acl-set',
+        desc: `setfacl(${p}, ${short}, ${value.toString('hex')})`,
+        run: (_side, root) => {
+          const full = B(`${root}/${p}`);
+          sr(sys.lsetxattr(full, name, value, 0));
+          return this.after(full);
+        },
+      };
+    }
+    if (what === 'get') {
+      return { kind: 'acl-get', desc: `getfacl(${p}, ${short})`, run: (_side, root) => sr(sys.lgetxattr(B(`${root}/${p}`), name)) };
+    }
+    return {
+      kind: 'acl-remove',
+      desc: `setfacl -b/-k(${p}, ${short})`,
+      run: (_side, root) => {
+        const full = B(`${root}/${p}`);
+        sr(sys.lremovexattr(full, name));
+        return this.after(full);
+      },
+    };
+  }
+
+  /** Access by another uid (opening for reading or writing, access(2) for search/execute): the ACL and mode decide. */
+  private opAccessAs(): Op {
+    const p = this.path();
+    const [uid, gid] = this.rng.pick([[65534, 65534], [41001, 41001], [41002, 41002]] as const);
+    const how = this.rng.weighted([[40, 'read'], [30, 'write'], [30, 'exec']] as const);
+    return {
+      kind: 'access-as',
+      desc: `as uid ${uid}: ${how}(${p})`,
+      run: (_side, root) => {
+        const full = B(`${root}/${p}`);
+        // The filesystem uid/gid of this thread: the kernel (and FUSE) judge access by them.
+        sys.setfsgid(gid);
+        sys.setfsuid(uid);
+        try {
+          if (how === 'exec') return sr(sys.faccessat(sys.AT_FDCWD, full, O.X_OK, sys.AT_EACCESS));
+          const fd = fs.openSync(full, (how === 'read' ? O.O_RDONLY : O.O_WRONLY) | O.O_NOFOLLOW | O.O_NONBLOCK);
+          fs.closeSync(fd);
+          return 'opened';
+        } finally {
+          sys.setfsuid(0);
+          sys.setfsgid(0);
+        }
       },
     };
   }
@@ -905,9 +1039,9 @@ export class DiffRunner {
       kind: name,
       desc: `${name}(${src}, ${dst})`,
       run: (_side, root) => {
-        if (flags === 0) fs.renameSync(`${root}/${src}`, `${root}/${dst}`);
-        else sr(sys.renameat2(sys.AT_FDCWD, `${root}/${src}`, sys.AT_FDCWD, `${root}/${dst}`, flags));
-        return { src: this.after(`${root}/${src}`), dst: this.after(`${root}/${dst}`) };
+        if (flags === 0) fs.renameSync(B(`${root}/${src}`), B(`${root}/${dst}`));
+        else sr(sys.renameat2(sys.AT_FDCWD, B(`${root}/${src}`), sys.AT_FDCWD, B(`${root}/${dst}`), flags));
+        return { src: this.after(B(`${root}/${src}`)), dst: this.after(B(`${root}/${dst}`)) };
       },
     };
   }
@@ -919,8 +1053,8 @@ export class DiffRunner {
       kind: 'link',
       desc: `link(${src}, ${dst})`,
       run: (_side, root) => {
-        fs.linkSync(`${root}/${src}`, `${root}/${dst}`);
-        return { src: this.after(`${root}/${src}`), dst: this.after(`${root}/${dst}`) };
+        fs.linkSync(B(`${root}/${src}`), B(`${root}/${dst}`));
+        return { src: this.after(B(`${root}/${src}`)), dst: this.after(B(`${root}/${dst}`)) };
       },
     };
   }
@@ -931,7 +1065,7 @@ export class DiffRunner {
       kind: 'unlink',
       desc: `unlink(${p})`,
       run: (_side, root) => {
-        fs.unlinkSync(`${root}/${p}`);
+        fs.unlinkSync(B(`${root}/${p}`));
         return this.parentAttrs(root, p);
       },
     };
@@ -939,7 +1073,7 @@ export class DiffRunner {
 
   private parentAttrs(root: string, p: string): unknown {
     const i = p.lastIndexOf('/');
-    return i < 0 ? null : this.after(`${root}/${p.slice(0, i)}`);
+    return i < 0 ? null : this.after(B(`${root}/${p.slice(0, i)}`));
   }
 
   private opMkdir(): Op {
@@ -949,8 +1083,8 @@ export class DiffRunner {
       kind: 'mkdir',
       desc: `mkdir(${p}, ${mode.toString(8)})`,
       run: (_side, root) => {
-        fs.mkdirSync(`${root}/${p}`, mode);
-        return { st: this.after(`${root}/${p}`), parent: this.parentAttrs(root, p) };
+        fs.mkdirSync(B(`${root}/${p}`), mode);
+        return { st: this.after(B(`${root}/${p}`)), parent: this.parentAttrs(root, p) };
       },
     };
   }
@@ -961,7 +1095,7 @@ export class DiffRunner {
       kind: 'rmdir',
       desc: `rmdir(${p})`,
       run: (_side, root) => {
-        fs.rmdirSync(`${root}/${p}`);
+        fs.rmdirSync(B(`${root}/${p}`));
         return this.parentAttrs(root, p);
       },
     };
@@ -982,15 +1116,15 @@ export class DiffRunner {
       kind: 'symlink',
       desc: `symlink(${target.length > 40 ? target.slice(0, 20) + '…' + target.length : target}, ${p})`,
       run: (_side, root) => {
-        fs.symlinkSync(target, `${root}/${p}`);
-        return this.after(`${root}/${p}`);
+        fs.symlinkSync(B(target), B(`${root}/${p}`));
+        return this.after(B(`${root}/${p}`));
       },
     };
   }
 
   private opReadlink(): Op {
     const p = this.rng.chance(0.7) && this.known.links.length ? this.rng.pick(this.known.links) : this.path();
-    return { kind: 'readlink', desc: `readlink(${p})`, run: (_side, root) => fs.readlinkSync(`${root}/${p}`) };
+    return { kind: 'readlink', desc: `readlink(${p})`, run: (_side, root) => fs.readlinkSync(B(`${root}/${p}`), { encoding: 'latin1' }) };
   }
 
   private opChmod(): Op {
@@ -1012,8 +1146,8 @@ export class DiffRunner {
       kind: 'chmod',
       desc: `chmod(${p}, ${mode.toString(8)})`,
       run: (_side, root) => {
-        fs.chmodSync(`${root}/${p}`, mode);
-        return this.st(0, `${root}/${p}`, true);
+        fs.chmodSync(B(`${root}/${p}`), mode);
+        return this.st(0, B(`${root}/${p}`), true);
       },
     };
   }
@@ -1039,7 +1173,7 @@ export class DiffRunner {
       kind: follow ? 'chown' : 'lchown',
       desc: `${follow ? 'chown' : 'lchown'}(${p}, ${uid}, ${gid})`,
       run: (_side, root) => {
-        const full = `${root}/${p}`;
+        const full = B(`${root}/${p}`);
         (follow ? fs.chownSync : fs.lchownSync)(full, uid, gid);
         return this.st(0, full, follow);
       },
@@ -1078,7 +1212,7 @@ export class DiffRunner {
       kind: 'utimensat',
       desc: `utimensat(${p}, a=${ad}, m=${md}${nofollow ? ', NOFOLLOW' : ''})`,
       run: (_side, root) => {
-        const full = `${root}/${p}`;
+        const full = B(`${root}/${p}`);
         sr(sys.utimensat(sys.AT_FDCWD, full, as, an, ms, mn, nofollow ? sys.AT_SYMLINK_NOFOLLOW : 0));
         return times(nofollow ? fs.lstatSync(full, { bigint: true }) : fs.statSync(full, { bigint: true }));
       },
@@ -1098,7 +1232,7 @@ export class DiffRunner {
       [2, () => this.rng.bytes(70000)],
     ])();
     const flags = this.rng.weighted([[70, 0], [15, sys.XATTR_CREATE], [15, sys.XATTR_REPLACE]] as const);
-    const tgt = (side: 0 | 1, root: string) => (s ? s[1].fds[side] : `${root}/${p}`);
+    const tgt = (side: 0 | 1, root: string) => (s ? s[1].fds[side] : B(`${root}/${p}`));
     switch (what) {
       case 'set':
         return {
@@ -1148,6 +1282,8 @@ export class DiffRunner {
 
   private opMmapWrite(): Op {
     const p = this.rng.chance(0.9) ? this.path('file') : this.path();
+    // The mmap helper's line protocol carries text paths only.
+    if (!ASCII.test(p)) return this.opStat();
     const size = this.refSize(p);
     const off = size > 0 ? this.rng.int(size) : 0;
     const len = size > 0 ? this.rng.range(1, Math.min(size - off, this.rng.chance(0.8) ? 4096 : 40000)) : 1;
@@ -1160,13 +1296,14 @@ export class DiffRunner {
       run: (_side, root) => {
         const full = `${root}/${p}`;
         const r = this.mmapOutcome((this.mmap as MmapHelper).write(full, off, data, sync));
-        return { r, st: this.after(full) };
+        return { r, st: this.after(B(full)) };
       },
     };
   }
 
   private opMmapRead(): Op {
     const p = this.rng.chance(0.9) ? this.path('file') : this.path();
+    if (!ASCII.test(p)) return this.opStat();
     const size = this.refSize(p);
     const off = size > 0 ? this.rng.int(size) : 0;
     const len = size > 0 ? this.rng.range(1, Math.min(size - off, 40000)) : 1;
@@ -1184,7 +1321,7 @@ export class DiffRunner {
       kind: 'readdir',
       desc: `readdir(${p})`,
       run: (_side, root) => {
-        const ents = fs.readdirSync(`${root}/${p}`, { withFileTypes: true });
+        const ents = fs.readdirSync(B(`${root}/${p}`), { withFileTypes: true, encoding: 'latin1' });
         return ents.map((e) => `${e.name}:${e.isDirectory() ? 'd' : e.isSymbolicLink() ? 'l' : e.isFile() ? 'f' : '?'}`).sort().join(',');
       },
     };
@@ -1193,13 +1330,13 @@ export class DiffRunner {
   private opReadFile(): Op {
     const p = this.path('file');
     if (this.refSize(p) > 4 << 20) return this.opStat();
-    return { kind: 'readfile', desc: `readFile(${p})`, run: (_side, root) => fs.readFileSync(`${root}/${p}`) };
+    return { kind: 'readfile', desc: `readFile(${p})`, run: (_side, root) => fs.readFileSync(B(`${root}/${p}`)) };
   }
 
   private opAccess(): Op {
     const p = this.path();
     const mode = this.rng.pick([O.F_OK, O.R_OK, O.W_OK, O.X_OK, O.R_OK | O.W_OK | O.X_OK]);
-    return { kind: 'access', desc: `access(${p}, ${mode})`, run: (_side, root) => fs.accessSync(`${root}/${p}`, mode) };
+    return { kind: 'access', desc: `access(${p}, ${mode})`, run: (_side, root) => fs.accessSync(B(`${root}/${p}`), mode) };
   }
 
   private opUmask(): Op {

@@ -7,6 +7,7 @@
 // parent). Either way the backend hears close() once, and the engine treats the owner as dead.
 import * as fs from 'fs';
 import * as net from 'net';
+import { LogLimiter } from '../../daemon/log-limit';
 import { peerCredOfSocket } from '../../native/sys';
 import type { Credentials } from '../types';
 import { FrameDecoder, MAX_CLIENT_FRAME, Writer } from './codec';
@@ -65,6 +66,8 @@ export class LocalServer {
   private nextId = 1;
   private pidTimer: NodeJS.Timeout | null = null;
   private closing = false;
+  /** Bad input from local users is logged a few lines per uid and minute, not per frame or connection. */
+  private readonly badInput = new LogLimiter();
 
   constructor(
     readonly socketPath: string,
@@ -144,7 +147,7 @@ export class LocalServer {
         if (!conn.closed) this.backend.frame(conn, buf, s, e);
       },
       (len) => {
-        this.log.warn(`dlm: ${conn.label} sent a frame of ${len} bytes (max ${MAX_CLIENT_FRAME}); disconnected`);
+        this.badInput.warn(`uid ${cred.uid}`, `dlm: ${conn.label} sent a frame of ${len} bytes (max ${MAX_CLIENT_FRAME}); disconnected`, (m) => this.log.warn(m));
         conn.write(errorFrame(PROTO_ERR.TOO_BIG, `frame of ${len} bytes exceeds the maximum of ${MAX_CLIENT_FRAME}`));
         sock.end();
         setTimeout(() => this.drop(conn, 'oversized frame'), 100).unref();

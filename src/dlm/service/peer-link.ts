@@ -68,7 +68,7 @@ export class PeerLink extends EventEmitter {
     this.hsTimer.unref();
     if (role === 'acceptor') {
       const w = this.begin(P.HELLO);
-      w.u8(PEER_VERSION).str(ctx.self.name).str(cfg.name).str(ctx.digest).bytes(this.myNonce);
+      w.u8(PEER_VERSION).bytes(this.myNonce);
       this.end();
     }
   }
@@ -116,22 +116,33 @@ export class PeerLink extends EventEmitter {
     this.emit('down', reason, wasUp);
   }
 
-  /** A protocol violation: refuse with a reason, then close. */
-  private fail(reason: string): void {
+  /**
+   * A protocol violation: refuse, then close. The reason is logged here; the peer is told it once
+   * it has proved the key, else only `told` (which must name nothing of this node or cluster).
+   */
+  private fail(reason: string, told = this.peerProved ? reason : 'handshake refused'): void {
     if (this.state === 'closed') return;
     try {
-      this.begin(P.REFUSE).str(reason.slice(0, 200));
+      this.begin(P.REFUSE).str(told.slice(0, 200));
       this.end();
     } catch { /* closing anyway */ }
     this.close(reason);
+  }
+
+  /** Set once the peer proved the cluster key (its MAC checked). */
+  private peerProved = false;
+
+  /** The configurations differ: the reason, naming both (told only to a proven peer). */
+  private configDiffers(cluster: string, digest: string): string | null {
+    const { cfg } = this.ctx;
+    if (cluster === cfg.name && digest === this.ctx.digest) return null;
+    return `cluster configuration differs (theirs: ${cluster}/${digest}, ours: ${cfg.name}/${this.ctx.digest})`;
   }
 
   private params(acceptor: string, connector: string): HandshakeParams {
     const mine = this.myNonce;
     const theirs = this.peerNonce!;
     return {
-      cluster: this.ctx.cfg.name,
-      digest: this.ctx.digest,
       acceptor,
       connector,
       acceptorNonce: this.role === 'acceptor' ? mine : theirs,
@@ -190,46 +201,58 @@ export class PeerLink extends EventEmitter {
     if (this.role === 'connector') {
       if (type === P.HELLO && this.peerNonce === null) {
         const ver = r.u8();
-        const name = r.str(255);
-        const cluster = r.str(255);
-        const theirDigest = r.str(255);
+        if (ver !== PEER_VERSION) return this.fail(`protocol version ${ver} is not ${PEER_VERSION}`);
         this.peerNonce = r.bytes(NONCE_BYTES);
         r.done();
-        if (ver !== PEER_VERSION) return this.fail(`protocol version ${ver} is not ${PEER_VERSION}`);
-        if (this.peer && name !== this.peer.name) return this.fail(`dialed node ${this.peer.name} but ${name} answered`);
-        if (cluster !== cfg.name || theirDigest !== digest) {
-          return this.fail(`cluster configuration differs (theirs: ${cluster}/${theirDigest}, ours: ${cfg.name}/${digest})`);
-        }
+        if (!this.peer) return this.fail('a connector must know the node it dialed');
         const w = this.begin(P.AUTH);
-        w.str(self.name).bytes(this.myNonce).bytes(connectorMac(key, this.params(name, self.name)));
+        w.str(self.name).bytes(this.myNonce).bytes(connectorMac(key, this.params(this.peer.name, self.name)));
         this.end();
         return;
       }
       if (type === P.AUTH_OK && this.peerNonce !== null) {
         const m = r.bytes(MAC_BYTES);
+        const cluster = r.str(255);
+        const theirDigest = r.str(255);
         r.done();
         if (!macEqual(m, acceptorMac(key, this.params(this.peer!.name, self.name)))) {
-          return this.fail(`node ${this.peer!.name} did not prove the cluster key`);
+          return this.fail(`node ${this.peer!.name} did not prove the cluster key`, 'bad cluster key');
         }
+        this.peerProved = true;
+        const differs = this.configDiffers(cluster, theirDigest);
+        if (differs) return this.fail(differs);
+        this.begin(P.CONFIRM).str(cfg.name).str(digest);
+        this.end();
         return this.up();
       }
       return this.fail(`unexpected message ${type} during the handshake`);
     }
     // acceptor
+    if (type === P.CONFIRM && this.peerProved) {
+      const cluster = r.str(255);
+      const theirDigest = r.str(255);
+      r.done();
+      const differs = this.configDiffers(cluster, theirDigest);
+      if (differs) return this.fail(differs);
+      return this.up();
+    }
     if (type !== P.AUTH || this.peerNonce !== null) return this.fail(`unexpected message ${type} during the handshake`);
     const name = r.str(255);
     this.peerNonce = r.bytes(NONCE_BYTES);
     const m = r.bytes(MAC_BYTES);
     r.done();
     const node = cfg.nodes.find((n) => n.name === name);
-    if (!node || node.name === self.name) return this.fail(`${JSON.stringify(name)} is not another node of cluster ${cfg.name}`);
+    // Unauthenticated: the reason is logged, the peer learns nothing (not even the cluster's name).
+    if (!node || node.name === self.name) {
+      return this.fail(`${JSON.stringify(name)} from ${this.remote} is not another node of cluster ${cfg.name}`, `${JSON.stringify(name)} is not another node of this cluster`);
+    }
     if (!macEqual(m, connectorMac(key, this.params(self.name, name)))) {
-      return this.fail(`bad cluster key from ${this.remote} claiming to be node ${name}`);
+      return this.fail(`bad cluster key from ${this.remote} claiming to be node ${name}`, 'bad cluster key');
     }
     this.peer = node;
+    this.peerProved = true;
     const w = this.begin(P.AUTH_OK);
-    w.bytes(acceptorMac(key, this.params(self.name, name)));
+    w.bytes(acceptorMac(key, this.params(self.name, name))).str(cfg.name).str(digest);
     this.end();
-    this.up();
   }
 }
