@@ -91,7 +91,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
       throw new MountError(err.code ?? 'EIO', err.message ?? String(e));
     }
   }
-  const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity });
+  const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity, passthrough: opts.passthrough });
   let closedResolve!: () => void;
   const closed = new Promise<void>((r) => { closedResolve = r; });
   const fuse = new Fuse(mountpoint, ops, {
@@ -106,6 +106,8 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     maxWrite: 131072,
     // libfuse mounts nosuid,nodev unless told otherwise.
     options: [...(opts.allowDev ? ['dev'] : []), ...(opts.allowSuid ? ['suid'] : [])],
+    // Kernel passthrough is asked for always; the filesystem decides per open (Passthrough.opened).
+    passthrough: opts.passthrough !== false,
     onClosed: () => {
       markServed(realMountpoint, false);
       sys.close(rootFd);

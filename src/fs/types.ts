@@ -13,6 +13,12 @@ export interface MountOptions {
   /** Capacity limit in bytes (`dmapifs mount --capacity`). */
   capacity?: number;
   /**
+   * Kernel FUSE passthrough (Linux 6.9+) for the opens that nothing of ours has to see (no DMAPI,
+   * no capacity limit): their reads, writes and mmaps go from the kernel to the backing file.
+   * Default true; `dmapifs mount --no-passthrough` turns it off.
+   */
+  passthrough?: boolean;
+  /**
    * DMAPI: when no session holds a MOUNT disposition, mount without a MOUNT event instead of GPFS's
    * wait and EIO (`dmapifs mount --mount-event-optional`).
    */
