@@ -84,12 +84,18 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     try {
       hooks = await opts.events.attach({
         backing, mountpoint, mountedAt, invalidate: (ino) => fuseRef?.invalidateIno(ino) ?? Promise.resolve(), mountEventOptional: opts.mountEventOptional,
+        passthrough: opts.passthrough,
       });
     } catch (e) {
       sys.close(rootFd);
       const err = e as { code?: string; message?: string };
       throw new MountError(err.code ?? 'EIO', err.message ?? String(e));
     }
+  }
+  if (opts.passthrough && (hooks?.enabled || opts.capacity)) {
+    if (hooks) opts.events?.detach(hooks);
+    sys.close(rootFd);
+    throw new MountError('EINVAL', `kernel passthrough cannot be used ${hooks?.enabled ? 'on a DMAPI-enabled filesystem' : 'with a capacity limit'}: every read and write must reach the daemon there`);
   }
   const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity, passthrough: opts.passthrough });
   let closedResolve!: () => void;
@@ -106,8 +112,8 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     maxWrite: 131072,
     // libfuse mounts nosuid,nodev unless told otherwise.
     options: [...(opts.allowDev ? ['dev'] : []), ...(opts.allowSuid ? ['suid'] : [])],
-    // Kernel passthrough is asked for always; the filesystem decides per open (Passthrough.opened).
-    passthrough: opts.passthrough !== false,
+    // The filesystem decides per open which opens are passthrough ones (Passthrough.opened).
+    passthrough: opts.passthrough === true,
     onClosed: () => {
       markServed(realMountpoint, false);
       sys.close(rootFd);

@@ -71,7 +71,7 @@ export interface PassthroughOptions {
   events?: FsEventHooks | null;
   /** Capacity limit in bytes (src/fs/capacity.ts). */
   capacity?: number;
-  /** Offer kernel passthrough opens where they are safe (see opened()); default true. */
+  /** Offer kernel passthrough opens where they are safe (see opened(), FsMount.passthrough). */
   passthrough?: boolean;
 }
 
@@ -124,7 +124,7 @@ export class Passthrough implements FuseOps {
     this.quota = new QuotaReports(o.backing);
     this.ev = o.events && o.events.enabled ? o.events : null;
     this.capacity = o.capacity ? new Capacity(o.capacity, o.rootFd) : null;
-    this.passthrough = o.passthrough !== false;
+    this.passthrough = o.passthrough === true;
   }
 
   // ---------------------------------------------------------------- events (src/fs/events.ts)
