@@ -73,7 +73,6 @@ node's daemon is started if it does not run. Returns once the mount is ready.
   --suid               set-user-ID/set-group-ID bits and file capabilities take effect when a
                        program of the mount is run (default: nosuid). Both only for trusted content:
                        see docs/mount-options.md
-
   --passthrough        kernel FUSE passthrough (Linux 6.9+) on a mount without --dmapi or
                        --capacity: reads, writes and mmaps go from the kernel straight to the
                        backing files. The kernel then writes with the daemon's credentials, not the
