@@ -12,30 +12,24 @@
 // Node process through the syscall addon (src/native/sys.ts fcntlLock) on a temporary file:
 //   fcntl_uncontended_pairs_per_s  fcntl(F_SETLK, F_WRLCK) + fcntl(F_SETLK, F_UNLCK), whole file
 //   fcntl_conversions_per_s        a held F_RDLCK converted F_RDLCK→F_WRLCK and F_WRLCK→F_RDLCK
-// with uncontended_vs_fcntl_ratio and conversions_vs_fcntl_ratio = engine / kernel. The hand-offs
-// have no peer (see the note printed with the table).
+// and, as the headline peer, the same calls in a C loop (bench/native/fcntl-pairs.c, compiled at run
+// time), with nothing between the caller and its lock manager, as the engine has. Ratios: engine /
+// kernel (C), and engine / kernel (addon). The hand-offs have no peer (see the note printed).
 //
-// Each figure is the best of several timed rounds after a warm-up round.
+// `-- --rounds N` (default 5): after a warm-up, every side runs once per round in rotated order;
+// the table shows the median and range over the rounds, the ratios the median of per-round ones.
 
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Dlm, DLM_EXMODE, DLM_NLMODE, DLM_SUCCESS, DLM_SYNCH, DLM_SYNCSTS, DLM_USER, ManualScheduler, type DlmProcess, type LockId } from '../src/dlm';
 import * as sys from '../src/native/sys';
-import { report } from './report';
+import { execFileSync, spawnSync } from 'child_process';
+import { reportMatrix, type MatrixRatio, type MatrixRow } from './report';
 
 const json = process.argv.includes('--json');
-const ROUNDS = 5;
-
-function best(rounds: number, run: () => { ops: number; ns: bigint }): number {
-  let top = 0;
-  run(); // warm-up
-  for (let i = 0; i < rounds; i++) {
-    const { ops, ns } = run();
-    top = Math.max(top, ops / (Number(ns) / 1e9));
-  }
-  return top;
-}
+const ROUNDS = process.argv.includes('--rounds') ? Number(process.argv[process.argv.indexOf('--rounds') + 1]) : 5;
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds takes a whole number ≥ 1');
 
 function joined(dlm: Dlm, pid: number): { p: DlmProcess; nsp: number } {
   const p = dlm.process({ pid, uid: 1000, gid: 1000 });
@@ -149,18 +143,50 @@ function kernelConversions(fd: number): () => { ops: number; ns: bigint } {
   };
 }
 
-const uncontendedRate = best(ROUNDS, uncontended);
-const conversionRate = best(ROUNDS, conversions);
-const contendedRate = best(ROUNDS, contended);
+// ---- the headline peer: the same kernel locks in a C loop (bench/native/fcntl-pairs.c) ----------
 
+/** Compiles bench/native/fcntl-pairs.c into dir; null (with the reason in notes) when it cannot. */
+function compilePeer(dir: string, notes: string[]): string | null {
+  const prog = path.join(dir, 'fcntl-pairs');
+  const r = spawnSync('cc', ['-O2', '-o', prog, path.join(__dirname, '..', '..', 'bench', 'native', 'fcntl-pairs.c')], { encoding: 'utf8' });
+  if (r.status === 0) return prog;
+  notes.push(`fcntl-pairs.c did not compile: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`);
+  return null;
+}
+
+function cPeer(prog: string, file: string): { pairs: number; conversions: number } {
+  const N = 1_000_000;
+  const out = execFileSync(prog, [file, String(N)], { encoding: 'utf8' });
+  const ns = (k: string) => Number(/^(\w+) (\d+)$/m.exec(out.split('\n').find((l) => l.startsWith(k)) ?? '')?.[2]);
+  return { pairs: N / (ns('pairs') / 1e9), conversions: N / (ns('conversions') / 1e9) };
+}
+
+const rate = (r: { ops: number; ns: bigint }) => r.ops / (Number(r.ns) / 1e9);
+const notes: string[] = [];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmbench-dlm-'));
-let fcntlPairRate: number;
-let fcntlConversionRate: number;
+const samples: Record<string, Record<string, number[]>> = { dlm: {}, fcntl: {}, fcntl_addon: {} };
+const add = (sys_: string, m: string, v: number) => { (samples[sys_][m] ??= []).push(v); };
+const perRound: Array<Record<string, Record<string, number>>> = [];
 try {
-  const fd = fs.openSync(path.join(dir, 'lockfile'), 'w+');
+  const prog = compilePeer(dir, notes);
+  const file = path.join(dir, 'lockfile');
+  const fd = fs.openSync(file + '-addon', 'w+');
   try {
-    fcntlPairRate = best(ROUNDS, kernelPairs(fd));
-    fcntlConversionRate = best(ROUNDS, kernelConversions(fd));
+    // Warm-up of every side, then rounds in which each side runs once, in rotated order.
+    uncontended(); conversions(); contended(); kernelPairs(fd)(); kernelConversions(fd)();
+    const sides: Array<[string, () => Record<string, number>]> = [
+      ['dlm', () => ({ uncontended_pairs: rate(uncontended()), conversions: rate(conversions()), contended_handoffs: rate(contended()) })],
+      ['fcntl_addon', () => ({ uncontended_pairs: rate(kernelPairs(fd)()), conversions: rate(kernelConversions(fd)()) })],
+      ...(prog ? [['fcntl', () => { const c = cPeer(prog, file); return { uncontended_pairs: c.pairs, conversions: c.conversions }; }] as [string, () => Record<string, number>]] : []),
+    ];
+    for (let r = 0; r < ROUNDS; r++) {
+      const got: Record<string, Record<string, number>> = {};
+      for (const [key, run] of sides.slice(r % sides.length).concat(sides.slice(0, r % sides.length))) {
+        got[key] = run();
+        for (const [m, v] of Object.entries(got[key])) add(key, m, v);
+      }
+      perRound.push(got);
+    }
   } finally {
     fs.closeSync(fd);
   }
@@ -168,21 +194,26 @@ try {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const PEER = 'kernel fcntl (addon)';
-report(`DLM engine, in process, vs the kernel's POSIX record locks from the same process (node ${process.version}, ${os.cpus().length} CPUs, best of ${ROUNDS} rounds)`, [
-  { name: 'uncontended_pairs_per_s', value: uncontendedRate, unit: 'pairs/s',
-    peer: { name: 'fcntl_uncontended_pairs_per_s', label: PEER, value: fcntlPairRate, ratio: 'uncontended_vs_fcntl_ratio' } },
-  { name: 'conversions_per_s', value: conversionRate, unit: 'conversions/s',
-    peer: { name: 'fcntl_conversions_per_s', label: PEER, value: fcntlConversionRate, ratio: 'conversions_vs_fcntl_ratio' } },
-  { name: 'contended_handoffs_per_s', value: contendedRate, unit: 'handoffs/s' },
-], {
-  json,
-  notes: [
-    `peer: fcntl(F_SETLK) record locks on a file in ${os.tmpdir()} (whole file), called through the N-API addon, so each call pays a JS→C crossing and a system call; ` +
-      `the engine runs in JavaScript without either. The kernel keeps the inode's lock context between pairs, where the engine creates and frees the resource every pair.`,
-    'conversions: the kernel converts a held F_RDLCK to F_WRLCK and back (each fcntl is one conversion); the engine converts NL→EX and EX→NL.',
-    'contended_handoffs_per_s has no peer: the engine\'s 8 owners live in one thread and a hand-off (grant, completion and blocking routines) happens in place, ' +
-      'while a kernel hand-off needs 8 threads or processes blocked in F_SETLKW; it would time scheduler wake-ups and context switches on 2 CPUs, and the kernel wakes ' +
-      'every waiter to retry instead of granting the next one in a queue, so the figures would not compare the same thing.',
-  ],
+const ratio = (name: string, row: string, peer: string): MatrixRatio => ({
+  name, row, ours: 'dlm', peer,
+  rounds: perRound.filter((g) => g.dlm?.[row] && g[peer]?.[row]).map((g) => g.dlm[row] / g[peer][row]),
 });
+const row = (name: string, unit: string): MatrixRow => ({
+  name, suffix: 'per_s', unit,
+  samples: { dlm: samples.dlm[name] ?? null, fcntl: samples.fcntl[name] ?? null, fcntl_addon: samples.fcntl_addon[name] ?? null },
+});
+notes.push(
+  'fcntl: the kernel\'s POSIX record locks (fs/locks.c) on a file in ' + os.tmpdir() + ' (whole file) from a C loop, the like-for-like peer: a lock manager in the ' +
+    'caller\'s process with nothing in between; fcntl (addon): the same calls from this Node process through the N-API addon, each paying a JS→C crossing.',
+  'The kernel keeps the inode\'s lock context between pairs, where the engine creates and frees the resource every pair. Conversions: the kernel converts ' +
+    'F_RDLCK→F_WRLCK and back, the engine NL→EX and back.',
+  'contended_handoffs has no peer: the engine\'s 8 owners live in one thread and a hand-off (grant, completion and blocking routines) happens in place, ' +
+    'while a kernel hand-off needs 8 threads or processes blocked in F_SETLKW; it would time scheduler wake-ups on 2 CPUs, and the kernel wakes every ' +
+    'waiter to retry instead of granting the next one in a queue, so the figures would not compare the same thing.',
+);
+reportMatrix(`DLM engine, in process, vs the kernel's POSIX record locks (node ${process.version}, ${os.cpus().length} CPUs, ${ROUNDS} interleaved rounds)`,
+  [{ key: 'dlm', label: 'DLM engine' }, { key: 'fcntl', label: 'kernel fcntl (C)' }, { key: 'fcntl_addon', label: 'kernel fcntl (addon)' }],
+  [row('uncontended_pairs', 'pairs/s'), row('conversions', 'conversions/s'), row('contended_handoffs', 'handoffs/s')],
+  [ratio('uncontended_vs_fcntl_ratio', 'uncontended_pairs', 'fcntl'), ratio('conversions_vs_fcntl_ratio', 'conversions', 'fcntl'),
+    ratio('uncontended_vs_fcntl_addon_ratio', 'uncontended_pairs', 'fcntl_addon'), ratio('conversions_vs_fcntl_addon_ratio', 'conversions', 'fcntl_addon')],
+  { json, notes });

@@ -75,3 +75,89 @@ export function quantile(samples: readonly number[], p: number): number {
   const s = [...samples].sort((x, y) => x - y);
   return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 }
+
+/** The median of samples (mean of the middle two for an even count). */
+export function median(samples: readonly number[]): number {
+  const s = [...samples].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One system's samples of one metric over the rounds (null: not measurable there). */
+export type Samples = number[] | null;
+
+export interface MatrixRow {
+  /** Metric stem, snake_case without unit (e.g. "randread_4k_direct"). */
+  name: string;
+  /** Unit suffix of the per-system metrics ("per_s", "mb_per_s", "us"). */
+  suffix: 'per_s' | 'mb_per_s' | 'us' | 'ms';
+  unit: string;
+  /** Samples per system key, in the order of `systems`. */
+  samples: Record<string, Samples>;
+}
+
+export interface MatrixRatio {
+  /** Metric name, ends in _ratio. */
+  name: string;
+  /** Row (metric stem) it is computed on. */
+  row: string;
+  ours: string;
+  peer: string;
+  /** Per-round ratios (ours / peer of the same round); the median is the figure. */
+  rounds: number[];
+  target?: { op: '<=' | '>='; value: number };
+}
+
+const cell = (s: Samples, digits?: number): string => {
+  if (!s || s.length === 0) return '—';
+  const lo = Math.min(...s);
+  const hi = Math.max(...s);
+  return s.length === 1 ? fmt(s[0], digits) : `${fmt(median(s), digits)} (${fmt(lo, digits)}–${fmt(hi, digits)})`;
+};
+
+/**
+ * Several systems side by side, measured over interleaved rounds: per metric the median and the
+ * range over the rounds of each system, then the like-for-like ratios (median of the per-round
+ * ratios, with their range). With --json: every system's median as `<system>_<name>_<suffix>` and
+ * every ratio, on the last line.
+ */
+export function reportMatrix(title: string, systems: { key: string; label: string }[], rows: MatrixRow[], ratios: MatrixRatio[],
+  opts: { json: boolean; notes?: string[] }): void {
+  const metrics: Record<string, { value: number; unit: string }> = {};
+  const put = (name: string, value: number, unit: string) => {
+    if (!UNIT_SUFFIX.test(name)) throw new Error(`benchmark metric ${name}: the name must end in its unit`);
+    metrics[name] = { value: round(value), unit };
+  };
+  const table: string[][] = [['metric', 'unit', ...systems.map((s) => s.label)]];
+  for (const r of rows) {
+    table.push([r.name, r.unit, ...systems.map((s) => cell(r.samples[s.key]))]);
+    for (const s of systems) {
+      const v = r.samples[s.key];
+      if (v && v.length) put(`${s.key}_${r.name}_${r.suffix}`, median(v), r.unit);
+    }
+  }
+  const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
+  const line = (r: string[]) => r.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  console.log(title);
+  console.log('median over the rounds (min–max)');
+  for (const r of table) console.log(line(r));
+  const rt: string[][] = [['ratio', 'median', 'range', 'target']];
+  for (const q of ratios) {
+    if (!q.rounds.length) continue;
+    const m = median(q.rounds);
+    put(q.name, m, 'ratio');
+    let target = '';
+    if (q.target) {
+      const met = q.target.op === '<=' ? m <= q.target.value : m >= q.target.value;
+      target = `${q.target.op === '<=' ? '≤' : '≥'} ${q.target.value} ${met ? 'met' : 'MISSED'}`;
+    }
+    rt.push([q.name, m.toFixed(2), `${Math.min(...q.rounds).toFixed(2)}–${Math.max(...q.rounds).toFixed(2)}`, target]);
+  }
+  if (rt.length > 1) {
+    const w = rt[0].map((_, c) => Math.max(...rt.map((r) => r[c].length)));
+    console.log('');
+    for (const r of rt) console.log(r.map((c, i) => (i === 1 || i === 2 ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd());
+  }
+  for (const n of opts.notes ?? []) console.log(`note: ${n}`);
+  if (opts.json) console.log(JSON.stringify({ metrics }));
+}

@@ -33,9 +33,10 @@ node_headers() {
 
 # fuse3 (replaces the old `fuse` package) provides /bin/fusermount3; libfuse3-dev the headers and
 # the library our binding links against. fio, stress-ng, attr and acl (setfacl/getfacl) are used by
-# the test suite, redis-server by a benchmark.
+# the test suite, redis-server by a benchmark, meson and ninja-build to build the benchmarks' FUSE
+# peer (libfuse's passthrough_hp, from ../shared/peers, into a scratch directory).
 PKGS=(fuse3 libfuse3-dev pkg-config build-essential python3 util-linux kmod ca-certificates
-      fio stress-ng attr acl redis-server)
+      fio stress-ng attr acl redis-server meson ninja-build)
 if ! node_ok; then
   PKGS+=(nodejs npm libnode-dev)
 elif ! node_headers; then

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -99,6 +100,10 @@ typedef struct session {
   uint64_t notify_pushed, notify_done;
   pthread_cond_t notify_done_cv;
   uint64_t in_flight;
+  // INIT as the kernel sent it (see io_read), and kernel passthrough: asked for / negotiated.
+  uint64_t init_unique;
+  uint32_t init_flags, init_flags2;
+  int want_passthrough, passthrough;
 } session_t;
 
 // ---------------------------------------------------------------------------------------------
@@ -511,57 +516,96 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// FUSE_DIRECT_IO_ALLOW_MMAP (issue 6)
+// The INIT reply and the open replies, amended (FUSE_DIRECT_IO_ALLOW_MMAP, kernel passthrough)
 //
-// Files with DMAPI data events are opened with FOPEN_DIRECT_IO so that every read reaches the
-// daemon (and raises its event). The kernel refuses shared mmap of such files unless the server
-// negotiated FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6+, bit 36, in init_out.flags2), which libfuse 3.14
-// does not know. The session's I/O goes through these two functions (fuse_session_custom_io): read
-// notes the INIT request (and whether the kernel offers the flag); writev sets the flag (and
-// FUSE_INIT_EXT) in the INIT reply when it was offered. Everything else passes through unchanged.
+// libfuse 3.14 (Debian 12) predates two kernel features we need, so the session's I/O goes through
+// the two functions below (fuse_session_custom_io): read notes the INIT request and what the
+// kernel offers in it; writev amends our replies before they reach /dev/fuse. Everything else
+// passes through unchanged.
+//
+// - FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6+, flags2 bit 36): files with DMAPI data events are opened
+//   with FOPEN_DIRECT_IO so that every read reaches the daemon (and raises its event); the kernel
+//   refuses shared mmap of such files unless the server negotiated this flag.
+// - FUSE_PASSTHROUGH (Linux 6.9+, flags2 bit 37, with max_stack_depth in fuse_init_out): an open
+//   answered with FOPEN_PASSTHROUGH and a backing id (registered with FUSE_DEV_IOC_BACKING_OPEN)
+//   has its reads, writes and mmaps done by the kernel on the backing file, never reaching the
+//   daemon. The kernel refuses it together with the writeback cache, which we never ask for.
 #define DMFS_FUSE_INIT 26
 #define DMFS_INIT_EXT (1u << 30)
+#define DMFS_WRITEBACK_CACHE (1u << 16)
 #define DMFS_ALLOW_MMAP_HI (1u << (36 - 32))
-static uint64_t init_unique = 0;
-static int init_offers_mmap = 0;
+#define DMFS_PASSTHROUGH_HI (1u << (37 - 32))
+#define DMFS_FOPEN_DIRECT_IO (1u << 0)
+#define DMFS_FOPEN_KEEP_CACHE (1u << 1)
+#define DMFS_FOPEN_PASSTHROUGH (1u << 7)
+// The backing file sits on a filesystem that is not stacked (depth 0): one level above it.
+#define DMFS_MAX_STACK_DEPTH 1
+struct dmfs_backing_map { int32_t fd; uint32_t flags; uint64_t padding; };
+#define DMFS_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct dmfs_backing_map)
+#define DMFS_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+// The backing id of the open or create reply being sent right now. fuse_reply_open/create write
+// their reply synchronously on the calling (JavaScript) thread; the notification thread, which
+// also writes to /dev/fuse, has its own copy of this variable and never patches anything.
+static __thread int32_t reply_backing_id = 0;
 
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
-  (void)userdata;
+  session_t *s = userdata;
   ssize_t n = read(fd, buf, len);
   if (n >= 40 + 20) {
     const unsigned char *b = buf;
     uint32_t opcode;
     memcpy(&opcode, b + 4, 4);
     if (opcode == DMFS_FUSE_INIT) {
-      uint32_t flags, flags2;
-      memcpy(&init_unique, b + 8, 8);
-      memcpy(&flags, b + 40 + 12, 4);
-      memcpy(&flags2, b + 40 + 16, 4);
-      init_offers_mmap = (flags & DMFS_INIT_EXT) && (flags2 & DMFS_ALLOW_MMAP_HI);
+      memcpy(&s->init_unique, b + 8, 8);
+      memcpy(&s->init_flags, b + 40 + 12, 4);
+      memcpy(&s->init_flags2, b + 40 + 16, 4);
+      if (!(s->init_flags & DMFS_INIT_EXT)) s->init_flags2 = 0;
     }
   }
   return n;
 }
 
+static void amend_init_reply(session_t *s, struct iovec *iov) {
+  char *o = iov[1].iov_base;  // struct fuse_init_out (libfuse's own copy, writable)
+  uint32_t flags, flags2, add = 0;
+  memcpy(&flags, o + 12, 4);
+  memcpy(&flags2, o + 32, 4);
+  if (s->init_flags2 & DMFS_ALLOW_MMAP_HI) add |= DMFS_ALLOW_MMAP_HI;
+  if (s->want_passthrough && (s->init_flags2 & DMFS_PASSTHROUGH_HI) && !(flags & DMFS_WRITEBACK_CACHE) &&
+      iov[1].iov_len >= 40) {
+    uint32_t depth = DMFS_MAX_STACK_DEPTH;
+    memcpy(o + 36, &depth, 4);
+    add |= DMFS_PASSTHROUGH_HI;
+    s->passthrough = 1;
+  }
+  if (!add) return;
+  flags |= DMFS_INIT_EXT;
+  flags2 |= add;
+  memcpy(o + 12, &flags, 4);
+  memcpy(o + 32, &flags2, 4);
+}
+
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata) {
-  (void)userdata;
-  if (init_unique && count >= 2 && iov[0].iov_len >= 16 && iov[1].iov_len >= 36) {
+  session_t *s = userdata;
+  if (count >= 2 && iov[0].iov_len >= 16) {
     uint64_t unique;
     int32_t error;
     memcpy(&unique, (char *)iov[0].iov_base + 8, 8);
     memcpy(&error, (char *)iov[0].iov_base + 4, 4);
-    if (unique == init_unique) {
-      init_unique = 0;
-      if (error == 0 && init_offers_mmap) {
-        char *o = iov[1].iov_base;  // struct fuse_init_out (libfuse's own copy, writable)
-        uint32_t flags, flags2;
-        memcpy(&flags, o + 12, 4);
-        memcpy(&flags2, o + 32, 4);
-        flags |= DMFS_INIT_EXT;
-        flags2 |= DMFS_ALLOW_MMAP_HI;
-        memcpy(o + 12, &flags, 4);
-        memcpy(o + 32, &flags2, 4);
-      }
+    if (s->init_unique && unique == s->init_unique) {
+      s->init_unique = 0;
+      if (error == 0 && iov[1].iov_len >= 36) amend_init_reply(s, iov);
+    } else if (reply_backing_id > 0 && error == 0 && unique != 0 && iov[1].iov_len >= 16) {
+      // struct fuse_open_out {fh, open_flags, backing_id} ends the reply (alone for OPEN, after
+      // struct fuse_entry_out for CREATE). A passthrough open is neither direct nor cached I/O.
+      char *oo = (char *)iov[1].iov_base + iov[1].iov_len - 16;
+      uint32_t of;
+      memcpy(&of, oo + 8, 4);
+      of = (of & ~(DMFS_FOPEN_DIRECT_IO | DMFS_FOPEN_KEEP_CACHE)) | DMFS_FOPEN_PASSTHROUGH;
+      memcpy(oo + 8, &of, 4);
+      memcpy(oo + 12, &reply_backing_id, 4);
+      reply_backing_id = 0;
     }
   }
   return writev(fd, iov, count);
@@ -716,6 +760,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->max_readahead = get_u32(env, argv[2], "maxReadahead", 0);
   s->max_background = get_u32(env, argv[2], "maxBackground", 0);
   s->congestion = get_u32(env, argv[2], "congestionThreshold", 0);
+  s->want_passthrough = get_u32(env, argv[2], "passthrough", 0) != 0;
 
   for (int i = 0; i < OP_COUNT; i++) {
     napi_value fn;
@@ -770,7 +815,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   }
   int fd = fuse_session_fd(s->se);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  // Our own read/writev on the same descriptor (see FUSE_DIRECT_IO_ALLOW_MMAP above).
+  // Our own read/writev on the same descriptor (see "The INIT reply and the open replies" above).
   fuse_session_custom_io(s->se, &dmfs_io, fd);
 
   napi_value recv, resname;
@@ -993,14 +1038,24 @@ static void fill_open(napi_env env, napi_value fh, napi_value flags, struct fuse
   fi->noflush = (f & 16) != 0;
 }
 
-// replyCreate(req, nodeid, generation, stat, attrTimeout, entryTimeout, fh, openFlags)
+// The backing id argument of replyOpen/replyCreate (0 or absent: no passthrough).
+static int32_t get_backing_id(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_number ? (int32_t)get_num(env, v) : 0;
+}
+
+// replyCreate(req, nodeid, generation, stat, attrTimeout, entryTimeout, fh, openFlags, backingId?)
 static napi_value js_reply_create(napi_env env, napi_callback_info info) {
-  ARGS(8);
+  ARGS(9);
   struct fuse_entry_param e;
   struct fuse_file_info fi;
   if (fill_entry(env, argv + 1, &e) < 0) return NULL;
   fill_open(env, argv[6], argv[7], &fi);
-  return ret_int(env, fuse_reply_create(get_req(env, argv[0]), &e, &fi));
+  reply_backing_id = get_backing_id(env, argv[8]);
+  int r = fuse_reply_create(get_req(env, argv[0]), &e, &fi);
+  reply_backing_id = 0;
+  return ret_int(env, r);
 }
 
 // replyAttr(req, stat, attrTimeout)
@@ -1020,13 +1075,48 @@ static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
   return ret_int(env, r);
 }
 
-// replyOpen(req, fh, openFlags)  openFlags bits: 1 direct_io, 2 keep_cache, 4 nonseekable,
-// 8 cache_readdir, 16 noflush
+// replyOpen(req, fh, openFlags, backingId?)  openFlags bits: 1 direct_io, 2 keep_cache,
+// 4 nonseekable, 8 cache_readdir, 16 noflush; a backing id > 0 makes it a passthrough open.
 static napi_value js_reply_open(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(4);
   struct fuse_file_info fi;
   fill_open(env, argv[1], argv[2], &fi);
-  return ret_int(env, fuse_reply_open(get_req(env, argv[0]), &fi));
+  reply_backing_id = get_backing_id(env, argv[3]);
+  int r = fuse_reply_open(get_req(env, argv[0]), &fi);
+  reply_backing_id = 0;
+  return ret_int(env, r);
+}
+
+// passthrough(handle): whether the kernel accepted FUSE_PASSTHROUGH at INIT.
+static napi_value js_passthrough(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  session_t *s = get_session(env, argv[0]);
+  napi_value v;
+  napi_get_boolean(env, s && s->passthrough && !s->closed, &v);
+  return v;
+}
+
+// backingOpen(handle, fd) -> backing id (> 0) or -errno: registers the backing file for
+// passthrough opens. The kernel reopens the file's path for each passthrough open with that
+// open's flags and with the credentials of this call (so the caller's fsuid, if set, is what the
+// backing filesystem charges for the space written).
+static napi_value js_backing_open(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  session_t *s = get_session(env, argv[0]);
+  if (!s || !s->passthrough || s->closed) return ret_int(env, -EOPNOTSUPP);
+  struct dmfs_backing_map map = { .fd = (int32_t)get_num(env, argv[1]), .flags = 0, .padding = 0 };
+  int id = ioctl(fuse_session_fd(s->se), DMFS_DEV_IOC_BACKING_OPEN, &map);
+  return ret_int(env, id < 0 ? -errno : id);
+}
+
+// backingClose(handle, id) -> 0 or -errno. Opens made with the id keep their backing file.
+static napi_value js_backing_close(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  session_t *s = get_session(env, argv[0]);
+  if (!s || s->closed) return ret_int(env, -EBADF);
+  uint32_t id = (uint32_t)get_num(env, argv[1]);
+  int r = ioctl(fuse_session_fd(s->se), DMFS_DEV_IOC_BACKING_CLOSE, &id);
+  return ret_int(env, r < 0 ? -errno : 0);
 }
 
 // replyWrite(req, count) / replyXattr(req, size): the replies that are one byte count.
@@ -1325,6 +1415,9 @@ static napi_value init_module(napi_env env, napi_value exports) {
   EXPORT("replyAttr", js_reply_attr);
   EXPORT("replyReadlink", js_reply_readlink);
   EXPORT("replyOpen", js_reply_open);
+  EXPORT("passthrough", js_passthrough);
+  EXPORT("backingOpen", js_backing_open);
+  EXPORT("backingClose", js_backing_close);
   EXPORT("replyWrite", js_reply_write);
   EXPORT("replyBuf", js_reply_buf);
   EXPORT("replyStatfs", js_reply_statfs);

@@ -54,7 +54,7 @@ Shows, or changes, the DMAPI settings of a running node (kept in <run dir>/NAME/
   dmapiSessionFailureTimeout  s an event waits for its failed session to be assumed, then EIO (0)
   dmapiMountTimeout           s the node's first DMAPI mount waits for a MOUNT disposition, then EIO (60; -1 forever)
   dmapiDataEventRetry         times a data event re-enabled during its handling is raised again (2; -1 always)`,
-  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--mount-event-optional] [--capacity SIZE] [--dev] [--suid] BACKING MOUNTPOINT
+  mount: `usage: dmapifs mount [--node NAME] [--attr-timeout S] [--entry-timeout S] [--dmapi] [--mount-event-optional] [--capacity SIZE] [--dev] [--suid] [--passthrough] BACKING MOUNTPOINT
 
 Mounts the directory BACKING at MOUNTPOINT (an existing empty directory) through FUSE. The
 node's daemon is started if it does not run. Returns once the mount is ready.
@@ -72,7 +72,11 @@ node's daemon is started if it does not run. Returns once the mount is ready.
   --dev                device files in the mount may be opened (default: nodev)
   --suid               set-user-ID/set-group-ID bits and file capabilities take effect when a
                        program of the mount is run (default: nosuid). Both only for trusted content:
-                       see docs/mount-options.md`,
+                       see docs/mount-options.md
+  --passthrough        kernel FUSE passthrough (Linux 6.9+) on a mount without --dmapi or
+                       --capacity: reads, writes and mmaps go from the kernel straight to the
+                       backing files. The kernel then writes with the daemon's credentials, not the
+                       caller's (root-reserved blocks, quota limits), as libfuse's passthrough_hp`,
   umount: `usage: dmapifs umount [--node NAME] [--lazy] MOUNTPOINT
 
 Unmounts MOUNTPOINT through the daemon serving it. A FUSE mount left behind by a daemon that
@@ -155,7 +159,7 @@ async function realpathWithin(p: string, ms: number): Promise<string | null> {
 // Commands
 
 async function cmdMount(argv: string[]): Promise<number> {
-  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', 'mount-event-optional': 'flag', capacity: 'value', dev: 'flag', suid: 'flag', help: 'flag' }, 'mount');
+  const { opts, positional } = parseArgs(argv, { node: 'value', 'attr-timeout': 'value', 'entry-timeout': 'value', dmapi: 'flag', 'mount-event-optional': 'flag', capacity: 'value', dev: 'flag', suid: 'flag', passthrough: 'flag', help: 'flag' }, 'mount');
   if (opts.help) { out(HELP.mount); return EXIT_OK; }
   if (positional.length !== 2) {
     throw new UsageError(positional.length < 2 ? 'mount needs BACKING and MOUNTPOINT' : `unexpected argument '${positional[2]}' for 'mount'`);
@@ -164,6 +168,9 @@ async function cmdMount(argv: string[]): Promise<number> {
   const attrTimeout = typeof opts['attr-timeout'] === 'string' ? parseSeconds('attr-timeout', opts['attr-timeout']) : undefined;
   const entryTimeout = typeof opts['entry-timeout'] === 'string' ? parseSeconds('entry-timeout', opts['entry-timeout']) : undefined;
   const capacity = typeof opts.capacity === 'string' ? parseSize('capacity', opts.capacity) : undefined;
+  if (opts.passthrough && (opts.dmapi || capacity !== undefined)) {
+    throw new UsageError(`--passthrough does not go with ${opts.dmapi ? '--dmapi' : '--capacity'}: every read and write must reach the daemon there`);
+  }
   const backingArg = path.resolve(positional[0]);
   const mountArg = path.resolve(positional[1]);
   // Check here first so that bad input never starts a daemon; the daemon checks again.
@@ -178,7 +185,7 @@ async function cmdMount(argv: string[]): Promise<number> {
   try {
     rec = await callDaemon<MountRecord>(nodePaths(node).socket, 'mount',
       { backing, mountpoint, attrTimeout, entryTimeout, capacity, mountEventOptional: opts['mount-event-optional'] === true,
-        allowDev: opts.dev === true, allowSuid: opts.suid === true },
+        allowDev: opts.dev === true, allowSuid: opts.suid === true, passthrough: opts.passthrough === true },
       // A DMAPI mount waits for its MOUNT event's answer, as long as the DM application takes.
       { timeoutMs: 0 });
   } catch (e) {

@@ -135,6 +135,7 @@ export class MountService implements Service {
     const mountEventOptional = args.mountEventOptional === undefined ? undefined : bool(args, 'mountEventOptional');
     const allowDev = args.allowDev === undefined ? false : bool(args, 'allowDev');
     const allowSuid = args.allowSuid === undefined ? false : bool(args, 'allowSuid');
+    const passthrough = args.passthrough === undefined ? undefined : bool(args, 'passthrough');
     if (!path.isAbsolute(backingArg)) throw new CodedError('EINVAL', `backing path must be absolute: ${backingArg}`);
     if (!path.isAbsolute(mountArg)) throw new CodedError('EINVAL', `mount point must be absolute: ${mountArg}`);
     // Before touching either path: nothing inside our own mounts (a mount(2) there would wait on
@@ -168,7 +169,7 @@ export class MountService implements Service {
       this.log.info(`mounting ${backing} at ${mountpoint}`);
       let mfs: MountedFs;
       try {
-        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity, mountEventOptional, allowDev, allowSuid });
+        mfs = await this.mountFn({ backing, mountpoint, node: this.node, attrTimeout, entryTimeout, capacity, mountEventOptional, allowDev, allowSuid, passthrough });
       } catch (e) {
         const b = errorBody(e);
         this.log.warn(`mount of ${backing} at ${mountpoint} failed: ${b.code}: ${b.message}`);

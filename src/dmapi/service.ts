@@ -154,6 +154,10 @@ export class DmapiService implements Service, FsEventsProvider {
       throw Object.assign(new Error(`${m.backing} is a DMAPI-enabled filesystem already mounted on this node at ${twin.mountpoint}: `
         + 'it is mounted once per node (mount it through another node)'), { code: 'EBUSY' });
     }
+    if (m.passthrough && loadFsConfig(m.backing).dmapi) {
+      throw Object.assign(new Error('kernel passthrough cannot be used on a DMAPI-enabled filesystem: every read and write must reach the daemon there'),
+        { code: 'EINVAL' });
+    }
     const view: MountView = { backing: m.backing, mountpoint: m.mountpoint, dev: null, mountedAt: m.mountedAt };
     this.attaching.push(view);
     const fsE = this.dm.fsTable.byBackingDir(m.backing);

@@ -101,6 +101,11 @@ export interface MountDescription {
   invalidate(ino: bigint): Promise<void>;
   /** With no MOUNT disposition, mount without a MOUNT event (MountOptions.mountEventOptional). */
   mountEventOptional?: boolean;
+  /**
+   * The mount wants kernel passthrough (MountOptions.passthrough): a DMAPI-enabled filesystem
+   * refuses it (EINVAL) before any event, since its reads and writes must reach the daemon.
+   */
+  passthrough?: boolean;
 }
 
 /** The provider of hooks (the DMAPI service), given to mountFs. */

@@ -84,6 +84,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     try {
       hooks = await opts.events.attach({
         backing, mountpoint, mountedAt, invalidate: (ino) => fuseRef?.invalidateIno(ino) ?? Promise.resolve(), mountEventOptional: opts.mountEventOptional,
+        passthrough: opts.passthrough,
       });
     } catch (e) {
       sys.close(rootFd);
@@ -91,7 +92,12 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
       throw new MountError(err.code ?? 'EIO', err.message ?? String(e));
     }
   }
-  const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity });
+  if (opts.passthrough && (hooks?.enabled || opts.capacity)) {
+    if (hooks) opts.events?.detach(hooks);
+    sys.close(rootFd);
+    throw new MountError('EINVAL', `kernel passthrough cannot be used ${hooks?.enabled ? 'on a DMAPI-enabled filesystem' : 'with a capacity limit'}: every read and write must reach the daemon there`);
+  }
+  const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity, passthrough: opts.passthrough });
   let closedResolve!: () => void;
   const closed = new Promise<void>((r) => { closedResolve = r; });
   const fuse = new Fuse(mountpoint, ops, {
@@ -106,6 +112,8 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     maxWrite: 131072,
     // libfuse mounts nosuid,nodev unless told otherwise.
     options: [...(opts.allowDev ? ['dev'] : []), ...(opts.allowSuid ? ['suid'] : [])],
+    // The filesystem decides per open which opens are passthrough ones (Passthrough.opened).
+    passthrough: opts.passthrough === true,
     onClosed: () => {
       markServed(realMountpoint, false);
       sys.close(rootFd);

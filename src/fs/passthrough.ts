@@ -16,7 +16,7 @@
 // checked permissions (default_permissions), stays the only judge of access.
 import * as fs from 'fs';
 import * as os from 'os';
-import type { Cb, CbV, DirStats, FuseOps, OpenCb, RequestContext, StatfsObject, StatLike, Timespec } from '../fuse/fuse';
+import type { Cb, CbV, DirStats, FuseOps, OpenCb, OpenOptions, RequestContext, StatfsObject, StatLike, Timespec } from '../fuse/fuse';
 import { UTIME_NOW, UTIME_OMIT } from '../fuse/fuse';
 import * as sys from '../native/sys';
 import { classifyPath, QuotaKind, QUOTA_FILES, RESERVED_DIR, ReservedArea } from './reserved';
@@ -38,6 +38,8 @@ const S_ISUID = 0o4000;
 /** Private xattr namespace of dmapifs (DMAPI attributes, regions): hidden from the mount. */
 export const PRIVATE_XATTR_PREFIX = 'trusted.dmapifs.';
 /** Open flags passed on to the backing file (see Passthrough.openFlags). */
+/** The open options of a file whose reads and writes the kernel does itself (see opened()). */
+const PASSTHROUGH_OPEN: OpenOptions = Object.freeze({ passthrough: true });
 const OPEN_FLAGS_KEPT = sys.O_ACCMODE | sys.O_TRUNC | sys.O_APPEND | sys.O_NONBLOCK | sys.O_DSYNC | sys.O_SYNC |
   sys.O_NOATIME | sys.O_DIRECTORY;
 /** File handles above this are virtual (quota reports), not descriptors. */
@@ -69,6 +71,8 @@ export interface PassthroughOptions {
   events?: FsEventHooks | null;
   /** Capacity limit in bytes (src/fs/capacity.ts). */
   capacity?: number;
+  /** Offer kernel passthrough opens where they are safe (see opened(), FsMount.passthrough). */
+  passthrough?: boolean;
 }
 
 /** What the event hooks need to know about an open file. */
@@ -108,6 +112,7 @@ export class Passthrough implements FuseOps {
   /** Event hooks when DMAPI is enabled for this filesystem, else null (no event code runs at all). */
   private readonly ev: FsEventHooks | null;
   private readonly capacity: Capacity | null;
+  private readonly passthrough: boolean;
   /** Open files (by backing descriptor) and open counts per inode, kept while events are on. */
   private readonly files = new Map<number, OpenFile>();
   private readonly opens = new Map<bigint, number>();
@@ -119,6 +124,7 @@ export class Passthrough implements FuseOps {
     this.quota = new QuotaReports(o.backing);
     this.ev = o.events && o.events.enabled ? o.events : null;
     this.capacity = o.capacity ? new Capacity(o.capacity, o.rootFd) : null;
+    this.passthrough = o.passthrough === true;
   }
 
   // ---------------------------------------------------------------- events (src/fs/events.ts)
@@ -149,10 +155,17 @@ export class Passthrough implements FuseOps {
     return f ? { rel: relOf(p), ino: f.ino, fd, nonblock: f.nonblock, memo: f.memo } : null;
   }
 
-  /** Registers an open file; returns the open options (direct I/O for files with data events). */
-  private opened(p: string, fd: number, flags: number): { directIo?: boolean } | undefined {
+  /**
+   * Registers an open file; returns the open options: direct I/O for files with data events, and
+   * kernel passthrough where nothing of ours has to see the file's reads and writes.
+   */
+  private opened(p: string, fd: number, flags: number): OpenOptions | undefined {
     const ev = this.ev;
-    if (!ev) return undefined;
+    // Kernel passthrough (when the kernel accepted it) only on a mount where no read or write can
+    // concern us: no DMAPI (no data event, DM right or NOSPACE event may ever apply) and no
+    // --capacity limit to enforce. Everything else about the file (attributes, locks, xattrs,
+    // fallocate, the namespace) still comes to the daemon.
+    if (!ev) return this.passthrough && !this.capacity ? PASSTHROUGH_OPEN : undefined;
     const st = stat();
     if (sys.fstat(fd, st) < 0) return undefined;
     const ino = st[sys.STAT_INO];

@@ -13,6 +13,15 @@ export interface MountOptions {
   /** Capacity limit in bytes (`dmapifs mount --capacity`). */
   capacity?: number;
   /**
+   * Kernel FUSE passthrough (Linux 6.9+, `dmapifs mount --passthrough`) for the opens that nothing
+   * of ours has to see (no DMAPI, no capacity limit): their reads, writes and mmaps go from the
+   * kernel to the backing file at native speed. Off by default because the kernel then does that
+   * I/O with the daemon's credentials (registered once per inode), not the caller's: space written
+   * by a non-root caller may use root-reserved blocks and is not held to the caller's limits, as
+   * with libfuse's passthrough_hp. The daemon's own write path writes as the caller.
+   */
+  passthrough?: boolean;
+  /**
    * DMAPI: when no session holds a MOUNT disposition, mount without a MOUNT event instead of GPFS's
    * wait and EIO (`dmapifs mount --mount-event-optional`).
    */

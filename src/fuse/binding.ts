@@ -61,6 +61,8 @@ export interface SessionConf {
   maxReadahead?: number;
   maxBackground?: number;
   congestionThreshold?: number;
+  /** 1: ask the kernel for FUSE_PASSTHROUGH at INIT. */
+  passthrough?: number;
 }
 
 export interface Session { readonly __session: unique symbol }
@@ -73,11 +75,18 @@ export interface NativeFuse {
   replyErr(req: Req, errno: number): number;
   replyNone(req: Req): void;
   replyEntry(req: Req, nodeid: number, generation: number, stat: BigUint64Array, attrTimeout: number, entryTimeout: number): number;
+  /** backingId > 0 (from backingOpen): a passthrough open. */
   replyCreate(req: Req, nodeid: number, generation: number, stat: BigUint64Array, attrTimeout: number,
-    entryTimeout: number, fh: number, openFlags: number): number;
+    entryTimeout: number, fh: number, openFlags: number, backingId?: number): number;
   replyAttr(req: Req, stat: BigUint64Array, attrTimeout: number): number;
   replyReadlink(req: Req, target: string): number;
-  replyOpen(req: Req, fh: number, openFlags: number): number;
+  replyOpen(req: Req, fh: number, openFlags: number, backingId?: number): number;
+  /** Whether the kernel accepted FUSE_PASSTHROUGH at INIT. */
+  passthrough(handle: Session): boolean;
+  /** Registers fd as a backing file for passthrough opens: its id (> 0) or -errno. */
+  backingOpen(handle: Session, fd: number): number;
+  /** Unregisters a backing id (opens made with it keep their file): 0 or -errno. */
+  backingClose(handle: Session, id: number): number;
   replyWrite(req: Req, count: number): number;
   replyBuf(req: Req, buf: Buffer, length: number): number;
   replyStatfs(req: Req, st: BigUint64Array): number;

@@ -68,7 +68,18 @@ export interface DirStats {
 
 export type Cb = (err: number | Error | null | undefined) => void;
 export type CbV<T> = (err: number | Error | null | undefined, value?: T) => void;
-export interface OpenOptions { directIo?: boolean; keepCache?: boolean; nonSeekable?: boolean; noFlush?: boolean; cacheReaddir?: boolean }
+export interface OpenOptions {
+  directIo?: boolean; keepCache?: boolean; nonSeekable?: boolean; noFlush?: boolean; cacheReaddir?: boolean;
+  /**
+   * Kernel passthrough: reads, writes and mmaps of this open go from the kernel straight to the
+   * backing file (the descriptor returned as fd, or passthroughFd), never to the handlers. Only on
+   * a session mounted with `passthrough: true` whose kernel accepted it (Fuse.passthrough);
+   * otherwise, or when the kernel refuses the backing file, the open is served as if this were
+   * absent. All passthrough opens of one inode share one backing file.
+   */
+  passthrough?: boolean;
+  passthroughFd?: number;
+}
 export type OpenCb = (err: number | Error | null | undefined, fd?: number, opts?: OpenOptions) => void;
 export interface LockDesc { type: number; start: number; len: number; pid: number }
 
@@ -157,6 +168,8 @@ export interface FuseOptions {
   autoInvalData?: boolean;
   /** Extra raw mount options ("name" or "name=value"). */
   options?: string[];
+  /** Ask the kernel for FUSE passthrough (Linux 6.9+): opens may then say OpenOptions.passthrough. */
+  passthrough?: boolean;
   /** Called once the kernel connection is gone, whoever unmounted. */
   onClosed?: () => void;
 }
@@ -178,6 +191,9 @@ export function toErrno(err: unknown): number {
   return E.EIO;
 }
 
+/** An open's I/O: through the page cache, direct to the handlers, or kernel passthrough. */
+const enum IoMode { Cached = 1, Direct = 2, Passthrough = 3 }
+
 class Node {
   pathEpoch = -1;
   cachedPath = '';
@@ -190,6 +206,11 @@ class Node {
   unlinked = false;
   /** Open file handles, so that attributes of an open file come from the file itself. */
   fhs: number[] | null = null;
+  /** The backing file registered for this inode's passthrough opens (see Fuse.ioMode). */
+  backing: { id: number; opens: number } | null = null;
+  /** How each open handle of a regular file does its I/O (see Fuse.ioMode). */
+  io: Map<number, IoMode> | null = null;
+  cachedOpens = 0;
   constructor(readonly id: number, public key: number | string, public parent: Node | null, public name: string) {}
 }
 
@@ -291,6 +312,7 @@ export class Fuse {
         maxWrite: o.maxWrite ?? 131072,
         maxRead,
         maxReadahead: o.maxReadahead ?? 131072,
+        passthrough: o.passthrough ? 1 : 0,
       }, this.rawOps());
     } catch (e) {
       this.readyCb = null;
@@ -312,6 +334,51 @@ export class Fuse {
 
   static unmount(mnt: string, cb: (err: Error | null) => void): void {
     nativeFuse().umount(mnt, 2).then(() => cb(null), (e: Error) => cb(e));
+  }
+
+  /** Whether the kernel accepted FUSE passthrough for this session (after init). */
+  get passthrough(): boolean {
+    return !!this.session && this.native.passthrough(this.session);
+  }
+
+  /**
+   * The open flags and backing id (0: none) of an open of node, or null when the open must fail
+   * (EBUSY). The kernel's rules (fs/fuse/iomode.c): while an inode has a passthrough open, every
+   * open of it must be a passthrough open on the same backing file (any other fails with EIO); a
+   * passthrough open is refused while the inode has page-cache opens; direct-I/O opens go with
+   * page-cache ones. So: a passthrough open registers the inode's backing file (first open) or
+   * shares it; while cached opens exist it is served cached instead (the handlers then see its
+   * I/O, as they would without passthrough); an open the handler wants served by itself while
+   * passthrough opens exist cannot be had: EBUSY, never an open whose I/O silently bypasses what
+   * the handler asked for. The kernel may also refuse the backing file (e.g. stacked too deep):
+   * then the open is served as if passthrough had not been asked for.
+   */
+  private ioMode(node: Node, fh: number, o: OpenOptions | undefined): [bits: number, backing: number] | null {
+    if (node.backing && !o?.passthrough) return null;
+    let mode = o?.directIo ? IoMode.Direct : IoMode.Cached;
+    if (o?.passthrough && this.session && node.cachedOpens === 0) {
+      if (!node.backing) {
+        const id = this.native.passthrough(this.session) ? this.native.backingOpen(this.session, o.passthroughFd ?? fh) : -1;
+        if (id > 0) node.backing = { id, opens: 0 };
+      }
+      if (node.backing) mode = IoMode.Passthrough;
+    }
+    (node.io ??= new Map()).set(fh, mode);
+    if (mode === IoMode.Passthrough) node.backing!.opens++;
+    else if (mode === IoMode.Cached) node.cachedOpens++;
+    return [openBits(o), mode === IoMode.Passthrough ? node.backing!.id : 0];
+  }
+
+  /** An open of node is released: the last passthrough open unregisters the backing file. */
+  private ioReleased(node: Node, fh: number): void {
+    const mode = node.io!.get(fh);
+    if (mode === undefined) return;
+    node.io!.delete(fh);
+    if (mode === IoMode.Cached) node.cachedOpens--;
+    else if (mode === IoMode.Passthrough && node.backing && --node.backing.opens === 0) {
+      if (this.session) this.native.backingClose(this.session, node.backing.id);
+      node.backing = null;
+    }
   }
 
   private teardown(): void {
@@ -785,8 +852,13 @@ export class Fuse {
         if (!ops.open) return n.replyOpen(req, 0, 0);
         self.run(req, () => self.invoke('open', self.ctx(req), self.pathOf(node), flags, (err, fd, o) => {
           if (self.replyErrOr(req, err)) return;
+          const io = self.ioMode(node, fd ?? 0, o);
+          if (!io) {
+            if (ops.release) self.invoke('release', self.ctx(req), self.pathOf(node), fd ?? 0, () => undefined);
+            return void n.replyErr(req, E.EBUSY);
+          }
           (node.fhs ??= []).push(fd ?? 0);
-          n.replyOpen(req, fd ?? 0, openBits(o));
+          n.replyOpen(req, fd ?? 0, io[0], io[1]);
         }));
       },
       read(req: Req, id: number, fh: number, size: number, off: number) {
@@ -822,6 +894,7 @@ export class Fuse {
           const i = node.fhs.indexOf(fh);
           if (i >= 0) node.fhs.splice(i, 1);
         }
+        if (node?.io) self.ioReleased(node, fh);
         if (!ops.release) return n.replyErr(req, 0);
         self.run(req, () => self.invoke('release', self.ctx(req), node ? self.pathOf(node) : '', fh, (err) => n.replyErr(req, err ? toErrno(err) : 0)));
       },
@@ -977,8 +1050,10 @@ export class Fuse {
             }
             const a = self.toStat(st as StatLike);
             const node = self.remember(parent, name, a);
+            const io = self.ioMode(node, fh, o);
+            if (!io) return got(E.EBUSY);
             (node.fhs ??= []).push(fh);
-            n.replyCreate(req, node.id, 0, a, self.attrTimeout, self.entryTimeout, fh, openBits(o));
+            n.replyCreate(req, node.id, 0, a, self.attrTimeout, self.entryTimeout, fh, io[0], io[1]);
           };
           self.run(req, () => {
             if (ops.fgetattr) self.invoke('fgetattr', ctx, path, fh, got);
