@@ -17,16 +17,21 @@
 //   create_event_overhead_us            the difference
 //
 // Every measured phase runs after a warm-up in the same processes (JIT, caches), so the figures are
-// the steady state an HSM sees, not the first few thousand events of a new process.
+// the steady state an HSM sees, not the first few thousand events of a new process. The latency
+// and rate phases repeat `--rounds N` times (default 3): medians over the rounds, with the range.
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { connect } from '../src/dmapi';
 import * as C from '../src/dmapi/constants';
-import { quantile, report, Row } from './report';
+import { median, quantile, report, Row } from './report';
 
 const json = process.argv.includes('--json');
+/** `-- --rounds N`: every latency and rate measurement (and the fanotify peer) N times (default 3). */
+const ROUNDS = process.argv.includes('--rounds') ? Number(process.argv[process.argv.indexOf('--rounds') + 1]) : 3;
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds takes a whole number ≥ 1');
+const fmtRange = (v: number[]) => `${Math.round(Math.min(...v)).toLocaleString('en-US')}–${Math.round(Math.max(...v)).toLocaleString('en-US')}`;
 const REPO = path.resolve(__dirname, '..', '..');
 const CLI = path.join(REPO, 'bin', 'dmapifs');
 const CLIENT = path.join(REPO, 'dist', 'src', 'dmapi', 'client.js');
@@ -118,23 +123,35 @@ async function main(): Promise<void> {
     };
     const tsConsumers = (k: number) => Array.from({ length: k }, () => consumer(node, runDir, sid));
 
-    const one = await run(tsConsumers(1), 1, N);
-    const withC = libdm.prog
-      ? await run([spawn(libdm.prog, [String(sid)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, DMAPIFS_NODE: node } })], 1, N)
-      : null;
-    const r1 = await run(tsConsumers(1), 4, N_RATE);
-    const r4 = await run(tsConsumers(4), 4, N_RATE);
-
-    // The peer: fanotify on a file of the backing filesystem, same reads.
-    let fanotify: { p50: number; p99: number } | null = null;
-    if (fan.prog) {
-      const f = path.join(base, 'fanotify-file');
-      fs.writeFileSync(f, Buffer.alloc(65536, 7));
-      const r = spawnSync(fan.prog, [f, String(N), String(WARM)], { encoding: 'utf8' });
-      const [p50, p99] = r.stdout.trim().split(/\s+/).map(Number);
-      if (r.status === 0 && p50 > 0) fanotify = { p50, p99 };
-      else notes.push(`fanotify peer not measured: ${(r.stderr || '').trim().split('\n')[0] || `exit ${r.status}`}`);
+    // Each round runs every latency and rate measurement once, the fanotify peer among them; the
+    // figures are the medians over the rounds, with their range.
+    const per: Record<string, number[]> = {};
+    const keep = (k: string, v: number) => { (per[k] ??= []).push(v); };
+    let fanWhy: string | null = fan.prog ? null : 'not built';
+    const fanFile = path.join(base, 'fanotify-file');
+    fs.writeFileSync(fanFile, Buffer.alloc(65536, 7));
+    for (let round = 0; round < ROUNDS; round++) {
+      const one = await run(tsConsumers(1), 1, N);
+      keep('p50', quantile(one.lat, 0.5));
+      keep('p99', quantile(one.lat, 0.99));
+      if (libdm.prog) {
+        const withC = await run([spawn(libdm.prog, [String(sid)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, DMAPIFS_NODE: node } })], 1, N);
+        keep('c_p50', quantile(withC.lat, 0.5));
+        keep('c_p99', quantile(withC.lat, 0.99));
+      }
+      keep('r1', (await run(tsConsumers(1), 4, N_RATE)).rate);
+      keep('r4', (await run(tsConsumers(4), 4, N_RATE)).rate);
+      // The peer: fanotify on a file of the backing filesystem, same reads.
+      if (fan.prog && !fanWhy) {
+        const r = spawnSync(fan.prog, [fanFile, String(N), String(WARM)], { encoding: 'utf8' });
+        const [p50, p99] = r.stdout.trim().split(/\s+/).map(Number);
+        if (r.status === 0 && p50 > 0) { keep('fan_p50', p50); keep('fan_p99', p99); } else fanWhy = (r.stderr || '').trim().split('\n')[0] || `exit ${r.status}`;
+      }
     }
+    if (fanWhy && fan.prog) notes.push(`fanotify peer not measured: ${fanWhy}`);
+    const med = (k: string) => median(per[k]);
+    const spread = (k: string, unit: string) => (per[k].length > 1 ? `range ${fmtRange(per[k])} ${unit} over ${per[k].length} rounds` : '');
+    const fanotify = per.fan_p50 ? { p50: med('fan_p50'), p99: med('fan_p99') } : null;
 
     // ---- creation with and without a CREATE event: rounds alternate (the machine's load drifts),
     // one consumer runs throughout, the median round of each kind counts; the peer creates the same
@@ -172,16 +189,16 @@ const a=process.hrtime.bigint();for(let i=0;i<n;i++)fs.closeSync(fs.openSync(d+'
       name: `fanotify_rtt_${q}_us`, label: 'fanotify, C listener', value: fanotify[q], ratio,
     };
     const rows: Row[] = [
-      { name: 'read_event_rtt_p50_us', value: quantile(one.lat, 0.5), unit: 'µs', what: 'TypeScript consumer', target: { op: '<=', value: 100 }, peer: fanPeer('p50', 'read_event_rtt_p50_vs_fanotify_ratio') },
-      { name: 'read_event_rtt_p99_us', value: quantile(one.lat, 0.99), unit: 'µs', what: 'TypeScript consumer', peer: fanPeer('p99', 'read_event_rtt_p99_vs_fanotify_ratio') },
+      { name: 'read_event_rtt_p50_us', value: med('p50'), unit: 'µs', what: `TypeScript consumer; ${spread('p50', 'µs')}`, target: { op: '<=', value: 100 }, peer: fanPeer('p50', 'read_event_rtt_p50_vs_fanotify_ratio') },
+      { name: 'read_event_rtt_p99_us', value: med('p99'), unit: 'µs', what: `TypeScript consumer; ${spread('p99', 'µs')}`, peer: fanPeer('p99', 'read_event_rtt_p99_vs_fanotify_ratio') },
     ];
-    if (withC) {
-      rows.push({ name: 'read_event_rtt_libdm_p50_us', value: quantile(withC.lat, 0.5), unit: 'µs', what: 'C consumer (libdm)', peer: fanPeer('p50', 'read_event_rtt_libdm_p50_vs_fanotify_ratio') });
-      rows.push({ name: 'read_event_rtt_libdm_p99_us', value: quantile(withC.lat, 0.99), unit: 'µs', what: 'C consumer (libdm)' });
+    if (per.c_p50) {
+      rows.push({ name: 'read_event_rtt_libdm_p50_us', value: med('c_p50'), unit: 'µs', what: `C consumer (libdm); ${spread('c_p50', 'µs')}`, peer: fanPeer('p50', 'read_event_rtt_libdm_p50_vs_fanotify_ratio') });
+      rows.push({ name: 'read_event_rtt_libdm_p99_us', value: med('c_p99'), unit: 'µs', what: `C consumer (libdm); ${spread('c_p99', 'µs')}` });
     }
     rows.push(
-      { name: 'sync_events_1_consumer_per_s', value: r1.rate, unit: 'events/s', what: '4 readers', target: { op: '>=', value: 10000 } },
-      { name: 'sync_events_4_consumers_per_s', value: r4.rate, unit: 'events/s', what: '4 readers', target: { op: '>=', value: 10000 } },
+      { name: 'sync_events_1_consumer_per_s', value: med('r1'), unit: 'events/s', what: `4 readers; ${spread('r1', '/s')}`, target: { op: '>=', value: 10000 } },
+      { name: 'sync_events_4_consumers_per_s', value: med('r4'), unit: 'events/s', what: `4 readers; ${spread('r4', '/s')}`, target: { op: '>=', value: 10000 } },
       { name: 'create_us', value: createUs, unit: 'µs', what: 'per file, no event', peer: { name: 'create_native_us', label: 'backing dir', value: nativeUs, ratio: 'create_vs_native_ratio' } },
       { name: 'create_with_event_us', value: createEvUs, unit: 'µs', what: 'per file, CREATE answered' },
       { name: 'create_event_overhead_us', value: createEvUs - createUs, unit: 'µs', what: 'per file' },
