@@ -81,7 +81,7 @@ node's daemon is started if it does not run. Returns once the mount is ready.
 
 Unmounts MOUNTPOINT through the daemon serving it. A FUSE mount left behind by a daemon that
 died (kill -9: "Transport endpoint is not connected") is detached.
-  --node NAME   only ask this node
+  --node NAME   only ask this node (a mount that another node serves is refused, not unmounted)
   --lazy, -l    detach even while files are open (the mount goes away once they are closed)`,
   status: `usage: dmapifs status [--json]
 

@@ -68,7 +68,7 @@ export class Daemon {
       node: this.node, runDir: this.paths.dir, log: this.log, mounts: () => this.mounts.list(),
       engine: () => (this.services.get('dlm') as { engine?: import('../dlm/engine').Dlm } | undefined)?.engine,
     });
-    this.mounts = new MountService(this.node, (o) => opts.mountFn({ ...o, events: dmapi }), this.log, [this.paths.dir]);
+    this.mounts = new MountService(this.node, (o) => opts.mountFn({ ...o, events: dmapi }), this.log, [this.paths.dir], () => dmapi.unmounted());
     this.services.register(this.mounts);
     this.services.register(new DlmService({ node: this.node, runDir: this.paths.dir, log: this.log }));
     this.services.register(dmapi);

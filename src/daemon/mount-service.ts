@@ -87,6 +87,8 @@ export class MountService implements Service {
     private readonly log: Logger,
     /** Paths the daemon itself uses (its run directory): no mount may cover them. */
     private readonly ownPaths: string[] = [],
+    /** Called once a mount has left the list (after its unmount, events included, is complete). */
+    private readonly onGone: () => void = () => undefined,
   ) {
     this.commands = {
       mount: (args) => this.mount(args),
@@ -204,7 +206,11 @@ export class MountService implements Service {
     entry.gone = true;
     if (this.mounts.get(mountpoint) === entry) {
       this.mounts.delete(mountpoint);
-      if (!entry.unmounting) this.log.info(`mount ${mountpoint} went away (unmounted from outside)`);
+      // An unmount of ours tells onGone itself, once it is complete.
+      if (!entry.unmounting) {
+        this.log.info(`mount ${mountpoint} went away (unmounted from outside)`);
+        this.onGone();
+      }
     }
   }
 
@@ -247,6 +253,7 @@ export class MountService implements Service {
     const r = await withTimeout(entry.fs.closed.catch(() => undefined), lazy ? 200 : CLOSE_WAIT_MS);
     if (r === 'timeout' && !lazy) this.log.warn(`mount ${mountpoint}: no close notice ${CLOSE_WAIT_MS} ms after unmount`);
     if (this.mounts.get(mountpoint) === entry) this.mounts.delete(mountpoint);
+    this.onGone();
     this.log.info(`unmounted ${mountpoint}`);
   }
 

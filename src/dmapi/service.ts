@@ -186,10 +186,15 @@ export class DmapiService implements Service, FsEventsProvider {
     const view = this.mountHooks.get(hooks);
     this.mountHooks.delete(hooks);
     if (view) this.dropView(view);
-    // Once the mount has left the node's list (right after its close notice), its filesystem
-    // entry goes, and with it the descriptor of the backing directory: an unmounted filesystem
-    // must not stay busy because of this daemon ("target is busy" for the backing filesystem).
-    setImmediate(() => { if (!this.stoppedFlag) this.dm.fsTable.sync(); });
+  }
+
+  /**
+   * A mount has left the node's list (its unmount and UNMOUNT event are done): the filesystem
+   * entries of what is no longer mounted go now, and with them their descriptors of the backing
+   * directory, so that an unmounted filesystem is not kept busy by this daemon ("target is busy").
+   */
+  unmounted(): void {
+    if (!this.stoppedFlag) this.dm.fsTable.sync();
   }
 
   private dropView(view: MountView): void {
