@@ -2,11 +2,11 @@
 // mounts now; DMAPI and the DLM later) and answering the control socket in its run directory.
 import * as fs from 'fs';
 import { ControlServer } from './control-server';
-import { Logger } from './log';
+import { Logger } from '../common/log';
 import { MountFn, MountService } from './mount-service';
-import { nodePaths, NodePaths } from './paths';
+import { nodePaths, NodePaths } from '../common/paths';
 import { acquirePidFile, releasePidFile } from './pidfile';
-import { ServiceRegistry } from './services';
+import { ServiceRegistry } from '../common/service';
 import { DlmService } from '../dlm/service/dlm-service';
 import { DmapiService } from '../dmapi/service';
 

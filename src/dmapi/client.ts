@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { runBase } from '../daemon/paths';
+import { runBase } from '../common/paths';
 import {
   DM_ATTR_NAME_SIZE, DM_EV_WAIT, DM_EVENT_DESTROY, DM_EVENT_MAX, DM_EVENT_MOUNT, DM_EVENT_READ, DM_EVENT_TRUNCATE,
   DM_EVENT_USER, DM_EVENT_WRITE, DM_MAX_SESSIONS, E, ENOTREADY, errnoName, eventSetOf, eventsIn, MAX_MANAGED_REGIONS,

@@ -7,8 +7,8 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import * as sys from '../native/sys';
-import type { Logger } from '../daemon/log';
-import { LogLimiter } from '../daemon/log-limit';
+import type { Logger } from '../common/log';
+import { LogLimiter } from '../common/log-limit';
 import { DmError, E } from './constants';
 import type { CallCtx, Handlers } from './core';
 import {
