@@ -48,10 +48,13 @@ typedef char           dm_fstype_t[16];
 #define DM_MAX_HANDLE_SIZE   56
 #define DM_VER_STR_CONTENTS  "dmapifs DMAPI (XDSM, GPFS semantics) 1.0"
 
-/* ENOTREADY (GPFS: daemon down or initialising) has no Linux errno; dmapifs uses 198. */
+/* ENOTREADY (GPFS: daemon down or initialising) has no Linux errno; dmapifs uses 198. strerror(198)
+ * knows no text for it: dm_strerror() gives one for every errno (see dmapi(3)). */
 #ifndef ENOTREADY
 #define ENOTREADY 198
 #endif
+/* A message for an errno a DMAPI call set: strerror()'s, and for ENOTREADY the DMAPI's own. */
+extern const char *dm_strerror(int errnum);
 
 /* ---- events (SGI numbering) */
 typedef enum {

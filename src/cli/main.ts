@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { callDaemon } from '../daemon/control-client';
-import { VERSION } from '../daemon/daemon';
+import { VERSION } from '../common/version';
 import { checkBacking, checkFuseAvailable, checkMountpoint, checkRelation } from '../fs/checks';
 import { CodedError, errorBody, oneLine } from '../common/errors';
 import type { MountRecord } from '../daemon/mount-service';

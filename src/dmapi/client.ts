@@ -25,7 +25,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { defaultNodeName, runBase } from '../common/paths';
 import {
-  DM_ATTR_NAME_SIZE, DM_EV_WAIT, DM_EVENT_ATTRIBUTE, DM_EVENT_CANCEL, DM_EVENT_CLOSE, DM_EVENT_CREATE, DM_EVENT_DEBUT,
+  DM_AT_STAT, DM_ATTR_NAME_SIZE, DM_EV_WAIT, DM_EVENT_ATTRIBUTE, DM_EVENT_CANCEL, DM_EVENT_CLOSE, DM_EVENT_CREATE, DM_EVENT_DEBUT,
   DM_EVENT_DESTROY, DM_EVENT_LINK, DM_EVENT_MAX, DM_EVENT_MOUNT, DM_EVENT_NOSPACE, DM_EVENT_POSTCREATE, DM_EVENT_POSTLINK,
   DM_EVENT_POSTREMOVE, DM_EVENT_POSTRENAME, DM_EVENT_POSTSYMLINK, DM_EVENT_PREUNMOUNT, DM_EVENT_READ, DM_EVENT_REMOVE,
   DM_EVENT_RENAME, DM_EVENT_SYMLINK, DM_EVENT_TRUNCATE, DM_EVENT_UNMOUNT, DM_EVENT_USER, DM_EVENT_WRITE, DM_MAX_SESSIONS,
@@ -729,6 +729,18 @@ export class DmapiClient {
       sid, handle, token, mask, mode: a.mode ?? 0, uid: a.uid ?? 0, gid: a.gid ?? 0, atime: BigInt(a.atime ?? 0),
       mtime: BigInt(a.mtime ?? 0), ctime: BigInt(a.ctime ?? 0), dtime: BigInt(a.dtime ?? 0), size: BigInt(a.size ?? 0),
     });
+  }
+  /**
+   * dm_get_dioinfo (SGI's extension), computed here as libdm does from dm_get_fileattr: the backing
+   * file's block size is the alignment and granule, the mount's largest write (128 KiB) the
+   * largest transfer; direct I/O is never required. Not a regular file → EINVAL.
+   */
+  async getDioinfo(sid: number, handle: Buffer, token: number): Promise<{ mem: number; miniosz: number; maxiosz: number; dioOnly: boolean }> {
+    const st = await this.getFileattr(sid, handle, token, DM_AT_STAT);
+    if ((st.mode & 0o170000) !== 0o100000) throw new DmapiError(E.EINVAL, 'GET_DIOINFO', 'not a regular file');
+    const bs = st.blksize || 4096;
+    const MAX_WRITE = 131072;
+    return { mem: bs, miniosz: bs, maxiosz: MAX_WRITE > bs ? MAX_WRITE - (MAX_WRITE % bs) : bs, dioOnly: false };
   }
   async initAttrloc(sid: number, handle: Buffer, token: number): Promise<bigint> {
     return (await this.call('INIT_ATTRLOC', { sid, handle, token })).loc as bigint;

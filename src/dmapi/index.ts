@@ -9,3 +9,4 @@ export * from './constants';
 export * as handles from './handles';
 export { GLOBAL_HANDLE } from './handles';
 export type { Region, Extent, StatInfo } from './layouts';
+export type { FieldValue } from './protocol/codec';
