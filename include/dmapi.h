@@ -1,8 +1,8 @@
 /*
  * dmapi.h - the XDSM DMAPI for dmapifs, in SGI's Linux layout (int session ids and tokens,
  * SGI event numbering and DM_AT_* values, x86-64 structure layouts).  Written for dmapifs from
- * the facts in its DMAPI reference; libdm (native/libdm) speaks to the node daemon's
- * dmapi.sock.  See docs/dmapi-protocol.md.
+ * SGI's published ABI; libdm (native/libdm) speaks to the node daemon's dmapi.sock.  See
+ * docs/c-api.md, docs/dmapi-protocol.md and dmapi(3).
  */
 #ifndef _DMAPIFS_DMAPI_H
 #define _DMAPIFS_DMAPI_H
@@ -306,7 +306,7 @@ typedef struct dm_stat {
 	unsigned int  dt_blksize;
 	dm_size_t     dt_blocks;
 
-	/* SGI's filesystem-specific tail (dmapi.md section 2.3), in SGI's order.  dt_fstype is the
+	/* SGI's filesystem-specific tail, in SGI's order.  dt_fstype is the
 	 * filesystem type index of sysfs(2) (option 1, GETFSIND) for "fuse", i.e. the 0-based line of
 	 * "fuse" in /proc/filesystems on the daemon's machine (-1 if it cannot be found).  The
 	 * sgi_xfs fields are filled as dmapifs can honestly know them: igen = the handle's

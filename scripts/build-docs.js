@@ -112,6 +112,9 @@ if (!only || only === 'man') {
     const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
     const out = run(process.execPath, [bin('marked-man'), '--no-breaks', '--name', name, '--section', section, '--manual', 'dmapifs',
       '--version', `dmapifs ${version}`, path.join(root, 'docs/man', src)], `marked-man ${src}`);
-    fs.writeFileSync(path.join(outDir, `${name}.${section}`), out);
+    const file = path.join(outDir, `${name}.${section}`);
+    fs.writeFileSync(file, out);
+    // groff's own warnings (bad requests, unknown escapes), where groff is installed.
+    if (spawnSync('groff', ['--version'], { stdio: 'ignore' }).status === 0) run('groff', ['-man', '-ww', '-z', file], `groff ${name}.${section}`);
   }
 }

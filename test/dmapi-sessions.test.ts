@@ -1,6 +1,6 @@
 // DMAPI sessions through a real daemon: create/assume/destroy/query/getall with every errno the
 // reference names; root only (SO_PEERCRED); ENOTREADY without a daemon; sessions outliving their
-// creator and a kill -9 of the node daemon (journal recovery, dmapi.md §6.6).
+// creator and a kill -9 of the node daemon (journal recovery).
 import test from 'ava';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';

@@ -1,4 +1,4 @@
-// Data events through real mounts and real processes: the HSM loop of issue 6 (migrate, `cat` blocks,
+// Data events through real mounts and real processes: the HSM loop (migrate, `cat` blocks,
 // READ, recall with write_invis, clear the region, CONTINUE, `cat` prints the original bytes), ABORT,
 // WRITE and TRUNCATE, mmap reads, cache coherence, many readers released by one answer.
 import test from 'ava';

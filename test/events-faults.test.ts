@@ -1,4 +1,4 @@
-// Faults of issue 6 (item 7), with real processes: kill -9 of the DM application (its session and
+// Faults, with real processes: kill -9 of the DM application (its session and
 // events stay, the blocked readers stay blocked, a new process assumes the session, gets the events
 // again, recalls and answers, the readers complete with the original bytes), and kill -9 of the node
 // daemon (after the restart: sessions, dispositions, event lists, regions and DM attributes intact,

@@ -1,4 +1,4 @@
-// The node settings of the DMAPI (`dmapifs config --node NODE NAME=VALUE`, dmapi.md §6.7) with their
+// The node settings of the DMAPI (`dmapifs config --node NODE NAME=VALUE`, GPFS's mmchconfig attributes) with their
 // GPFS meanings, through real mounts, daemons and processes:
 //   dmapiEventTimeout           a data event unanswered after N ms fails the operation with ENOTREADY
 //                               (the event stays pending); other synchronous events are not affected

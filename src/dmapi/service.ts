@@ -144,7 +144,7 @@ export class DmapiService implements Service, FsEventsProvider {
     };
   }
 
-  // ---- the interface for file operations (issue 6): src/fs/events.ts
+  // ---- the interface for file operations: src/fs/events.ts
 
   async attach(m: MountDescription): Promise<FsEventHooks> {
     // A filesystem is mounted once per node (GPFS; one MOUNT event per mount per node): a second
