@@ -34,10 +34,11 @@ test('package: pack, install the tarball, use it from the CLI, CommonJS, ESM and
   const files = info.files.map((f) => f.path);
   for (const f of ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md', 'bin/dmapifs', 'dist/src/index.js', 'dist/src/index.d.ts',
     'dist/src/dmapi/index.d.ts', 'dist/src/dlm/index.d.ts', 'dist/src/daemon/main.js', 'dist/man/dmapifs.8', 'dist/man/dmapi.3',
-    'include/dmapi.h', 'native/fuse/binding.gyp', 'native/sys/sys.c', 'native/libdm/libdm.c', 'scripts/install.js']) {
+    'include/dmapi.h', 'include/sys/dlm.h', 'native/fuse/binding.gyp', 'native/sys/sys.c', 'native/libdm/libdm.c', 'native/libdm/Makefile',
+    'native/common/dmapifs-run.h', 'native/libdlm/Makefile', 'scripts/install.js']) {
     t.true(files.includes(f), `the tarball has ${f}`);
   }
-  const extra = files.filter((f) => /^(dist\/)?(test|bench)\/|\.map$|^tsconfig|node_modules|\/build\//.test(f));
+  const extra = files.filter((f) => /^(dist\/)?(test|bench)\/|\.js\.map$|^tsconfig|node_modules|\/build\//.test(f));
   t.deepEqual(extra, [], 'no tests, benchmarks, source maps or build outputs');
   t.true(files.length < 300, `${files.length} files`);
   const manifest = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
@@ -53,7 +54,10 @@ test('package: pack, install the tarball, use it from the CLI, CommonJS, ESM and
   const inst = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', path.join(work, info.filename)], { cwd: app });
   t.is(inst.code, 0, show(inst));
   const root = path.join(app, 'node_modules', 'dmapifs');
-  for (const f of ['native/fuse/build/Release/fuse_native.node', 'native/sys/build/Release/dmapifs_sys.node', 'native/libdm/build/libdm.so.1']) {
+  const status = JSON.parse(fs.readFileSync(path.join(root, 'native', 'build-status.json'), 'utf8')) as { status: string };
+  t.is(status.status, 'built', show(inst));
+  for (const f of ['native/fuse/build/Release/fuse_native.node', 'native/sys/build/Release/dmapifs_sys.node', 'native/libdm/build/libdm.so.1',
+    'native/libdlm/build/libdlm-dmapifs.so.1']) {
     t.true(fs.existsSync(path.join(root, f)), `built at install: ${f}`);
   }
 
