@@ -1,8 +1,8 @@
 /*
  * dmapi.h - the XDSM DMAPI for dmapifs, in SGI's Linux layout (int session ids and tokens,
  * SGI event numbering and DM_AT_* values, x86-64 structure layouts).  Written for dmapifs from
- * the facts in its DMAPI reference; libdm (native/libdm) speaks to the node daemon's
- * dmapi.sock.  See docs/dmapi-protocol.md.
+ * SGI's published ABI; libdm (native/libdm) speaks to the node daemon's dmapi.sock.  See
+ * docs/c-api.md, docs/dmapi-protocol.md and dmapi(3).
  */
 #ifndef _DMAPIFS_DMAPI_H
 #define _DMAPIFS_DMAPI_H
@@ -48,10 +48,13 @@ typedef char           dm_fstype_t[16];
 #define DM_MAX_HANDLE_SIZE   56
 #define DM_VER_STR_CONTENTS  "dmapifs DMAPI (XDSM, GPFS semantics) 1.0"
 
-/* ENOTREADY (GPFS: daemon down or initialising) has no Linux errno; dmapifs uses 198. */
+/* ENOTREADY (GPFS: daemon down or initialising) has no Linux errno; dmapifs uses 198. strerror(198)
+ * knows no text for it: dm_strerror() gives one for every errno (see dmapi(3)). */
 #ifndef ENOTREADY
 #define ENOTREADY 198
 #endif
+/* A message for an errno a DMAPI call set: strerror()'s, and for ENOTREADY the DMAPI's own. */
+extern const char *dm_strerror(int errnum);
 
 /* ---- events (SGI numbering) */
 typedef enum {
@@ -303,7 +306,7 @@ typedef struct dm_stat {
 	unsigned int  dt_blksize;
 	dm_size_t     dt_blocks;
 
-	/* SGI's filesystem-specific tail (dmapi.md section 2.3), in SGI's order.  dt_fstype is the
+	/* SGI's filesystem-specific tail, in SGI's order.  dt_fstype is the
 	 * filesystem type index of sysfs(2) (option 1, GETFSIND) for "fuse", i.e. the 0-based line of
 	 * "fuse" in /proc/filesystems on the daemon's machine (-1 if it cannot be found).  The
 	 * sgi_xfs fields are filled as dmapifs can honestly know them: igen = the handle's

@@ -8,7 +8,14 @@ const fs = require('fs');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
-const gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] });
+// node-gyp is a dependency; npm's own copy (which npm names to its lifecycle scripts) will do too.
+let gyp;
+try {
+  gyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] });
+} catch (e) {
+  gyp = process.env.npm_config_node_gyp;
+  if (!gyp || !fs.existsSync(gyp)) throw e;
+}
 const args = ['rebuild'];
 for (const dir of ['/usr', '/usr/local']) {
   if (fs.existsSync(path.join(dir, 'include/node/node_api.h'))) { args.push(`--nodedir=${dir}`); break; }

@@ -10,8 +10,9 @@
 #
 # Environment: DMAPIFS_FORCE_NPM_CI=1 reinstalls node_modules; DMAPIFS_NO_LINK=1 (or CI=true)
 # skips the /usr/local/bin/dmapifs link; DMAPIFS_NO_LIBDM_INSTALL=1 skips installing the C APIs
-# (header, libdm, dmapi.pc; <sys/dlm.h>, libdlm, dlm.pc) under /usr/local; DMAPIFS_NO_LIBDLM_INSTALL=1
-# skips only the DLM's.
+# (header, libdm, dmapi.pc; <sys/dlm.h>, libdlm, dlm.pc) and the man pages under /usr/local;
+# DMAPIFS_NO_LIBDLM_INSTALL=1 skips only the DLM's; DMAPIFS_WITH_TEST_TOOLS=0 skips the test
+# suite's and the benchmarks' tools (fio, stress-ng, attr, acl, redis-server, meson, ninja-build).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,9 +35,11 @@ node_headers() {
 # fuse3 (replaces the old `fuse` package) provides /bin/fusermount3; libfuse3-dev the headers and
 # the library our binding links against. fio, stress-ng, attr and acl (setfacl/getfacl) are used by
 # the test suite, redis-server by a benchmark, meson and ninja-build to build the benchmarks' FUSE
-# peer (libfuse's passthrough_hp, from ../shared/peers, into a scratch directory).
-PKGS=(fuse3 libfuse3-dev pkg-config build-essential python3 util-linux kmod ca-certificates
-      fio stress-ng attr acl redis-server meson ninja-build)
+# peer (libfuse's passthrough_hp, from ../shared/peers, into a scratch directory):
+# DMAPIFS_WITH_TEST_TOOLS=0 leaves them out (the Vagrant box's provisioning does; scripts/test.sh
+# asks for them).
+PKGS=(fuse3 libfuse3-dev pkg-config build-essential python3 util-linux kmod ca-certificates)
+[ "${DMAPIFS_WITH_TEST_TOOLS:-1}" = 0 ] || PKGS+=(fio stress-ng attr acl redis-server meson ninja-build)
 if ! node_ok; then
   PKGS+=(nodejs npm libnode-dev)
 elif ! node_headers; then
@@ -132,6 +135,11 @@ if [ "${DMAPIFS_NO_LIBDM_INSTALL:-0}" != 1 ]; then
   if pkg-config --exists dlm 2>/dev/null; then dlm_flags=(DLM_CFLAGS="$(pkg-config --cflags dlm)" DLM_LIBS="$(pkg-config --libs dlm)"); fi
   make -s -C "$ROOT/examples/c" DMAPI_CFLAGS="$(pkg-config --cflags dmapi)" DMAPI_LIBS="$(pkg-config --libs dmapi)" "${dlm_flags[@]}"
   log "C examples built: examples/c/build/hsm, dmdump, api_ex_master, api_ex_client, dlm"
+  # The man pages dmapifs(8) and dmapi(3), from docs/man/*.md.
+  node "$ROOT/scripts/build-docs.js" --only man
+  install -D -m 0644 "$ROOT/dist/man/dmapifs.8" /usr/local/share/man/man8/dmapifs.8
+  install -D -m 0644 "$ROOT/dist/man/dmapi.3" /usr/local/share/man/man3/dmapi.3
+  log "man pages installed: man 8 dmapifs, man 3 dmapi"
 fi
 
 # ----------------------------------------------------------------------------- the command

@@ -17,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-if ! bash scripts/setup.sh </dev/null; then
+if ! DMAPIFS_WITH_TEST_TOOLS=1 bash scripts/setup.sh </dev/null; then
   echo "test: set-up failed (see above)" >&2
   echo "0 passed, 1 failed"
   exit 1

@@ -7,8 +7,8 @@ import * as path from 'path';
 import { ControlClient, callDaemon } from '../src/daemon/control-client';
 import { encode, LineDecoder, MAX_LINE, parseAnswer, parseRequest } from '../src/daemon/control-codec';
 import { ControlServer } from '../src/daemon/control-server';
-import { CodedError } from '../src/daemon/errors';
-import { checkNodeName, nodePaths } from '../src/daemon/paths';
+import { CodedError } from '../src/common/errors';
+import { checkNodeName, nodePaths } from '../src/common/paths';
 import { parseMountinfo } from '../src/fs/mountinfo';
 
 function decodeAll(chunks: Buffer[], max = MAX_LINE): { lines: string[]; oversize: number } {

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { callDaemon } from '../src/daemon/control-client';
-import { CodedError } from '../src/daemon/errors';
+import { CodedError } from '../src/common/errors';
 import { CliResult, fuseMountsAt, isMounted, pidAlive, REPO, useCluster, waitFor } from './helpers/cluster';
 
 const cluster = useCluster();

@@ -1,4 +1,4 @@
-// The conformance checklist of ../shared/reference/dlm.md §6, one test per item, named after its number.
+// Our conformance checklist of the TruCluster DLM, one test per item, named after its number.
 // Processes are engine processes (dlm.process); "killed" is dlm.ownerDied. Time is a ManualScheduler;
 // notifications are delivered by the default signal (SIGIO: deferred through the scheduler, run by
 // sched.flush()) unless a test switches a process to polling with setSignal(0).
@@ -223,7 +223,7 @@ test('15: dlm_detach with locks → DLM_HASLOCKS; without → DLM_SUCCESS; again
 // ---- Mode compatibility and basic grant --------------------------------------------------------
 
 test('16: the 36 cells of the compatibility matrix (held by P1, requested by P2 with DLM_NOQUEUE)', (t) => {
-  // Requested modes compatible with each held mode (reference §1.4).
+  // Requested modes compatible with each held mode (VMS's compatibility table).
   const compatibleWith: Record<string, string[]> = {
     NL: ['NL', 'CR', 'CW', 'PR', 'PW', 'EX'],
     CR: ['NL', 'CR', 'CW', 'PR', 'PW'],
@@ -1405,7 +1405,7 @@ test('91: lvb_torture-style workload: N owners × M resources, PR/EX mix, LVB co
   // The engine side of the cross-check harness: every owner loops taking EX (increment the counter in
   // the value block and in a shadow "storage" that checks the fencing token) or PR (read and compare),
   // through the real synchronous API with waits. Comparing with redis/etcd/ZooKeeper needs the DLM
-  // service of issue 4 and is done by its benchmark harness.
+  // service (src/dlm/service) and is done by its benchmark (bench/dlm-service.ts).
   const scheduler = new D.SystemScheduler();
   const dlm = new Dlm({ scheduler });
   const OWNERS = 8;

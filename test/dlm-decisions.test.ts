@@ -1,5 +1,6 @@
-// Tests of the decisions taken where the reference marks a GAP (each is documented beside the code
-// that implements it), and of the engine's service-facing behaviour: hooks, re-entrancy, dump.
+// Tests of the GAP decisions (taken where the references are silent, docs/decisions.md; each is
+// documented beside the code that implements it), and of the engine's service-facing behaviour:
+// hooks, re-entrancy, dump.
 
 import test from 'ava';
 import * as D from '../src/dlm';

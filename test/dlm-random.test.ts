@@ -19,7 +19,7 @@ import type { DlmEvent, DlmProcess, LockId } from '../src/dlm';
 
 // ---- the reference model ------------------------------------------------------------------------
 
-// Compatibility [held][requested], written out again from reference §1.4 (not taken from the engine).
+// Compatibility [held][requested], written out again from VMS's table (not taken from the engine).
 const COMPAT: Record<number, number[]> = {
   1: [1, 2, 3, 4, 5, 6],
   2: [1, 2, 3, 4, 5],

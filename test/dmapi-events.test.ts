@@ -2,6 +2,7 @@
 // getall_tokens, move_event, pending, create_userevent, send_msg — success and every errno.
 import test, { ExecutionContext } from 'ava';
 import { useCluster } from './helpers/cluster';
+import { userData } from './helpers/events';
 import { connect, DmapiError } from '../src/dmapi';
 import * as C from '../src/dmapi/constants';
 import { EVENTMSG_SIZE, walkChain } from '../src/dmapi/layouts';
@@ -55,7 +56,7 @@ test('get_events: DM_EV_WAIT blocks until a message arrives', async (t) => {
   t.false(done);
   await dm.sendMsg(sid, C.DM_MSGTYPE_ASYNC, Buffer.from('wake'));
   const msgs = await p;
-  t.is(msgs[0].data!.toString(), 'wake');
+  t.is(userData(msgs[0]).toString(), 'wake');
 });
 
 test('get_events: maxmsgs 1 returns one message, the next call the other; chained with _link', async (t) => {
@@ -63,7 +64,7 @@ test('get_events: maxmsgs 1 returns one message, the next call the other; chaine
   await dm.sendMsg(sid, C.DM_MSGTYPE_ASYNC, Buffer.from('one'));
   await dm.sendMsg(sid, C.DM_MSGTYPE_ASYNC, Buffer.from('two'));
   const a = await dm.getEvents(sid, 1, 0);
-  t.deepEqual(a.map((m) => m.data!.toString()), ['one']);
+  t.deepEqual(a.map((m) => userData(m).toString()), ['one']);
   await dm.sendMsg(sid, C.DM_MSGTYPE_ASYNC, Buffer.from('three'));
   const raw = await dm.getEventsRaw(sid, 0, 0);
   const offs = walkChain(raw);
@@ -79,7 +80,7 @@ test('get_events: first message larger than the buffer → E2BIG with the size; 
   const e = await errno(t, dm.getEvents(sid, 0, 0, 50), 'E2BIG');
   t.is(Number(e.fields.rlen), EVENTMSG_SIZE + 100);
   const m = await dm.getEvents(sid, 0, 0, 124);
-  t.is(m[0].data!.length, 100);
+  t.is(userData(m[0]).length, 100);
 });
 
 test('async messages carry DM_INVALID_TOKEN and are not in getall_tokens', async (t) => {
@@ -187,7 +188,7 @@ test('find_eventmsg: the received message again; too small → E2BIG; bad token 
   const [m] = await dm.getEvents(sid, 0, 0).catch(async () => { await new Promise((r) => setTimeout(r, 50)); return dm.getEvents(sid, 0, C.DM_EV_WAIT); });
   const again = await dm.findEventmsg(sid, m.token);
   t.is(again.token, m.token);
-  t.is(again.data!.toString(), 'find me');
+  t.is(userData(again).toString(), 'find me');
   const e = await errno(t, dm.findEventmsg(sid, m.token, 10), 'E2BIG');
   t.is(Number(e.fields.rlen), EVENTMSG_SIZE + 7);
   await errno(t, dm.findEventmsg(sid, C.DM_NO_TOKEN), 'EINVAL');
@@ -232,7 +233,7 @@ test('events() async iterator yields messages as they come', async (t) => {
   await dm.sendMsg(sid, C.DM_MSGTYPE_ASYNC, Buffer.from('i2'));
   const got: string[] = [];
   for await (const m of it) {
-    got.push(m.data!.toString());
+    got.push(userData(m).toString());
     if (got.length === 2) break;
   }
   t.deepEqual(got, ['i1', 'i2']);

@@ -173,9 +173,9 @@ test('get_config_events: implemented events (no CANCEL, DEBUT); nelem too small 
 test('get_mountinfo: fs handle → mount message; file handle → EINVAL; small buffer → E2BIG', async (t) => {
   const sid = await session(t);
   const m = await dm.getMountinfo(sid, fsh, NT);
-  t.is(H.handleCmp(m.fsHandle!, fsh), 0);
+  t.is(H.handleCmp(m.fsHandle, fsh), 0);
   t.is(m.mountPoint, mnt);
-  t.is(H.handleCmp(m.rootHandle!, await h(mnt)), 0);
+  t.is(H.handleCmp(m.rootHandle, await h(mnt)), 0);
   await errno(t, dm.getMountinfo(sid, await h(path.join(mnt, 'f')), NT), 'EINVAL');
   await errno(t, dm.getMountinfo(sid, fsh, NT, 10), 'E2BIG');
 });
@@ -249,11 +249,11 @@ test('a token without the needed right → EACCES (set_dmattr needs EXCL)', asyn
   const sid = await session(t);
   const fh = await h(newFile().p);
   const tok = await dm.createUserevent(sid, Buffer.from('t'));
-  await errno(t, dm.setDmattr(sid, fh, tok, 'HSM', 0, Buffer.from('x')), 'EACCES');
+  await errno(t, dm.setDmattr(sid, fh, tok, 'HSM', Buffer.from('x')), 'EACCES');
   await dm.requestRight(sid, fh, tok, C.DM_RR_WAIT, C.DM_RIGHT_SHARED);
-  await errno(t, dm.setDmattr(sid, fh, tok, 'HSM', 0, Buffer.from('x')), 'EACCES');
+  await errno(t, dm.setDmattr(sid, fh, tok, 'HSM', Buffer.from('x')), 'EACCES');
   await dm.upgradeRight(sid, fh, tok);
-  await dm.setDmattr(sid, fh, tok, 'HSM', 0, Buffer.from('x'));
+  await dm.setDmattr(sid, fh, tok, 'HSM', Buffer.from('x'));
   t.deepEqual(await dm.getDmattr(sid, fh, tok, 'HSM'), Buffer.from('x'));
 });
 
@@ -261,13 +261,13 @@ test('obj_ref_hold twice → EBUSY; query 1 then 0 after rele; rele without hold
   const sid = await session(t);
   const fh = await h(newFile().p);
   const tok = await dm.createUserevent(sid, Buffer.from('o'));
-  await dm.objRefHold(sid, tok, fh);
-  await errno(t, dm.objRefHold(sid, tok, fh), 'EBUSY');
-  t.true(await dm.objRefQuery(sid, tok, fh));
-  await dm.objRefRele(sid, tok, fh);
-  t.false(await dm.objRefQuery(sid, tok, fh));
-  await errno(t, dm.objRefRele(sid, tok, fh), 'EACCES');
-  await errno(t, dm.objRefHold(sid, NT, fh), 'EINVAL');
+  await dm.objRefHold(sid, fh, tok);
+  await errno(t, dm.objRefHold(sid, fh, tok), 'EBUSY');
+  t.true(await dm.objRefQuery(sid, fh, tok));
+  await dm.objRefRele(sid, fh, tok);
+  t.false(await dm.objRefQuery(sid, fh, tok));
+  await errno(t, dm.objRefRele(sid, fh, tok), 'EACCES');
+  await errno(t, dm.objRefHold(sid, fh, NT), 'EINVAL');
 });
 
 // ---------------------------------------------------------------- DM attributes
@@ -276,11 +276,11 @@ test('set/get_dmattr: same bytes back; small buffer → E2BIG with the size', as
   const sid = await session(t);
   const fh = await h(newFile().p);
   const v = Buffer.from('0123456789abcdef');
-  await dm.setDmattr(sid, fh, NT, 'HSM', 0, v);
+  await dm.setDmattr(sid, fh, NT, 'HSM', v);
   t.deepEqual(await dm.getDmattr(sid, fh, NT, 'HSM', 16), v);
   const e = await errno(t, dm.getDmattr(sid, fh, NT, 'HSM', 8), 'E2BIG');
   t.is(Number(e.fields.rlen), 16);
-  await dm.setDmattr(sid, fh, NT, 'EMPTY', 0, Buffer.alloc(0));
+  await dm.setDmattr(sid, fh, NT, 'EMPTY', Buffer.alloc(0));
   t.is((await dm.getDmattr(sid, fh, NT, 'EMPTY', 0)).length, 0);
 });
 
@@ -288,22 +288,22 @@ test('get_dmattr / remove_dmattr of a missing name → ENOENT', async (t) => {
   const sid = await session(t);
   const fh = await h(newFile().p);
   await errno(t, dm.getDmattr(sid, fh, NT, 'NOPE'), 'ENOENT');
-  await errno(t, dm.removeDmattr(sid, fh, NT, 0, 'NOPE'), 'ENOENT');
-  await dm.setDmattr(sid, fh, NT, 'X', 0, Buffer.from('1'));
-  await dm.removeDmattr(sid, fh, NT, 0, 'X');
+  await errno(t, dm.removeDmattr(sid, fh, NT, 'NOPE'), 'ENOENT');
+  await dm.setDmattr(sid, fh, NT, 'X', Buffer.from('1'));
+  await dm.removeDmattr(sid, fh, NT, 'X');
   await errno(t, dm.getDmattr(sid, fh, NT, 'X'), 'ENOENT');
 });
 
 test('set_dmattr: all-zero name → EINVAL; value over 1022 → E2BIG; fs handle → EINVAL; total over 7168 → ENOSPC', async (t) => {
   const sid = await session(t);
   const fh = await h(newFile().p);
-  await errno(t, dm.setDmattr(sid, fh, NT, Buffer.alloc(8), 0, Buffer.from('x')), 'EINVAL');
-  await errno(t, dm.setDmattr(sid, fh, NT, 'BIG', 0, Buffer.alloc(1023)), 'E2BIG');
-  await errno(t, dm.setDmattr(sid, fsh, NT, 'FS', 0, Buffer.from('x')), 'EINVAL');
+  await errno(t, dm.setDmattr(sid, fh, NT, Buffer.alloc(8), Buffer.from('x')), 'EINVAL');
+  await errno(t, dm.setDmattr(sid, fh, NT, 'BIG', Buffer.alloc(1023)), 'E2BIG');
+  await errno(t, dm.setDmattr(sid, fsh, NT, 'FS', Buffer.from('x')), 'EINVAL');
   // DM_CONFIG_TOTAL_ATTRIBUTE_SPACE (7168) or the backing filesystem's own xattr space per inode
   // (ext4: one block), whichever is reached first: ENOSPC either way.
   let err: unknown = null;
-  for (let i = 0; i < 8 && !err; i++) err = await dm.setDmattr(sid, fh, NT, `A${i}`, 0, Buffer.alloc(1022)).then(() => null, (e) => e);
+  for (let i = 0; i < 8 && !err; i++) err = await dm.setDmattr(sid, fh, NT, `A${i}`, Buffer.alloc(1022)).then(() => null, (e) => e);
   t.is((err as DmapiError)?.code, 'ENOSPC');
 });
 
@@ -311,8 +311,8 @@ test('getall_dmattr lists DM attributes only (not user xattrs); E2BIG with the s
   const sid = await session(t);
   const f = newFile();
   const fh = await h(f.p);
-  await dm.setDmattr(sid, fh, NT, 'ONE', 0, Buffer.from('1'));
-  await dm.setDmattr(sid, fh, NT, 'TWO', 0, Buffer.from('22'));
+  await dm.setDmattr(sid, fh, NT, 'ONE', Buffer.from('1'));
+  await dm.setDmattr(sid, fh, NT, 'TWO', Buffer.from('22'));
   fs.writeFileSync(f.b + '.x', '');
   const { execFileSync } = await import('child_process');
   try { execFileSync('setfattr', ['-n', 'user.other', '-v', 'x', f.b]); } catch { /* no setfattr: still checks the DM set */ }
@@ -325,7 +325,7 @@ test('getall_dmattr lists DM attributes only (not user xattrs); E2BIG with the s
 test('set_dmattr with setdtime updates dt_dtime; DM attributes persist in the backing file', async (t) => {
   const sid = await session(t);
   const fh = await h(newFile().p);
-  await dm.setDmattr(sid, fh, NT, 'D', 1, Buffer.from('x'));
+  await dm.setDmattr(sid, fh, NT, 'D', Buffer.from('x'), true);
   const st = await dm.getFileattr(sid, fh, NT, C.DM_AT_STAT | C.DM_AT_DTIME | C.DM_AT_PATTR);
   t.true(Math.abs(Number(st.dtime) - Date.now() / 1000) < 5);
   t.is(st.pers, 1);
@@ -427,7 +427,7 @@ test('set_fileattr: mode, uid/gid, atime/mtime; SIZE → EINVAL (GPFS); DTIME is
   // DTIME_OVERLOAD (GPFS): the dtime is the ctime; accepted without DM attributes (GPFS)
   await dm.setFileattr(sid, fh, NT, C.DM_AT_DTIME, { dtime: 5 });
   t.is((await dm.getFileattr(sid, fh, NT, C.DM_AT_DTIME)).dtime, 5n);
-  await dm.setDmattr(sid, fh, NT, 'HSM', 0, Buffer.from('x'));
+  await dm.setDmattr(sid, fh, NT, 'HSM', Buffer.from('x'));
   await dm.setFileattr(sid, fh, NT, C.DM_AT_DTIME, { dtime: 77 });
   const st2 = await dm.getFileattr(sid, fh, NT, C.DM_AT_DTIME | C.DM_AT_STAT);
   t.is(st2.dtime, 77n);
@@ -466,7 +466,7 @@ test('get_bulkattr / get_bulkall: every object once, resumable; bulkall carries 
   const sid = await session(t);
   const f = newFile('bulk');
   const fh = await h(f.p);
-  await dm.setDmattr(sid, fh, NT, 'BULK', 0, Buffer.from('payload'));
+  await dm.setDmattr(sid, fh, NT, 'BULK', Buffer.from('payload'));
   const inos = new Set<bigint>();
   let loc = 0n;
   let found: Buffer | undefined;
@@ -495,7 +495,7 @@ test('write_invis / read_invis: data round trip, DM_WRITE_SYNC, visible atime/mt
   const f = newFile('0123456789');
   const fh = await h(f.p);
   fs.utimesSync(f.b, 1000, 2000);
-  t.is(await dm.writeInvis(sid, fh, NT, C.DM_WRITE_SYNC, 2, Buffer.from('AB')), 2);
+  t.is(await dm.writeInvis(sid, fh, NT, 2, Buffer.from('AB'), C.DM_WRITE_SYNC), 2);
   let st = fs.statSync(f.b);
   t.is(st.mtimeMs, 2000000);
   t.is(st.atimeMs, 1000000);
@@ -511,17 +511,17 @@ test('read_invis / write_invis: dir or fs handle → EINVAL; global → EBADF; o
   const fh = await h(newFile('abc').p);
   const dh = await h(path.join(mnt, 'd'));
   await errno(t, dm.readInvis(sid, dh, NT, 0, 1), 'EINVAL');
-  await errno(t, dm.writeInvis(sid, dh, NT, 0, 0, Buffer.from('x')), 'EINVAL');
+  await errno(t, dm.writeInvis(sid, dh, NT, 0, Buffer.from('x')), 'EINVAL');
   await errno(t, dm.readInvis(sid, fsh, NT, 0, 1), 'EINVAL');
   await errno(t, dm.readInvis(sid, GLOBAL_HANDLE, NT, 0, 1), 'EBADF');
   await errno(t, dm.readInvis(sid, fh, NT, 10, 1), 'EINVAL');
-  await errno(t, dm.writeInvis(sid, fh, NT, 0x10, 0, Buffer.from('x')), 'EINVAL');
+  await errno(t, dm.writeInvis(sid, fh, NT, 0, Buffer.from('x'), 0x10), 'EINVAL');
 });
 
 test('write_invis beyond the largest file size → EFBIG', async (t) => {
   const sid = await session(t);
   const fh = await h(newFile('x').p);
-  await errno(t, dm.writeInvis(sid, fh, NT, 0, 1n << 50n, Buffer.from('xy')), 'EFBIG');
+  await errno(t, dm.writeInvis(sid, fh, NT, 1n << 50n, Buffer.from('xy')), 'EFBIG');
 });
 
 test('punch_hole 1 MiB..EOF of a 3 MiB file: size kept, allocinfo shows RES then HOLE; probe_hole agrees', async (t) => {

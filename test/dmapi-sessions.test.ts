@@ -1,11 +1,12 @@
 // DMAPI sessions through a real daemon: create/assume/destroy/query/getall with every errno the
 // reference names; root only (SO_PEERCRED); ENOTREADY without a daemon; sessions outliving their
-// creator and a kill -9 of the node daemon (journal recovery, dmapi.md §6.6).
+// creator and a kill -9 of the node daemon (journal recovery).
 import test from 'ava';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { useCluster, waitFor, pidAlive, REPO } from './helpers/cluster';
+import { userData } from './helpers/events';
 import { connect, DmapiClient, DmapiError } from '../src/dmapi';
 import * as C from '../src/dmapi/constants';
 
@@ -211,7 +212,7 @@ test('kill -9 of the node daemon: same session ids, dispositions kept, pending s
   const other = await connect({ node: e2.node, runDir: cluster.runDir });
   const sending = other.sendMsg(sid, C.DM_MSGTYPE_SYNC, Buffer.from('sync-1')).catch((e) => e);
   const [ev] = await dm.getEvents(sid, 0, C.DM_EV_WAIT);
-  t.is(ev.data!.toString(), 'sync-1');
+  t.is(userData(ev).toString(), 'sync-1');
   await dm.sendMsg(sid, C.DM_MSGTYPE_ASYNC, Buffer.from('async-lost'));
   const pid = cluster.daemonPid(e2.node)!;
   process.kill(pid, 'SIGKILL');
@@ -240,7 +241,7 @@ test('kill -9 of the node daemon: same session ids, dispositions kept, pending s
   const again = await dm2.getEvents(sid, 0, 0);
   t.is(again.length, 1);
   t.is(again[0].token, ev.token);
-  t.is(again[0].data!.toString(), 'sync-1');
+  t.is(userData(again[0]).toString(), 'sync-1');
   t.deepEqual(await dm2.getallTokens(sid), [ev.token]);
   await dm2.respondEvent(sid, ev.token, C.DM_RESP_CONTINUE, 0);
   await errno(t, dm2.respondEvent(sid, ev.token, C.DM_RESP_CONTINUE, 0), 'ESRCH');

@@ -1,4 +1,4 @@
-// Data events through real mounts and real processes: the HSM loop of issue 6 (migrate, `cat` blocks,
+// Data events through real mounts and real processes: the HSM loop (migrate, `cat` blocks,
 // READ, recall with write_invis, clear the region, CONTINUE, `cat` prints the original bytes), ABORT,
 // WRITE and TRUNCATE, mmap reads, cache coherence, many readers released by one answer.
 import test from 'ava';
@@ -173,14 +173,14 @@ test.serial('the page cache never hides new data: write_invis and punch_hole on 
   const h = await e.dm.pathToHandle(e.m('c'));
   // The DMAPI call answers once the kernel has dropped its caches of the file: no waiting here.
   const settle = () => Promise.resolve();
-  await e.dm.writeInvis(e.sid, h, C.DM_NO_TOKEN, 0, 0, Buffer.alloc(4096, 0x42));
+  await e.dm.writeInvis(e.sid, h, C.DM_NO_TOKEN, 0, Buffer.alloc(4096, 0x42));
   await settle();
   fs.readSync(fd, b, 0, 8192, 0);
   t.is(b[0], 0x42, 'write_invis is seen through the open descriptor');
   // Many times over, each read right after the call (a late invalidation would show old bytes).
   for (let i = 0; i < 200; i++) {
     const v = 0x50 + (i % 100);
-    await e.dm.writeInvis(e.sid, h, C.DM_NO_TOKEN, 0, 0, Buffer.alloc(4096, v));
+    await e.dm.writeInvis(e.sid, h, C.DM_NO_TOKEN, 0, Buffer.alloc(4096, v));
     fs.readSync(fd, b, 0, 4096, 0);
     if (b[0] !== v) { t.fail(`round ${i}: read ${b[0]} after write_invis of ${v}`); break; }
   }

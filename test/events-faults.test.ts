@@ -1,4 +1,4 @@
-// Faults of issue 6 (item 7), with real processes: kill -9 of the DM application (its session and
+// Faults, with real processes: kill -9 of the DM application (its session and
 // events stay, the blocked readers stay blocked, a new process assumes the session, gets the events
 // again, recalls and answers, the readers complete with the original bytes), and kill -9 of the node
 // daemon (after the restart: sessions, dispositions, event lists, regions and DM attributes intact,
@@ -49,7 +49,7 @@ const arg=${JSON.stringify(arg)};const out=(o)=>process.stdout.write(JSON.string
 const RECALL_JS = `async function recall(sid,ev){const h=ev.handle;const fs=require('fs');
 const a=(await dm.getDmattr(sid,h,C.DM_NO_TOKEN,'archive')).toString();const d=fs.readFileSync(a);
 await dm.requestRight(sid,h,ev.token,C.DM_RR_WAIT,C.DM_RIGHT_EXCL);
-for(let o=0;o<d.length;o+=65536)await dm.writeInvis(sid,h,ev.token,0,o,d.subarray(o,o+65536));
+for(let o=0;o<d.length;o+=65536)await dm.writeInvis(sid,h,ev.token,o,d.subarray(o,o+65536));
 await dm.setRegion(sid,h,ev.token,[]);await dm.respondEvent(sid,ev.token,C.DM_RESP_CONTINUE,0);}`;
 
 test.serial('kill -9 of the DM application: session and events stay, readers stay blocked; a new process assumes the session, gets the events again, answers, the readers complete', async (t) => {
@@ -60,7 +60,7 @@ test.serial('kill -9 of the DM application: session and events stay, readers sta
     data[n] = crypto.randomBytes(200 * 1024 + 3);
     fs.writeFileSync(e.m(n), data[n]);
     const h = await migrate(e.dm, e.sid, e.m(n), path.join(arch, n));
-    await e.dm.setDmattr(e.sid, h, C.DM_NO_TOKEN, 'archive', false, Buffer.from(path.join(arch, n)));
+    await e.dm.setDmattr(e.sid, h, C.DM_NO_TOKEN, 'archive', Buffer.from(path.join(arch, n)));
   }
   // The DM application: its own session with the READ disposition; receives one event, never answers.
   const app = dmApp(t, cluster.runDir, node, { mnt: e.mnt }, `

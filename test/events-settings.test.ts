@@ -1,4 +1,4 @@
-// The node settings of the DMAPI (`dmapifs config --node NODE NAME=VALUE`, dmapi.md §6.7) with their
+// The node settings of the DMAPI (`dmapifs config --node NODE NAME=VALUE`, GPFS's mmchconfig attributes) with their
 // GPFS meanings, through real mounts, daemons and processes:
 //   dmapiEventTimeout           a data event unanswered after N ms fails the operation with ENOTREADY
 //                               (the event stays pending); other synchronous events are not affected
@@ -260,7 +260,7 @@ test.serial('dmapiDataEventRetry: a READ re-enabled during its handling is raise
       await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
       const nxt = await nextOrDone();
       if (!nxt) break;
-      t.is(nxt.type, C.DM_EVENT_READ, what);
+      if (nxt.type !== C.DM_EVENT_READ) throw new Error(`${what}: expected DM_EVENT_READ, got event type ${nxt.type}`);
       ev = nxt;
     }
     const r = await cat.finish();

@@ -1,4 +1,4 @@
-// The C API (issue 7): C test programs (test/c/*.c), compiled with cc against include/dmapi.h and
+// The C API: C test programs (test/c/*.c), compiled with cc against include/dmapi.h and
 // native/libdm/build/libdm.so, run against a real DMAPI-enabled mount served by a real node
 // daemon. Each program checks return codes, errnos and message contents itself and prints
 // "ok N checks"; a failure prints "FAIL file:line: ..." and exits 1. The programs are built with

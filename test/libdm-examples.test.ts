@@ -1,4 +1,4 @@
-// The C examples (examples/c, issue 7) against a real mount and a real daemon: the C HSM passes the
+// The C examples (examples/c) against a real mount and a real daemon: the C HSM passes the
 // migrate/recall scenario of the TypeScript one (READ via cat, WRITE via dd, TRUNCATE via truncate,
 // DESTROY deletes the archive copy), and dmdump prints namespace events as they happen.
 import test, { ExecutionContext } from 'ava';

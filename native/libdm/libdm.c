@@ -1876,3 +1876,12 @@ int dm_open_by_handle(void *hanp, size_t hlen, int mode)
 	if (fd < 0) return fail(err);
 	return fd;
 }
+
+/* strerror() has no text for ENOTREADY (198, no Linux errno): a DMAPI program that prints
+ * strerror(errno) after a failed call would say "Unknown error 198". */
+const char *dm_strerror(int errnum)
+{
+	if (errnum == ENOTREADY)
+		return "DMAPI not ready: the node daemon is not running or is initializing (ENOTREADY)";
+	return strerror(errnum);
+}

@@ -6,9 +6,9 @@
 // area (.dmapifs/config.json) and read by the daemon at each mount.
 import * as fs from 'fs';
 import * as path from 'path';
-import { CodedError } from '../daemon/errors';
+import { CodedError } from '../common/errors';
 import { mountAt, readMounts } from '../fs/mountinfo';
-import { runBase } from '../daemon/paths';
+import { runBase } from '../common/paths';
 import { loadFsConfig, RESERVED, saveFsConfig } from '../dmapi/fsconfig';
 import { parseArgs, UsageError } from './args';
 import { listNodeDirs, probeNode, servedMounts } from './nodes';

@@ -1,8 +1,8 @@
 // dmapifs cluster init|add-node|show: the cluster configuration file of the DLM's node-to-node
 // transport (src/dlm/service/cluster-config.ts). Node daemons read it when they start.
 import * as fs from 'fs';
-import { CodedError } from '../daemon/errors';
-import { checkNodeName } from '../daemon/paths';
+import { CodedError } from '../common/errors';
+import { checkNodeName } from '../common/paths';
 import {
   clusterConfigPath, configDigest, createKeyFile, DEFAULT_PORT, keyFilePath, keyFingerprint, loadConfig, masterName, readKey, saveConfig,
   type ClusterConfig,

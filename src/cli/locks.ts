@@ -4,7 +4,7 @@
 // group lock containers and recovery domains.
 import * as fs from 'fs';
 import { callDaemon } from '../daemon/control-client';
-import { checkNodeName, defaultNodeName, nodePaths } from '../daemon/paths';
+import { checkNodeName, defaultNodeName, nodePaths } from '../common/paths';
 import type { DumpLock, DumpResource } from '../dlm/dump';
 import type { LocksAnswer } from '../dlm/service/dlm-service';
 import { parseArgs, UsageError } from './args';

@@ -10,12 +10,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { callDaemon } from '../daemon/control-client';
-import { VERSION } from '../daemon/daemon';
+import { VERSION } from '../common/version';
 import { checkBacking, checkFuseAvailable, checkMountpoint, checkRelation } from '../fs/checks';
-import { CodedError, errorBody, oneLine } from '../daemon/errors';
+import { CodedError, errorBody, oneLine } from '../common/errors';
 import type { MountRecord } from '../daemon/mount-service';
 import { isDeadFuseMount, isFuse, mountAt, readMounts, MountEntry } from '../fs/mountinfo';
-import { checkNodeName, defaultNodeName, nodePaths, runBase } from '../daemon/paths';
+import { checkNodeName, defaultNodeName, nodePaths, runBase } from '../common/paths';
 import { parseArgs, parseSeconds, UsageError } from './args';
 import { CHFS_HELP, cmdChfs, setDmapi } from './chfs';
 import { cmdCluster } from './cluster';

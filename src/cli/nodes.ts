@@ -5,9 +5,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { callDaemon, UNREACHABLE } from '../daemon/control-client';
 import type { DaemonStatus } from '../daemon/daemon';
-import { CodedError } from '../daemon/errors';
+import { CodedError } from '../common/errors';
 import type { MountRecord } from '../daemon/mount-service';
-import { nodePaths, NodePaths, runBase } from '../daemon/paths';
+import { nodePaths, NodePaths, runBase } from '../common/paths';
 import { isDaemonProcess, readPid } from '../daemon/pidfile';
 
 /** 'denied': the daemon runs but its control socket is root's (the caller is not root). */

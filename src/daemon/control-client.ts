@@ -1,7 +1,7 @@
 // The client side of the control socket: one connection, requests matched to answers by id.
 import * as net from 'net';
 import { encode, LineDecoder, parseAnswer, RequestId } from './control-codec';
-import { CodedError } from './errors';
+import { CodedError } from '../common/errors';
 
 export interface RequestOptions {
   /** Milliseconds to wait for the answer (default 30 s; 0 = wait forever). */

@@ -6,7 +6,7 @@
 //
 // A line is at most MAX_LINE bytes. Malformed input (bad JSON, wrong shape, an over-long line)
 // gives an error answer (id null when the id could not be read) and never throws out of the codec.
-import { oneLine } from './errors';
+import { oneLine } from '../common/errors';
 
 export const MAX_LINE = 1024 * 1024;
 

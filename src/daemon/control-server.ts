@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import { encode, errorAnswer, LineDecoder, MAX_LINE, parseRequest, PROTO, Request, Answer } from './control-codec';
-import { errorBody } from './errors';
+import { errorBody } from '../common/errors';
 
 export type Dispatch = (req: Request) => Promise<unknown>;
 

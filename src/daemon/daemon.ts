@@ -1,25 +1,17 @@
 // The node daemon: one long-lived process per node name, hosting that node's services (filesystem
-// mounts now; DMAPI and the DLM later) and answering the control socket in its run directory.
+// mounts, the DMAPI, the DLM) and answering the control socket in its run directory.
 import * as fs from 'fs';
 import { ControlServer } from './control-server';
-import { Logger } from './log';
+import { Logger } from '../common/log';
 import { MountFn, MountService } from './mount-service';
-import { nodePaths, NodePaths } from './paths';
+import { nodePaths, NodePaths } from '../common/paths';
 import { acquirePidFile, releasePidFile } from './pidfile';
-import { ServiceRegistry } from './services';
+import { ServiceRegistry } from '../common/service';
+import { VERSION } from '../common/version';
 import { DlmService } from '../dlm/service/dlm-service';
 import { DmapiService } from '../dmapi/service';
 
-export const VERSION: string = (() => {
-  try {
-    // dist/src/daemon -> package root
-    for (const rel of ['../../../package.json', '../../package.json']) {
-      const p = require('path').join(__dirname, rel);
-      if (fs.existsSync(p)) return JSON.parse(fs.readFileSync(p, 'utf8')).version as string;
-    }
-  } catch { /* fall through */ }
-  return '0.0.0';
-})();
+export { VERSION };
 
 export interface DaemonOptions {
   node: string;

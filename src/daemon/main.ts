@@ -4,8 +4,8 @@
 // foreground by hand or by a service manager. Exits 0 after a clean stop (SIGINT, SIGTERM or the
 // `stop` command), 1 when it cannot start (2 for bad arguments).
 import { Daemon, VERSION } from './daemon';
-import { errorBody } from './errors';
-import { checkNodeName, defaultNodeName } from './paths';
+import { errorBody } from '../common/errors';
+import { checkNodeName, defaultNodeName } from '../common/paths';
 import type { MountFn } from './mount-service';
 
 function usage(): string {

@@ -7,9 +7,9 @@ import * as path from 'path';
 import type { MountedFs, MountInfo, MountOptions } from '../fs/types';
 import { checkBacking, checkFuseAvailable, checkMountpoint, checkRelation, isInside, servedMountContaining } from '../fs/checks';
 import { dmapifsMountContaining, readMountsSync } from '../fs/mountinfo';
-import { CodedError, errorBody } from './errors';
-import { Logger } from './log';
-import { CommandHandler, Service } from './services';
+import { CodedError, errorBody } from '../common/errors';
+import { Logger } from '../common/log';
+import { CommandHandler, Service } from '../common/service';
 
 export type MountFn = (opts: MountOptions & { attrTimeout?: number; entryTimeout?: number }) => Promise<MountedFs>;
 

@@ -2,7 +2,7 @@
 // temporary file, which fails if the name exists); a file left by a dead daemon is recognised and
 // replaced. The run directory never lies inside a mount of ours, so synchronous calls are safe here.
 import * as fs from 'fs';
-import { CodedError } from './errors';
+import { CodedError } from '../common/errors';
 
 /** Whether `pid` is a live dmapifs daemon process (not a reused pid of something else). */
 export function isDaemonProcess(pid: number): boolean {

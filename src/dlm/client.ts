@@ -21,7 +21,7 @@ import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { defaultNodeName, runBase } from '../daemon/paths';
+import { defaultNodeName, runBase } from '../common/paths';
 import { DLM_DEFAULT_SIGNAL, DLM_GROUP_LOCK, DLM_INVVALBLK, DLM_VALB, DLM_VALBLKSIZE } from './constants';
 import {
   DLM_BADPARAM,

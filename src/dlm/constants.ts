@@ -1,7 +1,7 @@
 // Lock modes, request flags, limits and lock states of the TruCluster DLM API.
 //
-// Mode numbers are Tru64's (Ingres' mode tables index them 1..6 with 0 unused, reference §1.2).
-// Flag bit values were not recovered from any source (reference §1.3.6): GAP decision, the bits below
+// Mode numbers are Tru64's (Ingres' mode tables index them 1..6 with 0 unused).
+// Flag bit values were not recovered from any source: GAP decision (docs/decisions.md), the bits below
 // are ours; only their names are Tru64's. A service layer must carry the names' values as defined here.
 
 export type LockMode = number;

@@ -2,7 +2,7 @@
 // new edge appeared.
 //
 // VMS and Tru64 detect wait-for cycles and cancel "the waiting request chosen to break a deadlock",
-// which completes with DLM_DEADLOCK (reference §1.5). Tru64's victim rule was not recovered.
+// which completes with DLM_DEADLOCK (VMS). Tru64's victim rule was not recovered.
 //
 // GAP decisions, all of them:
 // - Owners. A lock waits and blocks on behalf of its owner: the process; the group lock container for

@@ -8,6 +8,7 @@
 //   p.unlock(r.lkid!);
 
 export { Dlm } from './engine';
+export { DlmClient, dlmSocketPath, type DlmClientOptions } from './client';
 export { DlmProcess } from './process';
 export { ManualScheduler, SystemScheduler, type Scheduler, type TimerHandle } from './scheduler';
 export * from './status';

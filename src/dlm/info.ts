@@ -1,6 +1,6 @@
 // dlm_get_lkinfo and dlm_get_rsbinfo.
 //
-// GAP decisions (field meanings beyond the names were not recovered, reference §1.3.13):
+// GAP decisions (field meanings beyond the names were not recovered; docs/decisions.md):
 // - dlm_get_lkinfo: "You must be the superuser or the lock owner" (for a group lock: a member of its
 //   container), else DLM_NOACCESS. lk_pid is the owner's pid (for a group lock, the member
 //   manipulating it, 0 when none). grmode is DLM_NOMODE while a new request waits.

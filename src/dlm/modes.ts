@@ -5,7 +5,7 @@ import { DLM_EXMODE, DLM_NLMODE, DLM_PWMODE } from './constants';
 
 /**
  * Compatibility of a requested mode with a granted mode, identical in VMS, Tru64 and Linux
- * (reference §1.4; Tru64's incompatibilities per Ingres' cxaxp_incompatable_modes: CR⊥EX;
+ * (VMS's table; Tru64's incompatibilities per Ingres' cxaxp_incompatable_modes: CR⊥EX;
  * CW⊥PR,PW,EX; PR⊥CW,PW,EX; PW⊥CW,PR,PW,EX; EX⊥all but NL). Index [granted][requested], 0 = no mode
  * (a never-granted request holds nothing, so it is compatible with everything).
  */
@@ -56,7 +56,7 @@ export const COVERED_BY_MASK: readonly number[] = COMPAT.map((_, rq) => {
 /**
  * Legality of DLM_QUECVT, index [granted][requested].
  *
- * GAP decision (reference §1.5): Tru64's dlm(4) table was not retrievable. Ingres' Tru64 client applies
+ * GAP decision (docs/decisions.md): Tru64's dlm(4) table was not retrievable. Ingres' Tru64 client applies
  * QUECVT only for NL→CR/CW/PR/PW/EX, CR→CW/PR/PW/EX, CW→PW/EX and PR→PW/EX, while its VMS table and
  * Linux' __quecvt_compat_matrix also allow CW→PR, PR→CW and PW→EX. The difference suggests Tru64 refuses
  * those, so we take Ingres' Tru64 table: anything else with DLM_QUECVT (every down-conversion, same-mode
@@ -77,7 +77,7 @@ export function quecvtLegal(granted: number, requested: number): boolean {
   return QUECVT_LEGAL[granted][requested];
 }
 
-/** What a grant does with the value block, after Linux' dlm_lvb_operations (reference §1.7). */
+/** What a grant does with the value block, after Linux' dlm_lvb_operations. */
 export const LVB_NONE = 0;
 export const LVB_READ = 1;
 export const LVB_WRITE = 2;

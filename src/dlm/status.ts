@@ -1,7 +1,7 @@
 // TruCluster Server DLM status codes (dlm_status_t) with their numbers, and the message texts behind
 // dlm_sperrno / dlm_perrno / dlm_perror.
 //
-// Numbers: reference dlm.md §1.6, taken from Ingres' comments in cx_translate_status (real calls against
+// Numbers: taken from Ingres' comments in cx_translate_status (real calls against
 // Tru64's libdlm). DLM_SUCCESS = 0 is confirmed ("Zero in is always success"); DLM_SYNCH is not
 // commented there but sits between 0 and DLM_SUCCVALNOTVALID = 2.
 // GAP decision: DLM_SYNCH = 1. Values 6..15 were never observed and stay unassigned.

@@ -1,4 +1,4 @@
-// DMAPI constants in SGI's Linux numbering (dmapi.md §2): the C library (issue 7) mirrors SGI's
+// DMAPI constants in SGI's Linux numbering: the C library (native/libdm) mirrors SGI's
 // <dmapi.h>, so event numbers, flags, masks and config names on the wire are SGI's.
 //
 // Decision: SGI ABI (int session ids and tokens, SGI event numbers and DM_AT_* masks) with GPFS
@@ -48,7 +48,7 @@ export const EVENT_NAMES: Record<number, string> = {
   15: 'POSTSYMLINK', 16: 'READ', 17: 'WRITE', 18: 'TRUNCATE', 19: 'ATTRIBUTE', 20: 'DESTROY', 21: 'NOSPACE', 22: 'USER',
 };
 
-/** Events GPFS implements (dmapi.md §6.3): everything but CANCEL and DEBUT. */
+/** Events GPFS implements: everything but CANCEL and DEBUT. */
 export const SUPPORTED_EVENTS: readonly number[] = [
   DM_EVENT_MOUNT, DM_EVENT_PREUNMOUNT, DM_EVENT_UNMOUNT, DM_EVENT_CREATE, DM_EVENT_CLOSE, DM_EVENT_POSTCREATE,
   DM_EVENT_REMOVE, DM_EVENT_POSTREMOVE, DM_EVENT_RENAME, DM_EVENT_POSTRENAME, DM_EVENT_LINK, DM_EVENT_POSTLINK,
@@ -84,9 +84,9 @@ export function eventSetNelem(set: bigint): number {
 }
 export const SUPPORTED_EVENT_SET = eventSetOf(SUPPORTED_EVENTS);
 
-// Where each event may be enabled (dm_set_eventlist) — LTP's XDSM table (dmapi.md §2.2), with the
+// Where each event may be enabled (dm_set_eventlist) — LTP's XDSM table, with the
 // GPFS extension that a filesystem event list may enable READ/WRITE/TRUNCATE for every file
-// (hacksmd does exactly that on MOUNT, dmapi.md §1 typical flow). Files get data events only
+// (IBM's sample HSM, hacksmd, does exactly that on MOUNT). Files get data events only
 // through managed regions.
 const NAMESPACE_EVENTS = [DM_EVENT_CREATE, DM_EVENT_POSTCREATE, DM_EVENT_REMOVE, DM_EVENT_POSTREMOVE, DM_EVENT_RENAME,
   DM_EVENT_POSTRENAME, DM_EVENT_LINK, DM_EVENT_POSTLINK, DM_EVENT_SYMLINK, DM_EVENT_POSTSYMLINK];
@@ -131,7 +131,7 @@ export const DM_EXTENT_INVALID = 0;
 export const DM_EXTENT_RES = 1;
 export const DM_EXTENT_HOLE = 2;
 
-// DM_AT_* masks (SGI values, dmapi.md §2.3).
+// DM_AT_* masks (SGI values).
 export const DM_AT_MODE = 0x0001;
 export const DM_AT_UID = 0x0002;
 export const DM_AT_GID = 0x0004;

@@ -52,7 +52,7 @@ export interface DmEvent {
   pending: boolean;
   /** Settles the raiser's wait (synchronous events). */
   answer?: (a: EventAnswer) => void;
-  /** Told when dm_pending is called (for O_NONBLOCK operations, issue 6). */
+  /** Told when dm_pending is called (for O_NONBLOCK operations). */
   onPending?: () => void;
 }
 
@@ -82,7 +82,7 @@ export function fsKey(fsid: bigint): string {
   return fsid.toString(16).padStart(16, '0');
 }
 
-/** GPFS keeps failed-session state for 24 hours (dmapi.md §6.6). */
+/** GPFS keeps failed-session state for 24 hours (docs/decisions.md). */
 export const FAILED_SESSION_KEEP_MS = 24 * 3600 * 1000;
 
 export class Dmapi {
@@ -138,7 +138,7 @@ export class Dmapi {
   }
 
   /**
-   * Rebuilds the state after a restart (dmapi.md §6.6): the same session ids, their dispositions,
+   * Rebuilds the state after a restart (as GPFS recovers sessions): the same session ids, their dispositions,
    * and their synchronous events back in the not-received state with the same tokens (ESRCH until
    * received again); user-event tokens and asynchronous messages are lost.
    */

@@ -3,7 +3,7 @@
 //
 // Decisions:
 // * Dispositions are per filesystem (keyed by fsid) and in memory + session journal (GPFS: not
-//   persistent across mounts... but kept across a daemon restart with their session, §6.6).
+//   persistent across mounts... but kept across a daemon restart with their session; docs/decisions.md).
 //   Setting an event another session holds moves it to the caller (one session per event and
 //   filesystem); MOUNT on the global handle may be held by several sessions (GPFS sends the mount
 //   event to every session with a mount disposition).

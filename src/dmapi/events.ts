@@ -1,6 +1,6 @@
 // The event queue: dm_get_events, dm_respond_event, dm_find_eventmsg, dm_getall_tokens,
 // dm_move_event, dm_pending, dm_create_userevent, dm_send_msg; and raise(), the entry point for
-// events from file operations (issue 6).
+// events from file operations.
 import {
   DM_EV_WAIT, DM_EVENT_MOUNT, DM_EVENT_USER, DM_MSGTYPE_ASYNC, DM_MSGTYPE_SYNC, DM_RESP_ABORT, DM_RESP_CONTINUE,
   DM_RESP_DONTCARE, DmError, E, eventBit, fail, MAX_MESSAGE_DATA,
@@ -58,7 +58,7 @@ export interface RaiseOptions {
 export type RaiseResult = { delivered: false } | { delivered: true; sid: number; token: number };
 
 /**
- * The interface file operations use (issue 6): is there a session with a disposition for this event
+ * The interface file operations use: is there a session with a disposition for this event
  * on this filesystem? If so the message is queued there, and a synchronous event's answer goes to
  * onAnswer. `delivered: false` means no disposition (GPFS then fails the operation with EIO when
  * the event is enabled — the caller decides, it knows the event lists).

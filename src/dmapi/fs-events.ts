@@ -1,9 +1,9 @@
-// Events from file operations (issue 6): the DMAPI side of src/fs/events.ts. One MountHooks per
+// Events from file operations: the DMAPI side of src/fs/events.ts. One MountHooks per
 // mount decides, with GPFS's rules, whether an operation raises an event, builds the XDSM message,
 // queues it on the session holding the disposition, and (synchronous events) resolves when the DM
 // application answers.
 //
-// Rules (dmapi.md §3.3, §6.3, §6.7):
+// Rules (XDSM's, with GPFS's where it differs; docs/dmapi.md):
 // * DMAPI disabled for the filesystem → no event at all.
 // * An event is in force for an object when the object's own event list has it, or, when the object
 //   has no list of its own, the filesystem's list has it (GPFS: the object's list overrides).

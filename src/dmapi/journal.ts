@@ -1,4 +1,4 @@
-// The session journal: what must survive a kill -9 of the node daemon (dmapi.md §6.6).
+// The session journal: what must survive a kill -9 of the node daemon (GPFS keeps sessions and their events across a daemon failure).
 //
 // Decision: sessions are node objects (they exist with no filesystem mounted), so their journal is
 // the node's, in its run directory: <run>/<node>/dmapi.journal (the filesystem-side DMAPI state —

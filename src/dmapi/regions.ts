@@ -1,7 +1,7 @@
 // Managed regions: dm_set_region, dm_get_region — persistent (trusted.dmapifs.dm.regions on the
 // backing file, packed dm_region_t), up to DM_CONFIG_MAX_MANAGED_REGIONS (32) per regular file,
 // stored exactly as given (*exactflagp = DM_TRUE; overlapping regions are kept as they are; size 0
-// means "to the end of the file and beyond", the reading issue 6 applies).
+// means "to the end of the file and beyond": docs/decisions.md).
 import { DM_REGION_VALID_FLAGS, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, fail, MAX_MANAGED_REGIONS } from './constants';
 import { Args, Dmapi, Handlers } from './core';
 import { getXattr, Obj, removeXattr, setXattr, XA_REGIONS } from './fstable';

@@ -1,5 +1,5 @@
 // DM access rights as DLM locks on the file's resource (SHARED = PR, EXCL = EX), so that they
-// exclude file operations that lock the same resource (issue 6) on this node and, once nodes share a
+// exclude file operations that lock the same resource on this node and, once nodes share a
 // lock space, on every node.
 //
 // Decisions:
@@ -26,7 +26,7 @@ import { parseHandle } from './handles';
 
 export const TOKEN_PID_BASE = 0x40000000;
 export const TEMP_PID_BASE = 0x60000000;
-/** The owner of the locks file operations take (issue 6): one DLM process for all of them. */
+/** The owner of the locks file operations take: one DLM process for all of them. */
 export const FILEOP_PID = 0x7ffffff0;
 
 export function fileResource(fsid: bigint, ino: bigint): string {

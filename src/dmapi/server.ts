@@ -7,12 +7,12 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import * as sys from '../native/sys';
-import type { Logger } from '../daemon/log';
-import { LogLimiter } from '../daemon/log-limit';
+import type { Logger } from '../common/log';
+import { LogLimiter } from '../common/log-limit';
 import { DmError, E } from './constants';
 import type { CallCtx, Handlers } from './core';
 import {
-  decodeFields, encodeFrame, FLAG_REPLY, Frame, FrameDecoder, HEADER_SIZE, OP_BY_CODE, OPS, ProtocolError,
+  decodeFields, encodeFrame, FLAG_REPLY, Frame, FrameDecoder, HEADER_SIZE, OP_BY_CODE, OPS, ProtocolError, REASON_FIELD,
 } from './protocol/codec';
 import { frameWriter } from './protocol/writer';
 
@@ -93,16 +93,18 @@ export class DmapiServer {
     const errOnly = (errno: number) => send(encodeFrame(f.id, f.opcode, FLAG_REPLY, [], {}, errno));
     if (!name) return errOnly(E.ENOSYS);
     const spec = OPS[name];
-    const reply = (errno: number, fields: Record<string, unknown>) => {
+    const reply = (errno: number, fields: Record<string, unknown>, reason?: string) => {
       try {
-        send(encodeFrame(f.id, f.opcode, FLAG_REPLY, spec.rep, fields, errno));
+        send(reason
+          ? encodeFrame(f.id, f.opcode, FLAG_REPLY, [...spec.rep, REASON_FIELD], { ...fields, reason: Buffer.from(reason) }, errno)
+          : encodeFrame(f.id, f.opcode, FLAG_REPLY, spec.rep, fields, errno));
       } catch (e) {
         // A reply too large for a frame (cannot happen with the size checks; never crash on it).
         this.log.error(`dmapi: ${name}: cannot encode the reply: ${(e as Error).message}`);
         errOnly(E.EMSGSIZE);
       }
     };
-    if (!root) return reply(E.EPERM, {});
+    if (!root) return reply(E.EPERM, {}, 'only root may use the DMAPI');
     if (f.flags !== 0) return errOnly(E.EPROTO);
     let args;
     try {
@@ -112,11 +114,12 @@ export class DmapiServer {
       throw e;
     }
     const h = this.handlers[name];
-    if (!h) return reply(E.ENOSYS, {});
+    if (!h) return reply(E.ENOSYS, {}, `${name.toLowerCase()} is not implemented`);
     const onError = (e: unknown) => {
-      if (e instanceof DmError) return reply(e.errno, e.fields ?? {});
+      // The reason travels with the errno (the TypeScript client shows it; C callers get the errno).
+      if (e instanceof DmError) return reply(e.errno, e.fields ?? {}, e.message);
       this.log.error(`dmapi: ${name} failed: ${(e as Error)?.stack ?? e}`);
-      reply(E.ESTALE, {});
+      reply(E.ESTALE, {}, `internal error in the node daemon (see its daemon.log): ${(e as Error)?.message ?? e}`);
     };
     try {
       const r = h(args, ctx);

@@ -6,8 +6,8 @@
 // that finds no socket or a refused connection reports ENOTREADY.
 import * as path from 'path';
 import { Dlm } from '../dlm/engine';
-import type { Logger } from '../daemon/log';
-import type { Service } from '../daemon/services';
+import type { Logger } from '../common/log';
+import type { Service } from '../common/service';
 import { attributeHandlers } from './attributes';
 import { DM_EVENT_MOUNT, DM_RESP_ABORT, E, errnoName } from './constants';
 import { Dmapi, Handlers } from './core';
@@ -26,7 +26,7 @@ import { sessionHandlers } from './sessions';
 import { MountHooks } from './fs-events';
 import { NodeSettings } from './settings';
 import type { FsEventHooks, FsEventsProvider, MountDescription } from '../fs/events';
-import type { CommandHandler } from '../daemon/services';
+import type { CommandHandler } from '../common/service';
 
 /** How long a DMAPI call that changed a file waits for the mounts to drop their caches of it. */
 const INVALIDATE_WAIT_MS = 200;
@@ -144,7 +144,7 @@ export class DmapiService implements Service, FsEventsProvider {
     };
   }
 
-  // ---- the interface for file operations (issue 6): src/fs/events.ts
+  // ---- the interface for file operations: src/fs/events.ts
 
   async attach(m: MountDescription): Promise<FsEventHooks> {
     // A filesystem is mounted once per node (GPFS; one MOUNT event per mount per node): a second

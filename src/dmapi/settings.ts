@@ -1,4 +1,4 @@
-// Node settings of the DMAPI (GPFS's mmchconfig attributes, dmapi.md §6.7), one set per node:
+// Node settings of the DMAPI (GPFS's mmchconfig attributes of the same names), one set per node:
 //
 //   <run dir>/<node>/dmapi-settings.json   {"dmapiEventTimeout": 86400000, ...}
 //

@@ -1,4 +1,4 @@
-// What the filesystem layer needs from data management (issue 6), and nothing more: the passthrough
+// What the filesystem layer needs from data management, and nothing more: the passthrough
 // asks "must this operation raise an event here? raise it and tell me when to go on", and the
 // implementation (the node's DMAPI service, src/dmapi/fs-events.ts) is injected at mount time.
 // The passthrough knows no event numbers, sessions, handles or dispositions.

@@ -1,5 +1,6 @@
 // Loads the native half of our fuse-native build (native/fuse/binding.c) and types it.
 import * as path from 'path';
+import { buildHint, packageRoot } from '../native/addons';
 
 /** Stat arrays are BigUint64Array(16) in this order (shared with src/native/sys.ts). */
 export const ST = {
@@ -110,16 +111,6 @@ export interface NativeFuse {
 let loaded: NativeFuse | null = null;
 let loadError: Error | null = null;
 
-/** The package root: two levels above dist/src/fuse or src/fuse. */
-export function packageRoot(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    if (require('fs').existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return path.resolve(__dirname, '..', '..', '..');
-}
-
 export function nativeFuse(): NativeFuse {
   if (loaded) return loaded;
   if (loadError) throw loadError;
@@ -131,7 +122,7 @@ export function nativeFuse(): NativeFuse {
     const msg = (e as Error).message;
     loadError = new Error(/libfuse3/.test(msg)
       ? 'libfuse 3 is not installed (run scripts/setup.sh, or apt-get install fuse3 libfuse3-3)'
-      : `the FUSE binding is not built (${file}): run npm run build`);
+      : `the FUSE binding is not built (${file}): ${buildHint()}`);
     throw loadError;
   }
 }

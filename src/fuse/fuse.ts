@@ -1,7 +1,7 @@
 // fuse-native's JavaScript API (new Fuse(mnt, ops, opts); mount/unmount; path-based ops answering
 // through a callback with negative errnos), rebuilt on the raw low-level binding.
 //
-// Fixed and extended against fuse-native 2.2.6 (see ../shared/reference/fuse.md §1.6):
+// Fixed and extended against fuse-native 2.2.6 (docs/fuse-binding.md has the table):
 //  - the caller's uid/gid/pid/umask are `this` in every handler (RequestContext);
 //  - 64-bit inode numbers, device numbers and statfs fields; nanosecond timestamps;
 //  - utimens(path, atime, mtime) gets both times as {sec, nsec}, nsec may be UTIME_NOW/UTIME_OMIT;

@@ -22,6 +22,7 @@ import * as fs from 'fs';
 import type { Socket } from 'net';
 import * as path from 'path';
 import { ErrnoError } from './errno';
+import { buildHint, packageRoot } from './addons';
 
 export { ErrnoError, errnoCode, errnoMessage, errnoNumber, errnoOf, isErrnoError } from './errno';
 
@@ -125,16 +126,6 @@ interface Binding {
 }
 
 /** The package root: the nearest ancestor with package.json and native/sys (from src/ or dist/src/). */
-function packageRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'native', 'sys'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`dmapifs: cannot find the package root above ${__dirname}`);
-    dir = up;
-  }
-}
-
 /** Where the addon is looked for: $DMAPIFS_SYS_ADDON, else native/sys/build/{Release,Debug}. */
 export function addonPath(): string {
   const env = process.env.DMAPIFS_SYS_ADDON;
@@ -152,8 +143,7 @@ function load(): Binding {
     return require(file) as Binding;
   } catch (err) {
     const e = new Error(
-      `dmapifs: cannot load the native syscall addon ${file} (${(err as Error).message}); ` +
-        'build it with `node scripts/build-native.js sys`',
+      `dmapifs: cannot load the native syscall addon ${file} (${(err as Error).message.split('\n')[0]}): ${buildHint()}`,
     );
     (e as Error & { cause?: unknown }).cause = err;
     throw e;

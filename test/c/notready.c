@@ -7,6 +7,10 @@ int main(void)
 	dm_sessid_t sid;
 	ERR(dm_init_service(&v), ENOTREADY);
 	ERR(dm_create_session(DM_NO_SESSION, "x", &sid), ENOTREADY);
+	/* strerror(198) is "Unknown error 198": dm_strerror names it, and defers to strerror otherwise. */
+	EQ(strstr(dm_strerror(ENOTREADY), "ENOTREADY") != NULL, 1);
+	EQ(strstr(dm_strerror(ENOTREADY), "node daemon") != NULL, 1);
+	EQ(strcmp(dm_strerror(EINVAL), strerror(EINVAL)), 0);
 	dm_fsid_t fsid = 42;
 	void *h;
 	size_t hl;

@@ -6,7 +6,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ExecutionContext } from 'ava';
-import { connect, DmapiClient, DmEventMsg } from '../../src/dmapi/client';
+import { connect, DmapiClient, DmEventMsg, EventOf } from '../../src/dmapi/client';
 import * as C from '../../src/dmapi/constants';
 import { Cluster, waitFor } from './cluster';
 
@@ -127,11 +127,11 @@ export async function nextEvent(dm: DmapiClient, sid: number, timeoutMs = 10000,
 }
 
 /** The next event must be of `type`: otherwise a failure naming the event expected and the one that came. */
-export async function expectEvent(dm: DmapiClient, sid: number, type: number, context = '', timeoutMs = 10000) {
+export async function expectEvent<T extends DmEventMsg['type']>(dm: DmapiClient, sid: number, type: T, context = '', timeoutMs = 10000): Promise<EventOf<T>> {
   const label = `${eventName(type)}${context ? ` (${context})` : ''}`;
   const m = await nextEvent(dm, sid, timeoutMs, label);
   if (m.type !== type) throw new Error(`expected ${label}, got ${eventName(m.type)} (token ${m.token})`);
-  return m;
+  return m as EventOf<T>;
 }
 
 /** No event arrives within `ms`. */
@@ -181,7 +181,7 @@ export async function migrate(dm: DmapiClient, sid: number, file: string, archiv
   }
   const data = Buffer.concat(parts);
   fs.writeFileSync(archive, data);
-  await dm.setDmattr(sid, h, C.DM_NO_TOKEN, 'hsmstate', false, Buffer.from('migrated'));
+  await dm.setDmattr(sid, h, C.DM_NO_TOKEN, 'hsmstate', Buffer.from('migrated'));
   await dm.punchHole(sid, h, C.DM_NO_TOKEN, 0, 0);
   await dm.setRegion(sid, h, C.DM_NO_TOKEN, [{ offset: 0n, size: 0n, flags, opaque: 0 }]);
   return h;
@@ -193,10 +193,16 @@ export async function recall(dm: DmapiClient, sid: number, token: number, h: Buf
   // The token comes with no rights (GPFS): take the exclusive right for the recall.
   if (token !== C.DM_NO_TOKEN) await dm.requestRight(sid, h, token, C.DM_RR_WAIT, C.DM_RIGHT_EXCL);
   for (let off = 0; off < data.length; off += 65536) {
-    await dm.writeInvis(sid, h, token, 0, off, data.subarray(off, off + 65536));
+    await dm.writeInvis(sid, h, token, off, data.subarray(off, off + 65536));
   }
   await dm.setRegion(sid, h, token, []);
-  await dm.setDmattr(sid, h, token, 'hsmstate', false, Buffer.from('resident'));
+  await dm.setDmattr(sid, h, token, 'hsmstate', Buffer.from('resident'));
 }
 
 export { waitFor };
+
+/** A USER event's data (dm_send_msg, dm_create_userevent); any other event fails the test. */
+export function userData(m: DmEventMsg): Buffer {
+  if (m.type !== C.DM_EVENT_USER) throw new Error(`expected a USER event, got ${eventName(m.type)}`);
+  return m.data;
+}

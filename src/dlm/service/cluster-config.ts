@@ -19,8 +19,8 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { CodedError } from '../../daemon/errors';
-import { checkNodeName } from '../../daemon/paths';
+import { CodedError } from '../../common/errors';
+import { checkNodeName } from '../../common/paths';
 
 export const DEFAULT_CLUSTER_CONFIG = '/etc/dmapifs/cluster.json';
 export const DEFAULT_PORT = 7470;

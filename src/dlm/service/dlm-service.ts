@@ -1,4 +1,4 @@
-// The lock manager of a node daemon (a Service of src/daemon/services.ts).
+// The lock manager of a node daemon (a Service of src/common/service.ts).
 //
 // Every node daemon runs one engine (`engine`, a Dlm) and serves its local processes on
 // <run>/<node>/dlm.sock. With a cluster configuration naming this node (cluster-config.ts) the
@@ -16,8 +16,8 @@
 // Control commands: `dlm.locks` (the lock space's dump, for `dmapifs locks`).
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Logger } from '../../daemon/log';
-import type { CommandHandler, Service } from '../../daemon/services';
+import type { Logger } from '../../common/log';
+import type { CommandHandler, Service } from '../../common/service';
 import { Dlm } from '../engine';
 import type { DlmProcess } from '../process';
 import { SystemScheduler } from '../scheduler';

@@ -7,7 +7,7 @@
 // parent). Either way the backend hears close() once, and the engine treats the owner as dead.
 import * as fs from 'fs';
 import * as net from 'net';
-import { LogLimiter } from '../../daemon/log-limit';
+import { LogLimiter } from '../../common/log-limit';
 import { peerCredOfSocket } from '../../native/sys';
 import type { Credentials } from '../types';
 import { FrameDecoder, MAX_CLIENT_FRAME, Writer } from './codec';

@@ -1,5 +1,5 @@
 // The DMAPI wire codec: length-prefixed binary frames on the node's dmapi.sock, kept apart from the
-// server and the client so that the C library (issue 7) can be written from docs/dmapi-protocol.md.
+// server and the client so that the C library (native/libdm) can be written from docs/dmapi-protocol.md.
 //
 // Frame (all integers little-endian):
 //   u32 length      bytes that follow this field (header rest + body), 8 ≤ length ≤ MAX_FRAME - 4
@@ -9,7 +9,9 @@
 //   body            request: the opcode's request fields in order
 //                   reply:   i32 errno (0 = success) then the opcode's reply fields in order; on an
 //                            error the fields are still present (zero/empty) and carry the sizes
-//                            E2BIG reports (rlen, nelem); a reply to an unknown opcode or to a
+//                            E2BIG reports (rlen, nelem), followed by one more bytes field, the
+//                            daemon's reason (UTF-8, one line; readers that stop after the
+//                            opcode's fields never see it); a reply to an unknown opcode or to a
 //                            malformed request carries the errno only.
 // Field types: i32, u32 (4 bytes), i64, u64 (8 bytes), bytes (u32 length + that many bytes).
 //
@@ -181,6 +183,35 @@ export function decodeFields(b: Buffer, off: number, spec: FieldSpec, exact = tr
   if (exact && o !== b.length) throw new ProtocolError(`${b.length - o} trailing bytes`);
   return out;
 }
+
+/** The field an error reply carries after the opcode's reply fields: why the call failed. */
+export const REASON_FIELD = ['reason', 'bytes'] as const;
+
+export interface Reply {
+  /** 0 on success. */
+  errno: number;
+  fields: Record<string, FieldValue>;
+  /** An error reply's reason text ('' when it carries none). */
+  reason: string;
+}
+
+/** Decodes a reply frame of an operation whose reply fields are `spec`; never throws. */
+export function decodeReply(raw: Buffer, spec: FieldSpec): Reply {
+  if (raw.length < HEADER_SIZE + 4) return { errno: E_PROTO, fields: {}, reason: 'short reply' };
+  const errno = raw.readInt32LE(HEADER_SIZE);
+  if (errno) {
+    try {
+      const fields = decodeFields(raw, HEADER_SIZE + 4, [...spec, REASON_FIELD], true);
+      return { errno, fields, reason: (fields.reason as Buffer).toString() };
+    } catch { /* an errno-only reply, or one without a reason */ }
+  }
+  try {
+    return { errno, fields: raw.length > HEADER_SIZE + 4 ? decodeFields(raw, HEADER_SIZE + 4, spec, false) : {}, reason: '' };
+  } catch {
+    return { errno: errno || E_PROTO, fields: {}, reason: errno ? '' : 'undecodable reply' };
+  }
+}
+const E_PROTO = 71;
 
 export interface Frame {
   id: number;

@@ -1,6 +1,8 @@
-// The services a node daemon hosts (the filesystem mounts now; the DMAPI session service and the
-// distributed lock manager later). Each contributes control commands and a status section; the
-// daemon starts them in registration order and stops them in reverse order.
+// The services a node daemon hosts (the filesystem mounts, the DMAPI, the lock manager): the
+// interface each implements and the registry the daemon keeps of them. Each contributes control
+// commands and a status section; the daemon starts them in registration order and stops them in
+// reverse order. This lives in src/common, the leaf module of helpers the daemon and its services
+// share, so that a service is written against this interface without importing its host.
 import { CodedError } from './errors';
 import { Logger } from './log';
 
