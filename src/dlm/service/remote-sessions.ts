@@ -4,7 +4,7 @@
 // the engine drops the node's processes (engine.nodeDied): their locks are released, the value
 // blocks they held in PW/EX become invalid, and waiters elsewhere are granted.
 import type { Dlm } from '../engine';
-import { MAX_CLIENT_FRAME, WireError, forEachFrame, type Reader } from './codec';
+import { WireError, type Reader } from './codec';
 import { Session, type Dispatcher, type SessionTransport } from './dispatcher';
 import type { PeerLink } from './peer-link';
 import { P } from './peer-protocol';
@@ -66,12 +66,7 @@ export class RemoteSessions implements SessionTransport {
         const conn = r.u32();
         const s = sessions.get(conn);
         if (!s) throw new WireError(`request for unknown connection ${conn}`);
-        this.dispatcher.beginInput();
-        try {
-          forEachFrame(buf, r.pos, end, MAX_CLIENT_FRAME, (b, fs, fe) => this.dispatcher.handleFrame(s, b, fs, fe));
-        } finally {
-          this.dispatcher.endInput();
-        }
+        this.dispatcher.feed(s, buf, r.pos, end);
         return;
       }
       case P.CLOSE: {
