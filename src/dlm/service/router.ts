@@ -21,13 +21,13 @@ import type { DlmDump } from '../dump';
 import type { LockId } from '../types';
 import { DLM_EXMODE, DLM_GROUP, DLM_GROUP_LOCK, DLM_LK_CONVERTING, DLM_LK_GRANTED, DLM_LK_WAITING, DLM_NOMODE, DLM_PERSIST, DLM_PRMODE, DLM_PWMODE, DLM_TXID_LOCAL, DLM_VALB, DLM_VALBLKSIZE } from '../constants';
 import { DLM_ENOSYS, DLM_SUCCESS, DLM_SUCCVALNOTVALID, DLM_SYNCH, DLM_SYNCVALNOTVALID } from '../status';
-import { MAX_CLIENT_FRAME, Reader, WireError, Writer, readValue } from './codec';
+import { Reader, WireError, Writer } from './codec';
 import { masterOf, namespaceKey } from './directory';
 import { errorFrame, type LocalBackend, type LocalConn, type LocalServer } from './local-server';
 import type { Member } from './membership';
 import type { Mesh } from './mesh';
 import { P, decodeEpoch, encodeAdopt, encodeEpoch, encodeResLvb, type AdoptMsg } from './peer-protocol';
-import { CV, LK, MSG, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, readLkid, readValb } from './protocol';
+import { CV, LK, MSG, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, decodeMessage, decodeReply, decodeReplyHead, decodeRequest, decodeRequestHead, encodeMessage, encodeReply, encodeRequest, resnamBytes, type Op } from './protocol';
 import { sameProcessAlive } from './procfs';
 
 function granted(st: number): boolean {
@@ -163,10 +163,8 @@ export class Router implements LocalBackend {
     conn.state = c;
     this.clients.set(conn.id, c);
     if (this.state !== 'down' && this.lease > 0) {
-      const w = this.w;
-      w.begin(MSG.LEASE).f64(this.lease);
-      w.end(MAX_CLIENT_FRAME);
-      conn.write(w.take());
+      encodeMessage(this.w, 'LEASE', { validUntil: this.lease });
+      conn.write(this.w.take());
     }
   }
 
@@ -204,28 +202,34 @@ export class Router implements LocalBackend {
 
   /** Not a member: every request is answered at once with DLM_ENOSYS ("the DLM is not up"). */
   private answerDown(c: Client, buf: Buffer, start: number, end: number): void {
-    const r = this.reader.reset(buf, start, end);
-    const op = r.u8();
-    if (op < 1 || op > OP_MAX || r.remaining < 4) {
-      c.conn.write(errorFrame(PROTO_ERR.MALFORMED, `malformed request (type ${op})`));
-      return;
+    const h = this.head(c, this.reader.reset(buf, start, end));
+    if (h === null) return;
+    encodeReply(this.w, h.op as Op, h.reqId, DLM_ENOSYS, null);
+    c.conn.write(this.w.take());
+  }
+
+  /** A request's op and id; a frame without them gets an ERROR answer (null). */
+  private head(c: Client, r: Reader): { op: number; reqId: number } | null {
+    let h: { op: number; reqId: number } | null = null;
+    try {
+      h = decodeRequestHead(r);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
     }
-    const w = this.w;
-    w.begin(MSG.REPLY).u32(r.u32()).i32(DLM_ENOSYS);
-    w.end(MAX_CLIENT_FRAME);
-    c.conn.write(w.take());
+    if (h === null || h.op < 1 || h.op > OP_MAX) {
+      c.conn.write(errorFrame(PROTO_ERR.MALFORMED, `malformed request (type ${h?.op ?? '?'})`));
+      return null;
+    }
+    return h;
   }
 
   /** Decodes what routing needs and sends the request to its master. */
   private route(c: Client, frame: Buffer): void {
     if (this.clients.get(c.conn.id) !== c) return;
     const r = this.reader.reset(frame, 4, frame.length);
-    const op = r.u8();
-    if (op < 1 || op > OP_MAX || r.remaining < 4) {
-      c.conn.write(errorFrame(PROTO_ERR.MALFORMED, `malformed request (type ${op})`));
-      return;
-    }
-    const reqId = r.u32();
+    const h = this.head(c, r);
+    if (h === null) return;
+    const { op, reqId } = h;
     let p: Pending;
     try {
       p = this.classify(c, op, r, frame);
@@ -239,13 +243,10 @@ export class Router implements LocalBackend {
 
   private classify(c: Client, op: number, r: Reader, frame: Buffer): Pending {
     switch (op) {
-      case OP.NSJOIN: {
-        const nsid = r.u32();
-        const flags = r.u32();
-        return { op, node: this.self, frame, nsjoin: { nsid, flags } };
-      }
+      case OP.NSJOIN:
+        return { op, node: this.self, frame, nsjoin: decodeRequest(r, OP.NSJOIN) };
       case OP.NSLEAVE:
-        return { op, node: this.self, frame, nsleave: r.u32() };
+        return { op, node: this.self, frame, nsleave: decodeRequest(r, OP.NSLEAVE).nsp };
       case OP.DETACH:
       case OP.SETSIGNAL:
       case OP.NOTIFY:
@@ -261,84 +262,61 @@ export class Router implements LocalBackend {
         return { op, node: this.coordinator(), frame };
       case OP.LOCK:
       case OP.QUELOCK: {
-        const nsp = r.u32();
-        const mode = r.u8();
-        const flags = r.u32();
-        r.u32();
-        const rid = r.u32();
-        const bits = r.u8();
-        const resnam = r.short();
-        const parlkid = bits & LK.PARENT ? readLkid(r) : null;
-        if (bits & LK.TRANID) readValue(r);
-        if (bits & LK.RDID) r.u32();
-        const valb = bits & LK.VALB ? r.bytes(DLM_VALBLKSIZE) : null;
-        const hint = bits & LK.HINT ? readValue(r) : undefined;
-        const special = (flags & (DLM_GROUP_LOCK | DLM_PERSIST | DLM_TXID_LOCAL)) !== 0;
+        const q = decodeRequest(r, op);
+        const resnam = resnamBytes(q.resnam) ?? new Uint8Array(0);
+        const special = (q.flags & (DLM_GROUP_LOCK | DLM_PERSIST | DLM_TXID_LOCAL)) !== 0;
         let parent: LockRec | null = null;
         let ns = '';
         let root = resnam;
         let node: string;
-        if (parlkid !== null) {
-          parent = c.locks.get(lkKey(parlkid)) ?? null;
+        if (q.parlkid) {
+          parent = c.locks.get(lkKey(q.parlkid)) ?? null;
           if (parent === null) return { op, node: this.self, frame };
           ns = parent.ns;
           root = parent.root;
           node = parent.node;
         } else {
-          const j = c.joins.get(nsp);
+          const j = c.joins.get(q.nsp);
           if (j === undefined) return { op, node: this.self, frame };
           ns = j.ns;
           node = special ? this.coordinator() : this.masterFor(ns, resnam);
         }
         const proto: LockRec = {
-          key: '', lkid: { hndl: 0, seqn: 0 }, node, ns, root, resnam, parent, cnsp: nsp,
-          state: DLM_LK_WAITING, grmode: DLM_NOMODE, rqmode: mode, flags, rid, bits, hint,
-          valb, lvb: null, waitReq: 0, quelock: op === OP.QUELOCK,
+          key: '', lkid: { hndl: 0, seqn: 0 }, node, ns, root, resnam, parent, cnsp: q.nsp,
+          state: DLM_LK_WAITING, grmode: DLM_NOMODE, rqmode: q.mode, flags: q.flags, rid: q.rid, bits: q.bits, hint: q.hint,
+          valb: q.valb ?? null, lvb: null, waitReq: 0, quelock: op === OP.QUELOCK,
           recoverable: !special && (parent === null || parent.recoverable),
         };
         return { op, node, frame, proto };
       }
       case OP.CVT:
       case OP.QUECVT: {
-        const lkid = readLkid(r);
-        const mode = r.u8();
-        const flags = r.u32();
-        r.u32();
-        const rid = r.u32();
-        const bits = r.u8();
-        const valb = bits & CV.VALB ? r.bytes(DLM_VALBLKSIZE) : null;
-        const lock = lkid ? c.locks.get(lkKey(lkid)) : undefined;
-        return { op, node: lock?.node ?? this.self, frame, lock, mode, flags, valb, cvtBits: bits, rid };
+        const q = decodeRequest(r, op);
+        const lock = q.lkid ? c.locks.get(lkKey(q.lkid)) : undefined;
+        return { op, node: lock?.node ?? this.self, frame, lock, mode: q.mode, flags: q.flags, valb: q.valb ?? null, cvtBits: q.bits, rid: q.rid };
       }
       case OP.UNLOCK: {
-        const lkid = readLkid(r);
-        const flags = r.u32();
-        const valb = r.u8() ? r.bytes(DLM_VALBLKSIZE) : null;
-        const opts = r.remaining > 0 ? r.u8() : 0;
-        const lock = lkid ? c.locks.get(lkKey(lkid)) : undefined;
-        if (lock && opts & UNLOCK_QUIET) {
+        const q = decodeRequest(r, OP.UNLOCK);
+        const lock = q.lkid ? c.locks.get(lkKey(q.lkid)) : undefined;
+        const quiet = (q.options & UNLOCK_QUIET) !== 0;
+        if (lock && quiet) {
           // The client counts on success already (client.ts): the lock is gone for recovery too.
-          this.noteWrite(lock, flags, valb);
+          this.noteWrite(lock, q.flags, q.valb);
           this.forget(c, lock);
         }
-        return { op, node: lock?.node ?? this.self, frame, lock, flags, valb, quiet: (opts & UNLOCK_QUIET) !== 0 };
+        return { op, node: lock?.node ?? this.self, frame, lock, flags: q.flags, valb: q.valb, quiet };
       }
       case OP.CANCEL:
       case OP.LKINFO: {
-        const lkid = readLkid(r);
+        const { lkid } = decodeRequest(r, op);
         const lock = lkid ? c.locks.get(lkKey(lkid)) : undefined;
         return { op, node: lock?.node ?? this.self, frame, lock };
       }
       case OP.RSBINFO: {
-        const nsp = r.u32();
-        const resnam = r.short();
-        const parlkid = readLkid(r);
-        if (parlkid !== null) {
-          const parent = c.locks.get(lkKey(parlkid));
-          return { op, node: parent?.node ?? this.self, frame };
-        }
-        const j = c.joins.get(nsp);
-        return { op, node: j ? this.masterFor(j.ns, resnam) : this.self, frame };
+        const q = decodeRequest(r, OP.RSBINFO);
+        if (q.parlkid !== null) return { op, node: c.locks.get(lkKey(q.parlkid))?.node ?? this.self, frame };
+        const j = c.joins.get(q.nsp);
+        return { op, node: j ? this.masterFor(j.ns, resnamBytes(q.resnam) ?? new Uint8Array(0)) : this.self, frame };
       }
       default:
         return { op, node: this.self, frame };
@@ -356,24 +334,15 @@ export class Router implements LocalBackend {
 
   /** The frame as the leg's master must see it: the client's namespace handle mapped to its own. */
   private onLeg(leg: Leg, p: Pending): Buffer {
-    if (leg.node === this.self) return p.frame;
     const op = p.op;
-    if ((op === OP.LOCK || op === OP.QUELOCK || op === OP.RSBINFO) && p.frame.length >= 13) {
-      const cnsp = p.frame.readUInt32LE(9);
-      const mapped = leg.nsps.get(cnsp);
-      if (mapped !== undefined && mapped !== cnsp) {
-        const f = Buffer.from(p.frame);
-        f.writeUInt32LE(mapped, 9);
-        return f;
-      }
-    }
-    if (op === OP.NSLEAVE && p.frame.length >= 13) {
-      const mapped = leg.nsps.get(p.frame.readUInt32LE(9)) ?? 0;
-      const f = Buffer.from(p.frame);
-      f.writeUInt32LE(mapped, 9);
-      return f;
-    }
-    return p.frame;
+    if (leg.node === this.self || !(op === OP.LOCK || op === OP.QUELOCK || op === OP.RSBINFO || op === OP.NSLEAVE)) return p.frame;
+    const r = new Reader().reset(p.frame, 4, p.frame.length);
+    const { reqId } = decodeRequestHead(r);
+    const q = decodeRequest(r, op);
+    const mapped = leg.nsps.get(q.nsp) ?? (op === OP.NSLEAVE ? 0 : q.nsp);
+    if (mapped === q.nsp) return p.frame;
+    encodeRequest(this.w, op, reqId, { ...q, nsp: mapped } as never);
+    return this.w.take();
   }
 
   /** The client's session on a master, opened (with its namespaces joined there) on first use. */
@@ -391,7 +360,7 @@ export class Router implements LocalBackend {
     });
     if (node !== this.self) {
       for (const [cnsp, j] of [...c.joins.entries()].sort((a, b) => a[0] - b[0])) this.replayJoin(c, leg, cnsp, j.nsid, j.flags);
-      if (c.signal !== 0) this.replay(c, leg, (w) => w.begin(OP.SETSIGNAL).u32(0).i32(c.signal));
+      if (c.signal !== 0) this.replay(c, leg, (w) => encodeRequest(w, OP.SETSIGNAL, 0, { sig: c.signal }));
     }
     return leg;
   }
@@ -399,7 +368,6 @@ export class Router implements LocalBackend {
   private replay(c: Client, leg: Leg, build: (w: Writer) => void): void {
     const w = this.w;
     build(w);
-    w.end(MAX_CLIENT_FRAME);
     const f = w.take();
     this.mesh.send(leg.node, P.FWD, (x) => x.u32(c.conn.id).raw(f, 0, f.length));
   }
@@ -410,7 +378,7 @@ export class Router implements LocalBackend {
     let nsp = 1;
     while (used.has(nsp)) nsp++;
     leg.nsps.set(cnsp, nsp);
-    this.replay(c, leg, (w) => w.begin(OP.NSJOIN).u32(0).u32(nsid).u32(flags & ~0));
+    this.replay(c, leg, (w) => encodeRequest(w, OP.NSJOIN, 0, { nsid, flags }));
   }
 
   // ---- answers ------------------------------------------------------------------------------------
@@ -502,9 +470,8 @@ export class Router implements LocalBackend {
     const type = r.u8();
     switch (type) {
       case MSG.REPLY: {
-        const reqId = r.u32();
+        const { reqId, status } = decodeReplyHead(r);
         if (reqId === 0) return false;
-        const status = r.i32();
         const p = c.pending.get(reqId);
         if (!p || p.node !== from) return true;
         c.pending.delete(reqId);
@@ -512,9 +479,7 @@ export class Router implements LocalBackend {
         return true;
       }
       case MSG.WAITDONE: {
-        const reqId = r.u32();
-        const status = r.i32();
-        const valb = readValb(r);
+        const { reqId, status, valb } = decodeMessage(r, 'WAITDONE');
         const l = c.waits.get(reqId);
         if (l && l.node === from) {
           c.waits.delete(reqId);
@@ -524,11 +489,7 @@ export class Router implements LocalBackend {
         return true;
       }
       case MSG.COMPLETION: {
-        r.u32();
-        r.u32();
-        const lkid = readLkid(r);
-        const status = r.i32();
-        const valb = readValb(r);
+        const { lkid, status, valb } = decodeMessage(r, 'COMPLETION');
         if (lkid === null) return true;
         const key = lkKey(lkid);
         const l = c.locks.get(key);
@@ -542,7 +503,7 @@ export class Router implements LocalBackend {
         return true;
       }
       case MSG.ERROR: {
-        const reqId = r.u32();
+        const { reqId } = decodeMessage(r, 'ERROR');
         if (reqId === 0) return false;
         c.pending.delete(reqId);
         return true;
@@ -568,7 +529,7 @@ export class Router implements LocalBackend {
   private replied(c: Client, reqId: number, p: Pending, status: number, r: Reader): void {
     switch (p.op) {
       case OP.NSJOIN: {
-        const nsp = r.u32();
+        const nsp = decodeReply(r, OP.NSJOIN)?.nsp ?? 0;
         if (status !== DLM_SUCCESS || !p.nsjoin || c.joins.has(nsp)) return;
         const ns = namespaceKey(p.nsjoin.nsid, p.nsjoin.flags, DLM_GROUP);
         c.joins.set(nsp, { ...p.nsjoin, ns });
@@ -582,7 +543,7 @@ export class Router implements LocalBackend {
           const m = leg.nsps.get(p.nsleave);
           if (leg.node === this.self || m === undefined) continue;
           leg.nsps.delete(p.nsleave);
-          this.replay(c, leg, (w) => w.begin(OP.NSLEAVE).u32(0).u32(m).u32(0));
+          this.replay(c, leg, (w) => encodeRequest(w, OP.NSLEAVE, 0, { nsp: m, flags: 0 }));
         }
         return;
       }
@@ -592,30 +553,29 @@ export class Router implements LocalBackend {
         for (const leg of c.legs.values()) {
           if (leg.node === this.self) continue;
           leg.nsps.clear();
-          this.replay(c, leg, (w) => w.begin(OP.DETACH).u32(0));
+          this.replay(c, leg, (w) => encodeRequest(w, OP.DETACH, 0, {}));
         }
         return;
       case OP.SETSIGNAL: {
         if (status !== DLM_SUCCESS) return;
-        const sig = p.frame.readInt32LE(9);
+        const sig = decodeRequest(new Reader().reset(p.frame, 9, p.frame.length), OP.SETSIGNAL).sig;
         c.signal = sig;
-        for (const leg of c.legs.values()) if (leg.node !== this.self) this.replay(c, leg, (w) => w.begin(OP.SETSIGNAL).u32(0).i32(sig));
+        for (const leg of c.legs.values()) if (leg.node !== this.self) this.replay(c, leg, (w) => encodeRequest(w, OP.SETSIGNAL, 0, { sig }));
         return;
       }
       case OP.LOCK:
       case OP.QUELOCK: {
-        const lkid = readLkid(r);
-        if (lkid === null || !p.proto) return;
-        const wait = r.u8();
+        const a = decodeReply(r, p.op as typeof OP.LOCK);
+        const lkid = a?.lkid ?? null;
+        if (a === null || lkid === null || !p.proto) return;
         const l: LockRec = { ...p.proto, lkid, key: lkKey(lkid) };
-        if (wait) {
-          r.u8();
+        const valb = a.valb;
+        if (a.waits) {
           l.waitReq = reqId;
           c.waits.set(reqId, l);
           c.locks.set(l.key, l);
           return;
         }
-        const valb = readValb(r);
         if (p.op === OP.QUELOCK && !(status === DLM_SYNCH || status === DLM_SYNCVALNOTVALID)) {
           // Queued, or granted with its completion sent ahead of this answer.
           if (status === DLM_SUCCESS) {
@@ -634,9 +594,9 @@ export class Router implements LocalBackend {
       case OP.CVT:
       case OP.QUECVT: {
         const l = p.lock;
-        if (!l || !c.locks.has(l.key)) return;
-        r.pos += 12;
-        const wait = r.u8();
+        const a = decodeReply(r, p.op as typeof OP.CVT);
+        if (!l || !c.locks.has(l.key) || a === null) return;
+        const wait = a.waits;
         if (p.op === OP.QUECVT && status === DLM_SUCCESS) {
           this.converting(l, p);
           this.applyEarly(c, l);
@@ -649,7 +609,7 @@ export class Router implements LocalBackend {
           return;
         }
         if (!granted(status)) return;
-        const valb = readValb(r);
+        const valb = a.valb;
         this.noteWrite(l, p.flags ?? 0, p.valb ?? null);
         l.grmode = l.rqmode = p.mode!;
         l.state = DLM_LK_GRANTED;
@@ -845,10 +805,8 @@ export class Router implements LocalBackend {
     c.early.clear();
     c.joins.clear();
     c.signal = 0;
-    const w = this.w;
-    w.begin(MSG.RESET).str(reason.slice(0, 1000)).u32(c.lastReq);
-    w.end(MAX_CLIENT_FRAME);
-    c.conn.write(w.take());
+    encodeMessage(this.w, 'RESET', { reason: reason.slice(0, 1000), lastReq: c.lastReq });
+    c.conn.write(this.w.take());
     this.held = this.held.filter((h) => h.c !== c);
   }
 
@@ -880,8 +838,7 @@ export class Router implements LocalBackend {
     this.lease = validUntil;
     const w = this.w;
     for (const c of this.clients.values()) {
-      w.begin(MSG.LEASE).f64(validUntil);
-      w.end(MAX_CLIENT_FRAME);
+      encodeMessage(w, 'LEASE', { validUntil });
       c.conn.write(w.take());
     }
   }
