@@ -26,7 +26,7 @@
 //   W_{client,server}_cpu_ratio, W_confirmed_{client,server}_cpu_ratio    DLM / Redis CPU per pair
 //
 // Cluster rows (bench/dlm-cluster.ts; `-- --no-cluster` skips them): three nodes with membership from
-// etcd against the same three with one static master, 16 clients spread over the nodes, unlocks
+// etcd against the same three with one static master, 6 clients (--cluster-clients N) spread over the nodes, unlocks
 // confirmed (the headline, like for like with Redis and etcd's own lock):
 //   cluster_confirmed_pairs_per_s, one_master_confirmed_pairs_per_s, cluster_pairs_vs_one_master_ratio
 //   confirmed_pairs_vs_redis_ratio, etcd_lock_pairs_per_s, confirmed_pairs_vs_etcd_ratio
@@ -46,6 +46,8 @@ import { clusterRows, etcdWorkerPair } from './dlm-cluster';
 const REPO = path.resolve(__dirname, '..', '..');
 const DAEMON = path.join(REPO, 'dist', 'src', 'daemon', 'main.js');
 const CLIENTS = 16;
+/** Clients of the cluster rows, spread over three nodes (--cluster-clients N). */
+const CLUSTER_CLIENTS = Number(process.argv[process.argv.indexOf('--cluster-clients') + 1]) || 6;
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -335,9 +337,9 @@ async function main(): Promise<void> {
     }
     const table: Row[] = [];
     const cluster = process.argv.includes('--no-cluster') ? [] : await clusterRows({
-      seconds, rounds, clients: CLIENTS, daemon: DAEMON, children, freePort, waitExit,
-      measure: async (kind, targets, n, secs) => (await measure(kind as 'dlm-confirmed' | 'etcd', targets, n, secs, 0)).rate,
-      redisRate: rows[1].redis.rate,
+      seconds, rounds: Math.max(1, rounds), clients: CLUSTER_CLIENTS, daemon: DAEMON, children, freePort, waitExit,
+      measure: async (kind, targets, n, secs) => (await measure(kind as 'dlm-confirmed' | 'etcd' | 'redis', targets, n, secs, 0)).rate,
+      redisPort: port,
     });
     for (const row of rows) {
       const k = row.name.startsWith('one') ? 'one_client' : `clients_${CLIENTS}`;
@@ -362,7 +364,7 @@ async function main(): Promise<void> {
         '"dlm_confirmed": every dlm_unlock waits for the node (DlmClient confirmUnlocks), two round trips a pair as Redis.',
         'CPU time per pair: client = the worker processes (process.cpuUsage), server = the node daemon or redis-server (/proc/<pid>/stat, 10 ms ticks; 0 = no tick seen).',
         ...(cluster.length ? [
-          `cluster: 3 node daemons on loopback, ${CLIENTS} clients spread over them, each on its own resource, every unlock confirmed; "one master" = the same with a static master (no etcd), measured in this run.`,
+          `cluster: 3 node daemons on loopback, ${CLUSTER_CLIENTS} clients spread over them, each on its own resource, every unlock confirmed; "one master" = the same with a static master (no etcd), measured in this run.`,
           'etcd lock: a lease, then a txn creating the key if absent (etcdctl lock), unlock = delete; one private etcd on loopback.',
           'recovery: kill -9 of the resource\'s master until a survivor\'s client is granted (etcd must expire the lease first); lock space = the recovery itself.',
         ] : []),
