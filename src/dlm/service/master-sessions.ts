@@ -20,14 +20,13 @@ import { Session, type Dispatcher, type SessionTransport } from './dispatcher';
 import { engineName, masterOf } from './directory';
 import type { Member } from './membership';
 import type { Mesh } from './mesh';
-import { P, decodeAdopt, decodeEpoch, decodeResLvb, encodeEpoch, encodeResLvb } from './peer-protocol';
+import { MAX_SESSIONS_PER_NODE, P, decodeAdopt, decodeEpoch, decodeOpen, decodeResLvb, encodeEpoch, encodeResLvb } from './peer-protocol';
 
 interface Ctx {
   node: string;
   conn: number;
 }
 
-const MAX_SESSIONS_PER_NODE = 65536;
 
 export class MasterSessions implements SessionTransport {
   private readonly byNode = new Map<string, Map<number, Session>>();
@@ -116,14 +115,7 @@ export class MasterSessions implements SessionTransport {
     let sessions = this.byNode.get(from);
     switch (type) {
       case P.OPEN: {
-        const conn = r.u32();
-        const pid = r.u32();
-        const uid = r.u32();
-        const gid = r.u32();
-        const n = r.u16();
-        const groups: number[] = [];
-        for (let i = 0; i < n; i++) groups.push(r.u32());
-        r.done();
+        const { conn, pid, uid, gid, groups } = decodeOpen(r);
         const member = this.members.find((m) => m.name === from);
         if (!member) return;
         if (!sessions) this.byNode.set(from, (sessions = new Map()));

@@ -155,3 +155,32 @@ export function decodeEpoch(r: Reader): number {
   if (!Number.isSafeInteger(e) || e < 0) throw new WireError('bad epoch');
   return e;
 }
+
+/** OPEN: a client process of the sender, with its SO_PEERCRED identity. */
+export interface OpenMsg {
+  conn: number;
+  pid: number;
+  uid: number;
+  gid: number;
+  groups: readonly number[];
+}
+
+/** Most client processes one node may register on another. */
+export const MAX_SESSIONS_PER_NODE = 65536;
+
+export function encodeOpen(w: Writer, m: OpenMsg): void {
+  const groups = m.groups.slice(0, 65535);
+  w.u32(m.conn).u32(m.pid).u32(m.uid).u32(m.gid).u16(groups.length);
+  for (const g of groups) w.u32(g);
+}
+
+export function decodeOpen(r: Reader): OpenMsg {
+  const conn = r.u32();
+  const pid = r.u32();
+  const uid = r.u32();
+  const gid = r.u32();
+  const groups: number[] = [];
+  for (let i = 0, n = r.u16(); i < n; i++) groups.push(r.u32());
+  r.done();
+  return { conn, pid, uid, gid, groups };
+}

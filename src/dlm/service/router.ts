@@ -26,7 +26,7 @@ import { masterOf, namespaceKey } from './directory';
 import { errorFrame, type LocalBackend, type LocalConn, type LocalServer } from './local-server';
 import type { Member } from './membership';
 import type { Mesh } from './mesh';
-import { P, decodeEpoch, encodeAdopt, encodeEpoch, encodeResLvb, type AdoptMsg } from './peer-protocol';
+import { P, decodeEpoch, encodeAdopt, encodeEpoch, encodeOpen, encodeResLvb, type AdoptMsg } from './peer-protocol';
 import { CV, LK, MSG, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, decodeMessage, decodeReply, decodeReplyHead, decodeRequest, decodeRequestHead, encodeMessage, encodeReply, encodeRequest, resnamBytes, type Op } from './protocol';
 import { sameProcessAlive } from './procfs';
 
@@ -353,11 +353,7 @@ export class Router implements LocalBackend {
     leg = { node, incarnation: inc, nsps: new Map(), unrecoverable: false };
     c.legs.set(node, leg);
     const cred = c.conn.cred;
-    const groups = (cred.groups ?? []).slice(0, 65535);
-    this.mesh.send(node, P.OPEN, (w) => {
-      w.u32(c.conn.id).u32(cred.pid).u32(cred.uid).u32(cred.gid).u16(groups.length);
-      for (const g of groups) w.u32(g);
-    });
+    this.mesh.send(node, P.OPEN, (w) => encodeOpen(w, { conn: c.conn.id, pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: cred.groups ?? [] }));
     if (node !== this.self) {
       for (const [cnsp, j] of [...c.joins.entries()].sort((a, b) => a[0] - b[0])) this.replayJoin(c, leg, cnsp, j.nsid, j.flags);
       if (c.signal !== 0) this.replay(c, leg, (w) => encodeRequest(w, OP.SETSIGNAL, 0, { sig: c.signal }));
