@@ -2,14 +2,13 @@
 // transport (src/dlm/service/cluster-config.ts). Node daemons read it when they start.
 import * as fs from 'fs';
 import { CodedError } from '../common/errors';
-import { checkNodeName } from '../common/paths';
+import { checkNodeName, defaultNodeName, nodePaths } from '../common/paths';
 import {
   clusterConfigPath, configDigest, createKeyFile, DEFAULT_PORT, keyFilePath, keyFingerprint, loadConfig, masterName, readKey, saveConfig,
   type ClusterConfig,
 } from '../dlm/service/cluster-config';
 import { parseArgs, UsageError } from './args';
 import { callDaemon } from '../daemon/control-client';
-import { defaultNodeName, nodePaths } from '../daemon/paths';
 import type { ClusterStatus } from '../dlm/service/dlm-service';
 
 export const CLUSTER_HELP = `usage: dmapifs cluster init [--name NAME] [--master NODE] [--heartbeat-ms MS] [--miss-count N] [--key-file F] [--force]
