@@ -15,7 +15,7 @@ import { masterOf } from '../src/dlm/service/directory';
 import { DLM_EXMODE, DLM_SUCCESS } from '../src/dlm';
 
 const C = useCluster();
-const TTL = 5;
+const TTL = 8;
 
 interface Node { name: string; id: number; pid: number; sock: string; net: NetNode }
 
@@ -27,7 +27,7 @@ async function cluster(t: ExecutionContext): Promise<{ net: Net; nodes: Node[]; 
   const cfg = {
     version: 1, name: `i14n-${process.pid}`, keyFile: 'cluster.key', master: null, heartbeatMs: 200, missCount: 5,
     nodes: names.map((name, i) => ({ name, id: i + 1, address: net.nodes[i].addr, port: 7470 })),
-    etcd: { endpoints: etcd.map((e) => e.clientUrl), leaseTtl: TTL, fenceMarginMs: 1500 },
+    etcd: { endpoints: etcd.map((e) => e.clientUrl), leaseTtl: TTL, fenceMarginMs: 2000 },
   };
   const cfgFile = path.join(dir, 'cluster.json');
   fs.writeFileSync(cfgFile, JSON.stringify(cfg));

@@ -119,22 +119,84 @@ export class EtcdMembership extends EventEmitter {
     }
     this.members = sortMembers([...known.values()]);
     this.registered = false;
-    const watcher = await client.watch().prefix(`${o.prefix}/members/`).startRevision(String(Number(snap.header.revision) + 1)).create();
-    if (gen !== this.gen) { void watcher.cancel().catch(() => undefined); return; }
-    this.watcher = watcher;
-    watcher.on('data', (res) => {
-      if (gen !== this.gen) return;
-      for (const ev of res.events) this.apply(ev.type === 'Put' ? 'put' : 'delete', ev.kv.key.toString(), ev.kv.value, Number(ev.kv.mod_revision));
-    });
-    watcher.on('disconnected', (e: Error) => o.log.warn(`dlm: etcd watch disconnected: ${e.message}`));
-    watcher.on('error', (e: Error) => o.log.warn(`dlm: etcd watch: ${e.message}`));
+    this.lastRev = Number(snap.header.revision);
+    await this.watch(gen, client);
+    if (gen !== this.gen) return;
     const me: Member = { ...o.self, incarnation: id };
     await lease.put(this.key).value(JSON.stringify(me)).exec();
     if (gen !== this.gen) return;
     this.renewTimer = setInterval(() => this.renew(gen), Math.max(100, (o.ttlSec * 1000) / 4));
     this.checkTimer = setInterval(() => this.checkFenced(), 50);
+    this.watchdogTimer = setInterval(() => this.checkWatch(gen), Math.max(500, (o.ttlSec * 1000) / 3));
     this.opts.log.info(`dlm: registered in etcd as ${this.key} (lease ${id}, ttl ${o.ttlSec} s, fencing ${o.marginMs} ms before it could expire)`);
   }
+
+  /** The member watch, from the revision after the last one applied. */
+  private async watch(gen: number, client: Etcd3): Promise<void> {
+    const o = this.opts;
+    const watcher = await client.watch().prefix(`${o.prefix}/members/`).startRevision(String(this.lastRev + 1)).create();
+    if (gen !== this.gen) { void watcher.cancel().catch(() => undefined); return; }
+    this.watcher = watcher;
+    watcher.on('data', (res) => {
+      if (gen !== this.gen || this.watcher !== watcher) return;
+      for (const ev of res.events) {
+        const rev = Number(ev.kv.mod_revision);
+        if (rev <= this.lastRev) continue;
+        this.lastRev = rev;
+        this.apply(ev.type === 'Put' ? 'put' : 'delete', ev.kv.key.toString(), ev.kv.value, rev);
+      }
+    });
+    watcher.on('disconnected', (e: Error) => o.log.warn(`dlm: etcd watch disconnected: ${e.message}`));
+    watcher.on('error', (e: Error) => o.log.warn(`dlm: etcd watch: ${e.message}`));
+  }
+
+  private lastRev = 0;
+  private watchdogTimer: NodeJS.Timeout | null = null;
+  private stale = 0;
+  private rewatching = false;
+
+  /**
+   * A watch stream on an etcd member that was cut off stays silent without an error: the member set
+   * is read through every endpoint at once (the JSON gateway), and a watch that has not shown what
+   * etcd holds on two checks in a row is made again on an endpoint that answered.
+   */
+  private checkWatch(gen: number): void {
+    if (gen !== this.gen || this.state !== 'member' || this.rewatching) return;
+    const prefix = `${this.opts.prefix}/members/`;
+    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+    const body = JSON.stringify({ key: Buffer.from(prefix).toString('base64'), range_end: Buffer.from(end).toString('base64') });
+    const timeout = Math.min(1000, (this.opts.ttlSec * 1000) / 4);
+    let done = false;
+    for (const url of this.opts.endpoints) {
+      fetch(`${url}/v3/kv/range`, { method: 'POST', body, signal: AbortSignal.timeout(timeout) })
+        .then((r) => r.json() as Promise<{ kvs?: { value: string }[]; header?: { revision?: string } }>)
+        .then((res) => {
+          if (done || gen !== this.gen || !res.header) return;
+          done = true;
+          const seen = new Set(this.members.map((m) => `${m.name}/${m.incarnation}`));
+          const there = (res.kvs ?? []).map((kv) => parseMember(Buffer.from(kv.value, 'base64'))).filter((m): m is Member => m !== null);
+          const same = there.length === seen.size && there.every((m) => seen.has(`${m.name}/${m.incarnation}`));
+          if (same) { this.stale = 0; return; }
+          if (++this.stale < 2) return;
+          this.stale = 0;
+          this.rewatch(gen, url);
+        })
+        .catch(() => undefined);
+    }
+  }
+
+  private rewatch(gen: number, url: string): void {
+    this.rewatching = true;
+    this.opts.log.warn(`dlm: the etcd watch fell behind (revision ${this.lastRev}); watching again through ${url}`);
+    const old = this.watcher;
+    this.watcher = null;
+    if (old) void old.cancel().catch(() => undefined);
+    const client = new Etcd3({ hosts: [url], dialTimeout: 2000 });
+    this.extraClients.push(client);
+    this.watch(gen, client).catch((e: Error) => this.opts.log.warn(`dlm: etcd watch through ${url}: ${e.message}`)).finally(() => { this.rewatching = false; });
+  }
+
+  private extraClients: Etcd3[] = [];
 
   private apply(kind: 'put' | 'delete', key: string, value: Buffer, rev: number): void {
     const name = key.slice(key.lastIndexOf('/') + 1);
@@ -250,7 +312,9 @@ export class EtcdMembership extends EventEmitter {
     this.gen++;
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.checkTimer) clearInterval(this.checkTimer);
-    this.renewTimer = this.checkTimer = null;
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    this.renewTimer = this.checkTimer = this.watchdogTimer = null;
+    for (const c of this.extraClients.splice(0)) c.close();
     const lease = this.lease;
     const watcher = this.watcher;
     const client = this.client;
