@@ -24,6 +24,13 @@
 //   W_ratio, W_confirmed_ratio                                            DLM / Redis pairs/s
 //   W_{dlm,dlm_confirmed,redis}_{client,server}_cpu_us                    CPU time per pair (µs)
 //   W_{client,server}_cpu_ratio, W_confirmed_{client,server}_cpu_ratio    DLM / Redis CPU per pair
+//
+// Cluster rows (bench/dlm-cluster.ts; `-- --no-cluster` skips them): three nodes with membership from
+// etcd against the same three with one static master, 6 clients (--cluster-clients N) spread over the nodes, unlocks
+// confirmed (the headline, like for like with Redis and etcd's own lock):
+//   cluster_confirmed_pairs_per_s, one_master_confirmed_pairs_per_s, cluster_pairs_vs_one_master_ratio
+//   confirmed_pairs_vs_redis_ratio, etcd_lock_pairs_per_s, confirmed_pairs_vs_etcd_ratio
+//   cross_node_pair_p50_us, recovery_after_master_kill_ms, recovery_lock_space_ms
 
 import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
@@ -34,10 +41,13 @@ import * as path from 'path';
 import { DlmClient } from '../src/dlm/client';
 import { DLM_EXMODE, DLM_SUCCESS, DLM_USER } from '../src/dlm';
 import { report, type Row } from './report';
+import { clusterRows, etcdWorkerPair } from './dlm-cluster';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const DAEMON = path.join(REPO, 'dist', 'src', 'daemon', 'main.js');
 const CLIENTS = 16;
+/** Clients of the cluster rows, spread over three nodes (--cluster-clients N). */
+const CLUSTER_CLIENTS = Number(process.argv[process.argv.indexOf('--cluster-clients') + 1]) || 6;
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -250,9 +260,10 @@ function cpuOf(pid: number): number {
 }
 
 /** Runs `n` worker processes together for `seconds`. */
-async function measure(kind: 'dlm' | 'dlm-confirmed' | 'redis', target: string, n: number, seconds: number, serverPid: number): Promise<Measure> {
+async function measure(kind: 'dlm' | 'dlm-confirmed' | 'redis' | 'etcd', target: string | string[], n: number, seconds: number, serverPid: number): Promise<Measure> {
+  const targets = typeof target === 'string' ? [target] : target;
   // Workers start together once all have loaded (node start-up of 16 processes on a small machine).
-  const start = Date.now() + 800 + n * 200;
+  const start = Date.now() + 1500 + n * 400;
   const end = start + seconds * 1000;
   const procs: Promise<WorkerResult>[] = [];
   let server0 = 0;
@@ -260,7 +271,7 @@ async function measure(kind: 'dlm' | 'dlm-confirmed' | 'redis', target: string, 
   let server1 = 0;
   const t1 = setTimeout(() => { server1 = cpuOf(serverPid); }, Math.max(0, end - Date.now()));
   for (let i = 0; i < n; i++) {
-    const c = spawn(process.execPath, [__filename, '--worker', kind, target, `r${i}`, String(start), String(end)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn(process.execPath, [__filename, '--worker', kind, targets[i % targets.length], `r${i}`, String(start), String(end)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(c);
     let out = '';
     c.stdout!.on('data', (d) => (out += d));
@@ -325,6 +336,11 @@ async function main(): Promise<void> {
       rows.push({ name, dlm: d, confirmed: c, redis: r });
     }
     const table: Row[] = [];
+    const cluster = process.argv.includes('--no-cluster') ? [] : await clusterRows({
+      seconds, rounds: Math.max(1, rounds), clients: CLUSTER_CLIENTS, daemon: DAEMON, children, freePort, waitExit,
+      measure: async (kind, targets, n, secs) => (await measure(kind as 'dlm-confirmed' | 'etcd' | 'redis', targets, n, secs, 0)).rate,
+      redisPort: port,
+    });
     for (const row of rows) {
       const k = row.name.startsWith('one') ? 'one_client' : `clients_${CLIENTS}`;
       const redis = (name: string, value: number, ratio: string) => ({ name: `${k}_redis_${name}`, label: 'Redis', value, ratio });
@@ -339,6 +355,7 @@ async function main(): Promise<void> {
         );
       }
     }
+    table.push(...cluster);
     report(`DLM service vs Redis: lock+unlock pairs (best of ${rounds} rounds of ${seconds} s; ${os.cpus().length} CPUs; node ${process.version})`, table, {
       json,
       notes: [
@@ -346,6 +363,11 @@ async function main(): Promise<void> {
         'DLM: dlm_lock(EX) + dlm_unlock on dlm.sock; Redis: SET NX PX 30000 + EVALSHA compare-and-delete on 127.0.0.1.',
         '"dlm_confirmed": every dlm_unlock waits for the node (DlmClient confirmUnlocks), two round trips a pair as Redis.',
         'CPU time per pair: client = the worker processes (process.cpuUsage), server = the node daemon or redis-server (/proc/<pid>/stat, 10 ms ticks; 0 = no tick seen).',
+        ...(cluster.length ? [
+          `cluster: 3 node daemons on loopback, ${CLUSTER_CLIENTS} clients spread over them, each on its own resource, every unlock confirmed; "one master" = the same with a static master (no etcd), measured in this run.`,
+          'etcd lock: a lease, then a txn creating the key if absent (etcdctl lock), unlock = delete; one private etcd on loopback.',
+          'recovery: kill -9 of the resource\'s master until a survivor\'s client is granted (etcd must expire the lease first); lock space = the recovery itself.',
+        ] : []),
       ],
     });
   } finally {
@@ -361,7 +383,9 @@ if (process.argv[2] === '--worker') {
   const [, , , kind, target, resource, start, end] = process.argv;
   const run = kind === 'redis'
     ? redisWorker(Number(target), resource, Number(start), Number(end))
-    : dlmWorker(target, resource, Number(start), Number(end), kind === 'dlm-confirmed');
+    : kind === 'etcd'
+      ? etcdWorkerPair(target, resource).then((pair) => timed(pair, Number(start), Number(end)))
+      : dlmWorker(target, resource, Number(start), Number(end), kind === 'dlm-confirmed');
   run.then((r) => {
     process.stdout.write(`${r.n} ${Math.round(r.cpuUs)}\n`);
     process.exit(0);

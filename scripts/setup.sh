@@ -37,9 +37,10 @@ node_headers() {
 # the test suite, redis-server by a benchmark, meson and ninja-build to build the benchmarks' FUSE
 # peer (libfuse's passthrough_hp, from ../shared/peers, into a scratch directory):
 # DMAPIFS_WITH_TEST_TOOLS=0 leaves them out (the Vagrant box's provisioning does; scripts/test.sh
-# asks for them).
+# asks for them). etcd-server, etcd-client and iproute2 are for the DLM cluster tests and benchmark
+# (membership and quorum from etcd, nodes in network namespaces).
 PKGS=(fuse3 libfuse3-dev pkg-config build-essential python3 util-linux kmod ca-certificates)
-[ "${DMAPIFS_WITH_TEST_TOOLS:-1}" = 0 ] || PKGS+=(fio stress-ng attr acl redis-server meson ninja-build)
+[ "${DMAPIFS_WITH_TEST_TOOLS:-1}" = 0 ] || PKGS+=(fio stress-ng attr acl redis-server meson ninja-build etcd-server etcd-client iproute2)
 if ! node_ok; then
   PKGS+=(nodejs npm libnode-dev)
 elif ! node_headers; then

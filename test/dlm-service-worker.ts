@@ -19,8 +19,9 @@ import type { LockId, LockResult } from '../src/dlm';
 
 let client: DlmClient | null = null;
 
-function emit(o: unknown): void {
-  process.stdout.write(JSON.stringify(o) + '\n');
+function emit(o: object): void {
+  // `at`: when it happened here (the history checks of the cluster tests order events by it).
+  process.stdout.write(JSON.stringify({ ...o, at: Date.now() }) + '\n');
 }
 
 function valbOf(hex: string | undefined): Uint8Array | null {

@@ -48,6 +48,7 @@
 #define MSG_COMPLETION 0x84
 #define MSG_ERROR 0x85
 #define MSG_RESET 0x86
+#define MSG_LEASE 0x87 /* etcd membership: locks stand until then; libdlm does not act on it yet (ignored) */
 /* LOCK/QUELOCK bits (LK) */
 #define LK_NOTPRM 0x01
 #define LK_BLK 0x02

@@ -2,16 +2,19 @@
 // transport (src/dlm/service/cluster-config.ts). Node daemons read it when they start.
 import * as fs from 'fs';
 import { CodedError } from '../common/errors';
-import { checkNodeName } from '../common/paths';
+import { checkNodeName, defaultNodeName, nodePaths } from '../common/paths';
 import {
   clusterConfigPath, configDigest, createKeyFile, DEFAULT_PORT, keyFilePath, keyFingerprint, loadConfig, masterName, readKey, saveConfig,
   type ClusterConfig,
 } from '../dlm/service/cluster-config';
 import { parseArgs, UsageError } from './args';
+import { callDaemon } from '../daemon/control-client';
+import type { ClusterStatus } from '../dlm/service/dlm-service';
 
 export const CLUSTER_HELP = `usage: dmapifs cluster init [--name NAME] [--master NODE] [--heartbeat-ms MS] [--miss-count N] [--key-file F] [--force]
        dmapifs cluster add-node NODE [--address ADDR] [--port PORT] [--id N] [--master]
        dmapifs cluster show [--json]
+       dmapifs cluster status [--node NODE] [--json]
 
 The cluster configuration ($DMAPIFS_CLUSTER_CONFIG, default /etc/dmapifs/cluster.json) lists
 the node daemons that share one DLM lock space over TCP, where each listens, which node masters
@@ -19,6 +22,10 @@ the resources (default: the lowest id), and the heartbeat: a node silent for HEA
 MISS-COUNT is dead and loses its locks. init also creates the shared key (32 random bytes,
 mode 0600, default cluster.key next to the file) that nodes authenticate each other with:
 copy both files to every node. Daemons read the file when they start.
+With an "etcd" section ({"endpoints": [URL...], "leaseTtl": S, "fenceMarginMs": MS}, see
+docs/dlm-cluster.md) membership, quorum and failover come from etcd and every member masters part
+of the resources; without it one node masters everything and there is no failover.
+status asks a running node daemon: members, epoch, quorum, the resources each member masters.
   --heartbeat-ms MS   default 1000       --miss-count N   default 5
   --address ADDR      default 127.0.0.1  --port PORT      default ${DEFAULT_PORT}`;
 
@@ -41,7 +48,7 @@ function mustLoad(file: string): ClusterConfig {
 export async function cmdCluster(argv: string[]): Promise<number> {
   const sub = argv[0];
   const rest = argv.slice(1);
-  if (sub === undefined) throw new UsageError("'cluster' needs a subcommand: init, add-node or show");
+  if (sub === undefined) throw new UsageError("'cluster' needs a subcommand: init, add-node, show or status");
   if (sub === '--help' || sub === '-h' || sub === 'help') { print(CLUSTER_HELP); return 0; }
   const file = clusterConfigPath();
   switch (sub) {
@@ -107,7 +114,25 @@ export async function cmdCluster(argv: string[]): Promise<number> {
       print(lines.join('\n'));
       return 0;
     }
+    case 'status': {
+      const { opts, positional } = parseArgs(rest, { node: 'value', json: 'flag', help: 'flag' }, 'cluster status');
+      if (opts.help) { print(CLUSTER_HELP); return 0; }
+      if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' for 'cluster status'`);
+      const node = checkNodeName(typeof opts.node === 'string' ? opts.node : defaultNodeName());
+      const st = await callDaemon<ClusterStatus>(nodePaths(node).socket, 'dlm.cluster', {}, { timeoutMs: 20000 });
+      if (opts.json) { print(JSON.stringify(st, null, 2)); return 0; }
+      const lines = [
+        `node ${st.node}: cluster ${st.cluster ?? '(none)'}, ${st.mode === 'etcd' ? `membership from etcd ${st.etcd.join(',')}` : st.mode}`,
+        `state ${st.state}, epoch ${st.epoch}, quorum ${st.quorum ? 'yes' : 'no'}${st.fenceInMs !== null ? `, lease good for ${st.fenceInMs} ms` : ''}${st.lastFence ? `; last fenced: ${st.lastFence}` : ''}`,
+        'members:',
+      ];
+      for (const m of st.members) lines.push(`  ${String(m.id).padStart(5)}  ${m.name.padEnd(20)} ${m.address.padEnd(22)} ${m.resources === null ? 'no answer' : `${m.resources} resource${m.resources === 1 ? '' : 's'} mastered, ${m.locks} lock${m.locks === 1 ? '' : 's'}`}`);
+      const r = st.lastRecovery as { epoch: number; ms: number; adopted: number; resent: number; reset: number } | null;
+      if (r) lines.push(`last recovery: epoch ${r.epoch}, ${r.ms} ms, ${r.adopted} locks re-mastered, ${r.resent} requests sent again, ${r.reset} clients reset`);
+      print(lines.join('\n'));
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown cluster subcommand '${sub}' (init, add-node or show)`);
+      throw new UsageError(`unknown cluster subcommand '${sub}' (init, add-node, show or status)`);
   }
 }

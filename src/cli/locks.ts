@@ -34,7 +34,8 @@ function lockLine(l: DumpLock, nodes: Record<string, string>, indent: string): s
 
 function resourceLines(r: DumpResource, nodes: Record<string, string>, indent: string, out: string[]): void {
   const lvb = r.lvb.seq === 0 && r.lvb.valid && /^0*$/.test(r.lvb.hex) ? 'lvb unset' : `lvb seq ${r.lvb.seq}${r.lvb.valid ? '' : ' INVALID'} ${r.lvb.hex.replace(/(00)+$/, '') || '0'}`;
-  out.push(`${indent}resource "${r.name}"${r.domain ? ` persistent in "${r.domain}"` : ''}  ${lvb}`);
+  const master = (r as DumpResource & { master?: string }).master;
+  out.push(`${indent}resource "${r.name}"${r.domain ? ` persistent in "${r.domain}"` : ''}${master ? `  master ${master}` : ''}  ${lvb}`);
   for (const l of [...r.granted, ...r.converting, ...r.waiting]) out.push(lockLine(l, nodes, indent));
   for (const c of r.children) resourceLines(c, nodes, `${indent}    `, out);
 }
@@ -43,7 +44,9 @@ export function formatLocks(a: LocksAnswer): string {
   const d = a.dump;
   const nodes = a.nodes;
   const out: string[] = [];
-  const where = a.mode === 'standalone' ? `node ${a.node}` : `node ${a.node}, lock master ${a.master}`;
+  const where = a.mode === 'standalone' ? `node ${a.node}`
+    : a.mode === 'etcd' ? `node ${a.node}, members ${(a.members ?? []).join(', ')}${a.missing?.length ? ` (no answer from ${a.missing.join(', ')})` : ''}`
+      : `node ${a.node}, lock master ${a.master}`;
   out.push(`${where}: DLM ${d.enabled ? 'enabled' : 'DISABLED'}, ${d.locks} lock${d.locks === 1 ? '' : 's'}, ${d.processes.length} process${d.processes.length === 1 ? '' : 'es'}`);
   for (const ns of d.namespaces) {
     out.push(`namespace ${ns.key} (${ns.members} member${ns.members === 1 ? '' : 's'})`);

@@ -60,9 +60,11 @@ export class Daemon {
       node: this.node, runDir: this.paths.dir, log: this.log, mounts: () => this.mounts.list(),
       engine: () => (this.services.get('dlm') as { engine?: import('../dlm/engine').Dlm } | undefined)?.engine,
     });
-    this.mounts = new MountService(this.node, (o) => opts.mountFn({ ...o, events: dmapi }), this.log, [this.paths.dir], () => dmapi.unmounted());
+    // A mount refuses data I/O while the node's lock manager is fenced (membership from etcd lost).
+    const dlm = new DlmService({ node: this.node, runDir: this.paths.dir, log: this.log });
+    this.mounts = new MountService(this.node, (o) => opts.mountFn({ ...o, events: dmapi, fenced: () => dlm.isFenced() }), this.log, [this.paths.dir], () => dmapi.unmounted());
     this.services.register(this.mounts);
-    this.services.register(new DlmService({ node: this.node, runDir: this.paths.dir, log: this.log }));
+    this.services.register(dlm);
     this.services.register(dmapi);
     this.services.addCommand('ping', () => ({ pong: true, node: this.node, pid: process.pid }));
     this.services.addCommand('status', () => this.status());

@@ -14,6 +14,9 @@
 // here can claim another identity. When the connection is lost, pending requests and waits end
 // with DLM_ENOSYS (the lock manager is not reachable) and later calls answer DLM_ENOSYS; a 'reset'
 // event says the node lost its locks (its lock master went away) while the connection stayed.
+// With membership from etcd the node sends a lease (MSG.LEASE): past its end this process' locks
+// may be granted elsewhere, so the client resets itself then, even if the node daemon is stopped
+// and cannot say so (the node fences itself at the same time, see membership.ts).
 //
 // Events: 'reset' (reason), 'close' (reason).
 
@@ -762,9 +765,13 @@ export class DlmClient extends EventEmitter {
         }
         case MSG.RESET: {
           const m = decodeMessage(r, 'RESET');
-          this.reset(m.reason, m.lastReq);
+          // Told already by the lease's end: the node's own RESET only ends what is still pending.
+          this.reset(m.reason, m.lastReq, !this.leaseLost);
           return;
         }
+        case MSG.LEASE:
+          this.onLease(decodeMessage(r, 'LEASE').validUntil);
+          return;
         default:
           return;
       }
@@ -829,7 +836,28 @@ export class DlmClient extends EventEmitter {
    * requests up to `lastReq`, whose answers went down with the node's link to the lock master (the
    * later ones are answered by the node).
    */
-  private reset(reason: string, lastReq: number): void {
+  private leaseUntil = 0;
+  private leaseLost = false;
+  private leaseTimer: NodeJS.Timeout | null = null;
+
+  private onLease(until: number): void {
+    this.leaseUntil = until;
+    this.leaseLost = false;
+    if (this.leaseTimer === null) this.armLease();
+  }
+
+  private armLease(): void {
+    this.leaseTimer = setTimeout(() => {
+      this.leaseTimer = null;
+      if (this.closedReason !== null || this.leaseLost) return;
+      if (Date.now() < this.leaseUntil) return this.armLease();
+      this.leaseLost = true;
+      this.reset(`the node's cluster lease ended at ${new Date(this.leaseUntil).toISOString()} without renewal: this process' locks are gone`, this.lastReq, true);
+    }, Math.max(1, this.leaseUntil - Date.now()));
+    this.leaseTimer.unref();
+  }
+
+  private reset(reason: string, lastReq: number, emit = true): void {
     if (lastReq !== 0) {
       for (const [id, p] of this.pending) {
         if (id > lastReq) continue;
@@ -838,7 +866,7 @@ export class DlmClient extends EventEmitter {
       }
     }
     this.failPending();
-    this.emit('reset', reason);
+    if (emit) this.emit('reset', reason);
   }
 
   private failPending(): void {

@@ -149,7 +149,7 @@ export class Dlm {
   private enabledFlag: boolean;
   readonly maxLocks: number;
 
-  /** @internal */ readonly locks = new LockTable();
+  /** @internal */ readonly locks: LockTable;
   /** @internal */ readonly processes = new Map<string, ProcessRecord>();
   /** @internal */ readonly namespaces = new Map<string, Namespace>();
   /** @internal */ readonly glcs = new Map<number, Glc>();
@@ -173,6 +173,7 @@ export class Dlm {
     this.hooks = opts.hooks ?? {};
     this.enabledFlag = opts.enabled ?? true;
     this.maxLocks = opts.maxLocks ?? Infinity;
+    this.locks = new LockTable(opts.lockSeqBase ?? 0, opts.lockHndlBase ?? 0);
     this.events = this.hooks.event ? [] : null;
   }
 
@@ -503,13 +504,7 @@ export class Dlm {
     if (!now && flags & DLM_NOQUEUE) return { status: DLM_NOTQUEUED, lkid: lk.id, wait: null };
 
     if (lk.glc !== null) lk.proc = rec;
-    lk.svFlags = lk.flags;
-    lk.svNotprm = lk.notprm;
-    lk.svHint = lk.hint;
-    lk.svBlkrtn = lk.blkrtn;
-    lk.svCplrtn = lk.cplrtn;
-    lk.svTimeout = lk.timeout;
-    lk.svValb = lk.valb;
+    lk.saveForConversion();
     lk.flags = (lk.flags & STICKY_FLAGS) | flags;
     if (o) {
       // dlm_cvt: notprm "replaces any notprm parameter that may have been supplied on a prior request".
@@ -761,7 +756,7 @@ export class Dlm {
     return dl;
   }
 
-  private createResource(key: string, ns: Namespace, parent: Lock | null, rd: RecoveryDomain | null): Resource {
+  /** @internal */ createResource(key: string, ns: Namespace, parent: Lock | null, rd: RecoveryDomain | null): Resource {
     const pres = parent !== null ? parent.res : null;
     const res = new Resource(key, ns, pres);
     if (pres !== null) {
@@ -793,8 +788,9 @@ export class Dlm {
     }
   }
 
-  private addLock(lk: Lock, att: NsAttachment | null): void {
-    this.locks.insert(lk);
+  /** @internal `inTable`: the lock is in the table already (a re-mastered lock, remaster.ts). */
+  addLock(lk: Lock, att: NsAttachment | null, inTable = false): void {
+    if (!inTable) this.locks.insert(lk);
     const res = lk.res;
     res.lockCount++;
     if (lk.blkrtn !== null) res.blkCount++;
@@ -874,7 +870,7 @@ export class Dlm {
   }
 
   /** A request starts waiting: deadlock search, timeout, synchronous waiter, blocking notifications. */
-  private startWait(lk: Lock, result: LockResult, sync: boolean): void {
+  /** @internal */ startWait(lk: Lock, result: LockResult, sync: boolean): void {
     const seq = ++this.waitSeq;
     lk.waitSeq = seq;
     lk.dl.pending.add(lk);
@@ -1163,7 +1159,7 @@ export class Dlm {
           let r: Resource | undefined;
           while ((r = this.toSettle.pop()) !== undefined) {
             r.settling = false;
-            if (r.freed) continue;
+            if (r.freed || r.held) continue;
             this.grantPending(r);
             if (!r.inSettled) {
               r.inSettled = true;
@@ -1176,7 +1172,7 @@ export class Dlm {
         }
         for (const res of this.settledList) {
           res.inSettled = false;
-          if (res.freed) continue;
+          if (res.freed || res.held) continue;
           this.bastPass(res);
           if (res.idle) this.freeResource(res);
         }

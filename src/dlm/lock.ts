@@ -115,6 +115,17 @@ export class Lock {
     this.rd = rd;
   }
 
+  /** A conversion starts: what it may replace is kept, to restore if it fails. */
+  saveForConversion(): void {
+    this.svFlags = this.flags;
+    this.svNotprm = this.notprm;
+    this.svHint = this.hint;
+    this.svBlkrtn = this.blkrtn;
+    this.svCplrtn = this.cplrtn;
+    this.svTimeout = this.timeout;
+    this.svValb = this.valb;
+  }
+
   get pending(): boolean {
     return this.state === DLM_LK_CONVERTING || this.state === DLM_LK_WAITING;
   }
@@ -183,34 +194,61 @@ export class OwnerLockList {
   }
 }
 
-/** Lock ids → locks: a slot array with a free list; every allocation gets a fresh sequence number. */
+/**
+ * Lock ids → locks: a slot array with a free list; every allocation gets a fresh sequence number.
+ * In a cluster each node's engine numbers its locks from its own base (seqBase), so a lock id names
+ * one lock cluster-wide; a lock re-mastered here after its master left keeps the id it was given
+ * there ("foreign" ids: held by sequence number, apart from the slots).
+ */
 export class LockTable {
   private slots: (Lock | null)[] = [null];
   private free: number[] = [];
-  private seqn = 0;
+  private seqn: number;
+  private readonly foreign = new Map<number, Lock>();
   count = 0;
 
+  /** hndlBase: handles are base + slot (a cluster node's own range, so that they are unique too). */
+  constructor(seqBase = 0, private readonly hndlBase = 0) {
+    this.seqn = seqBase;
+  }
+
   newId(): LockId {
-    const hndl = this.free.length ? this.free.pop()! : this.slots.push(null) - 1;
-    return { hndl, seqn: ++this.seqn };
+    const slot = this.free.length ? this.free.pop()! : this.slots.push(null) - 1;
+    return { hndl: this.hndlBase + slot, seqn: ++this.seqn };
   }
 
   insert(lk: Lock): void {
-    this.slots[lk.id.hndl] = lk;
+    this.slots[lk.id.hndl - this.hndlBase] = lk;
     this.count++;
   }
 
+  /** A lock that keeps the id another engine gave it (re-mastering); false when the id is in use. */
+  insertForeign(lk: Lock): boolean {
+    if (this.get(lk.id) !== null) return false;
+    this.foreign.set(lk.id.seqn, lk);
+    this.count++;
+    return true;
+  }
+
   release(lk: Lock): void {
-    this.slots[lk.id.hndl] = null;
-    this.free.push(lk.id.hndl);
+    if (this.foreign.get(lk.id.seqn) === lk) {
+      this.foreign.delete(lk.id.seqn);
+    } else {
+      this.slots[lk.id.hndl - this.hndlBase] = null;
+      this.free.push(lk.id.hndl - this.hndlBase);
+    }
     this.count--;
   }
 
   get(id: LockId | null | undefined): Lock | null {
     if (!id || typeof id !== 'object') return null;
     const h = id.hndl;
-    if (typeof h !== 'number' || h <= 0 || h >= this.slots.length) return null;
-    const lk = this.slots[h];
-    return lk && lk.id.seqn === id.seqn ? lk : null;
+    if (typeof h !== 'number' || h <= 0) return null;
+    const slot = h - this.hndlBase;
+    const lk = slot > 0 && slot < this.slots.length ? this.slots[slot] : null;
+    if (lk && lk.id.seqn === id.seqn) return lk;
+    if (this.foreign.size === 0) return null;
+    const f = this.foreign.get(id.seqn);
+    return f !== undefined && f.id.hndl === h ? f : null;
   }
 }

@@ -95,6 +95,11 @@ export class Resource {
   inSettled = false;
   /** Removed from its namespace or parent. */
   freed = false;
+  /**
+   * Being re-mastered (remaster.ts): its locks arrive from the survivors in any order, so nothing is
+   * granted and nobody notified until every survivor has sent its locks.
+   */
+  held = false;
 
   constructor(key: string, ns: Namespace, parent: Resource | null) {
     this.key = key;

@@ -223,4 +223,11 @@ export interface DlmOptions {
   enabled?: boolean;
   /** Most locks that may exist at once; beyond, requests fail with DLM_INSFMEM. Default unlimited. */
   maxLocks?: number;
+  /**
+   * First lock sequence number minus one. Node daemons of a cluster give each engine its own range
+   * (node id × 2^37) so that a lock id names one lock across the cluster and survives re-mastering.
+   */
+  lockSeqBase?: number;
+  /** First lock handle minus one (node id × 2^20 in a cluster: handles are unique there too). */
+  lockHndlBase?: number;
 }

@@ -97,7 +97,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     sys.close(rootFd);
     throw new MountError('EINVAL', `kernel passthrough cannot be used ${hooks?.enabled ? 'on a DMAPI-enabled filesystem' : 'with a capacity limit'}: every read and write must reach the daemon there`);
   }
-  const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity, passthrough: opts.passthrough });
+  const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity, passthrough: opts.passthrough, fenced: opts.fenced });
   let closedResolve!: () => void;
   const closed = new Promise<void>((r) => { closedResolve = r; });
   const fuse = new Fuse(mountpoint, ops, {

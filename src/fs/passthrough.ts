@@ -73,6 +73,8 @@ export interface PassthroughOptions {
   capacity?: number;
   /** Offer kernel passthrough opens where they are safe (see opened(), FsMount.passthrough). */
   passthrough?: boolean;
+  /** The node's lock manager is fenced: data I/O fails with EIO (MountOptions.fenced). */
+  fenced?: () => boolean;
 }
 
 /** What the event hooks need to know about an open file. */
@@ -113,6 +115,7 @@ export class Passthrough implements FuseOps {
   private readonly ev: FsEventHooks | null;
   private readonly capacity: Capacity | null;
   private readonly passthrough: boolean;
+  private readonly fenced: (() => boolean) | undefined;
   /** Open files (by backing descriptor) and open counts per inode, kept while events are on. */
   private readonly files = new Map<number, OpenFile>();
   private readonly opens = new Map<bigint, number>();
@@ -125,6 +128,7 @@ export class Passthrough implements FuseOps {
     this.ev = o.events && o.events.enabled ? o.events : null;
     this.capacity = o.capacity ? new Capacity(o.capacity, o.rootFd) : null;
     this.passthrough = o.passthrough === true;
+    this.fenced = o.fenced;
   }
 
   // ---------------------------------------------------------------- events (src/fs/events.ts)
@@ -723,6 +727,7 @@ export class Passthrough implements FuseOps {
   }
 
   read(p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
+    if (this.fenced?.()) return cb(-E.EIO);
     if (fd >= VIRTUAL_FH_BASE) {
       const text = this.virtual.get(fd);
       if (!text) return cb(-E.EBADF);
@@ -742,6 +747,7 @@ export class Passthrough implements FuseOps {
 
   write(p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
+    if (this.fenced?.()) return cb(-E.EIO);
     const f = this.ev ? this.fileRef(p, fd) : null;
     if (!f && !this.capacity) {
       const n = sys.pwrite(fd, buf, 0, len, pos);

@@ -33,6 +33,12 @@ export interface MountOptions {
   allowDev?: boolean;
   /** Set-user-ID and set-group-ID bits and file capabilities take effect on exec (`suid`; off by default: `nosuid`). */
   allowSuid?: boolean;
+  /**
+   * The node's lock manager has fenced itself (it lost its cluster membership, see
+   * src/dlm/service/membership.ts): reads and writes fail with EIO until it has rejoined, since the
+   * locks that protected the data may be held elsewhere by now.
+   */
+  fenced?: () => boolean;
 }
 
 export interface MountInfo {

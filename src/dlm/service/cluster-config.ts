@@ -9,8 +9,14 @@
 //     "master": "n1",                         the node that masters every resource (this issue)
 //     "heartbeatMs": 1000,                    a peer silent for heartbeatMs × missCount is dead
 //     "missCount": 5,
-//     "nodes": [ { "name": "n1", "id": 1, "address": "10.0.0.1", "port": 7470 }, ... ]
+//     "nodes": [ { "name": "n1", "id": 1, "address": "10.0.0.1", "port": 7470 }, ... ],
+//     "etcd": { "endpoints": ["http://10.0.0.1:2379", ...], "leaseTtl": 5, "fenceMarginMs": 1000 }
 //   }
+//
+// With "etcd", membership, quorum and failover come from etcd (membership.ts): every live member
+// masters part of the resources and the survivors rebuild a departed member's. Without it the
+// configuration is static: one node (`master`) masters everything and its loss stops the lock space
+// until it is back (no failover, no quorum: use it on one machine or where that is acceptable).
 //
 //   cluster.key: 64 hex digits (32 random bytes), mode 0600, owned by the daemon's user (root);
 //   a key file others can read is refused.
@@ -41,6 +47,15 @@ export interface ClusterConfig {
   heartbeatMs: number;
   missCount: number;
   nodes: ClusterNode[];
+  etcd?: EtcdSettings;
+}
+
+export interface EtcdSettings {
+  endpoints: string[];
+  /** Lease time to live, seconds. */
+  leaseTtl: number;
+  /** How long before its lease could expire a node that could not renew it fences itself. */
+  fenceMarginMs: number;
 }
 
 export function clusterConfigPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -90,7 +105,20 @@ export function validateConfig(v: unknown, file: string): ClusterConfig {
   }
   const master = o.master === undefined || o.master === null ? null : o.master;
   if (master !== null && (typeof master !== 'string' || !names.has(master))) bad(file, `"master" ${JSON.stringify(master)} is not one of the nodes`);
-  return { version: 1, name: o.name, keyFile: o.keyFile, master: master as string | null, heartbeatMs: o.heartbeatMs, missCount: o.missCount, nodes };
+  let etcd: EtcdSettings | undefined;
+  if (o.etcd !== undefined) {
+    const e = o.etcd as Record<string, unknown>;
+    if (typeof e !== 'object' || e === null) bad(file, '"etcd" must be an object');
+    if (!Array.isArray(e.endpoints) || e.endpoints.length === 0 || !e.endpoints.every((x) => typeof x === 'string' && /^https?:\/\/[^/\s]+$/.test(x))) {
+      bad(file, '"etcd.endpoints" must be a non-empty list of URLs like http://10.0.0.1:2379');
+    }
+    const ttl = e.leaseTtl ?? 5;
+    if (!intIn(ttl, 2, 3600)) bad(file, '"etcd.leaseTtl" must be an integer number of seconds from 2 to 3600');
+    const margin = e.fenceMarginMs ?? 1000;
+    if (!intIn(margin, 100, 3599000) || margin >= ttl * 1000) bad(file, '"etcd.fenceMarginMs" must be an integer from 100 to below leaseTtl x 1000');
+    etcd = { endpoints: e.endpoints as string[], leaseTtl: ttl, fenceMarginMs: margin };
+  }
+  return { version: 1, name: o.name, keyFile: o.keyFile, master: master as string | null, heartbeatMs: o.heartbeatMs, missCount: o.missCount, nodes, ...(etcd ? { etcd } : {}) };
 }
 
 /** Reads the configuration; null when the file does not exist. */

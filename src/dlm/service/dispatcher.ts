@@ -14,8 +14,13 @@ import type { DlmProcess } from '../process';
 import type { BlockingRoutine, CompletionRoutine, Credentials, LockId, QueCvtOptions, QueLockOptions } from '../types';
 import { DLM_VALB } from '../constants';
 import { DLM_IVLOCKID, DLM_SUCCESS, DLM_SUCCVALNOTVALID, DLM_SYNCH, DLM_SYNCVALNOTVALID } from '../status';
-import { Reader, WireError, Writer, type WireValue } from './codec';
+import { MAX_CLIENT_FRAME, Reader, WireError, Writer, forEachFrame, type WireValue } from './codec';
 import { CV, LK, OP, OP_MAX, PROTO_ERR, UNLOCK_QUIET, decodeRequest, decodeRequestHead, encodeMessage, encodeReply, type AnswerMap, type CvtReq, type LockReq, type Op } from './protocol';
+import { adopt } from '../remaster';
+import { engineName } from './directory';
+import type { Resource } from '../resource';
+import type { AdoptMsg } from './peer-protocol';
+import { DLM_LK_GRANTED, DLM_LK_CONVERTING, DLM_LK_WAITING } from '../constants';
 
 /** Where a session's output goes. */
 export interface SessionTransport {
@@ -401,6 +406,36 @@ export class Dispatcher {
     }
     const vb = useValb !== null && granted(res.status) && (sync || res.status !== DLM_SUCCESS) ? useValb : null;
     this.reply(s, op, reqId, res.status, { lkid: res.lkid, waits: 0, valb: vb });
+  }
+
+  /** Runs the client frames of a FWD message (another node's client) as one input. */
+  feed(s: Session, buf: Buffer, start: number, end: number): void {
+    this.beginInput();
+    try {
+      forEachFrame(buf, start, end, MAX_CLIENT_FRAME, (b, fs, fe) => this.handleFrame(s, b, fs, fe));
+    } finally {
+      this.endInput();
+    }
+  }
+
+  /**
+   * Puts back a lock another node's client holds (re-mastering, remaster.ts) with the routines its
+   * request had; a request that still waits answers its WAITDONE or completion from here.
+   */
+  adopt(s: Session, m: AdoptMsg): { status: number; res?: Resource } {
+    const p = s.proc!;
+    const state = m.state === DLM_LK_GRANTED ? DLM_LK_GRANTED : m.state === DLM_LK_CONVERTING ? DLM_LK_CONVERTING : DLM_LK_WAITING;
+    const useValb = m.valb !== null && (m.flags & DLM_VALB) !== 0 ? m.valb : null;
+    const blk = m.bits & LK.BLK ? (this.blockingRoutine(s, m.rid) as BlockingRoutine) : null;
+    const cpl = m.quelock ? (this.completionRoutine(s, m.bits & LK.CPL ? m.rid : NOT_RID, state === DLM_LK_GRANTED ? null : useValb) as CompletionRoutine) : null;
+    const res = adopt(this.engine, p.record, {
+      lkid: m.lkid, nsp: m.nsp, resnam: engineName(m.resnam),
+      parlkid: m.parlkid, state, grmode: m.grmode, rqmode: m.rqmode, flags: m.flags,
+      notprm: m.bits & LK.NOTPRM ? m.rid : undefined, hint: m.hint, blkrtn: blk, cplrtn: cpl, valb: m.valb,
+      sync: m.waitReq !== 0 && state !== DLM_LK_GRANTED,
+    });
+    if (res.wait !== null) this.waitDone(s, m.waitReq, res.wait, useValb);
+    return { status: res.status, res: res.res };
   }
 
   /** dlm_cvt / dlm_quecvt. */

@@ -12,7 +12,7 @@ import { DLM_ENOSYS } from '../status';
 import { MAX_CLIENT_FRAME, Reader, Writer, WireError, forEachFrame } from './codec';
 import { errorFrame, type LocalBackend, type LocalConn, type LocalServer } from './local-server';
 import type { PeerLink } from './peer-link';
-import { P } from './peer-protocol';
+import { P, encodeOpen } from './peer-protocol';
 import { OP_MAX, PROTO_ERR, decodeRequestHead, encodeMessage, encodeReply, type Op } from './protocol';
 import type { ClusterTransport } from './transport';
 import { sameProcessAlive } from './procfs';
@@ -77,10 +77,7 @@ export class Forwarder implements LocalBackend {
     }
     if (st.epoch !== link.epoch) {
       const c = conn.cred;
-      const groups = (c.groups ?? []).slice(0, 65535);
-      const w = link.begin(P.OPEN);
-      w.u32(conn.id).u32(c.pid).u32(c.uid).u32(c.gid).u16(groups.length);
-      for (const g of groups) w.u32(g);
+      encodeOpen(link.begin(P.OPEN), { conn: conn.id, pid: c.pid, uid: c.uid, gid: c.gid, groups: c.groups ?? [] });
       link.end();
       st.epoch = link.epoch;
     }

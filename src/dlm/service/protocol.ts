@@ -7,7 +7,11 @@
 // Request   (client → node):  u8 op | u32 reqId | the op's request fields
 // Answer    (node → client):  u8 REPLY | u32 reqId | i32 status | the op's answer fields, all of them
 //                             or none (a node without a lock master answers DLM_ENOSYS with none)
-// Others    (node → client):  u8 type | the message's fields (WAITDONE, BLOCKING, COMPLETION, ERROR, RESET)
+// Others    (node → client):  u8 type | the message's fields (WAITDONE, BLOCKING, COMPLETION, ERROR, RESET,
+//                             LEASE)
+// LEASE (membership from etcd): the client's locks stand until validUntil (ms since 1970, this
+// machine's clock) unless renewed; past it the client fails them itself, as on a RESET, even if the
+// node is stopped and cannot say so.
 //
 // Identity is never on the wire: the node takes pid/uid/gid from SO_PEERCRED.
 //
@@ -56,6 +60,7 @@ export const MSG = {
   COMPLETION: 0x84,
   ERROR: 0x85,
   RESET: 0x86,
+  LEASE: 0x87,
 } as const;
 
 /** Bits of a lock request (dlm_lock / dlm_quelock): which optional parts it carries. */
@@ -203,6 +208,7 @@ export const MESSAGES: Readonly<Record<Exclude<keyof typeof MSG, 'REPLY'>, Layou
   COMPLETION: { name: 'COMPLETION', type: MSG.COMPLETION, fields: [f('cplRid', 'u32'), f('npRid', 'u32'), f('lkid', 'lkid'), f('status', 'i32'), f('valb', 'valb?')] },
   ERROR: { name: 'ERROR', type: MSG.ERROR, fields: [f('reqId', 'u32'), f('code', 'str'), f('message', 'str')] },
   RESET: { name: 'RESET', type: MSG.RESET, fields: [f('reason', 'str'), f('lastReq', 'u32')] },
+  LEASE: { name: 'LEASE', type: MSG.LEASE, fields: [f('validUntil', 'f64')] },
 };
 
 // ==== typed messages ===============================================================================
@@ -275,6 +281,7 @@ export interface MessageMap {
   COMPLETION: { cplRid: number; npRid: number; lkid: LockId | null; status: number; valb: Uint8Array | null };
   ERROR: { reqId: number; code: string; message: string };
   RESET: { reason: string; lastReq: number };
+  LEASE: { validUntil: number };
 }
 
 // ==== encode / decode ==============================================================================
@@ -422,7 +429,7 @@ export function decodeReply<K extends Op>(r: Reader, op: K): AnswerMap[K] | null
   return readFields(r, ANSWERS[op].fields) as unknown as AnswerMap[K];
 }
 
-/** Appends a WAITDONE, BLOCKING, COMPLETION, ERROR or RESET message. */
+/** Appends a WAITDONE, BLOCKING, COMPLETION, ERROR, RESET or LEASE message. */
 export function encodeMessage<K extends keyof MessageMap>(w: Writer, kind: K, m: MessageMap[K]): void {
   const l = MESSAGES[kind];
   w.begin(l.type);
@@ -450,12 +457,12 @@ export function readLkid(r: Reader): LockId | null {
   return { hndl, seqn };
 }
 
-function writeValb(w: Writer, valb: Uint8Array | null | undefined): void {
+export function writeValb(w: Writer, valb: Uint8Array | null | undefined): void {
   if (valb) w.u8(1).bytes(valb, DLM_VALBLKSIZE);
   else w.u8(0);
 }
 
-function readValb(r: Reader): Uint8Array | null {
+export function readValb(r: Reader): Uint8Array | null {
   return r.u8() !== 0 ? r.bytes(DLM_VALBLKSIZE) : null;
 }
 

@@ -4,10 +4,10 @@
 // the engine drops the node's processes (engine.nodeDied): their locks are released, the value
 // blocks they held in PW/EX become invalid, and waiters elsewhere are granted.
 import type { Dlm } from '../engine';
-import { MAX_CLIENT_FRAME, WireError, forEachFrame, type Reader } from './codec';
+import { WireError, type Reader } from './codec';
 import { Session, type Dispatcher, type SessionTransport } from './dispatcher';
 import type { PeerLink } from './peer-link';
-import { P } from './peer-protocol';
+import { MAX_SESSIONS_PER_NODE, P, decodeOpen } from './peer-protocol';
 import type { ClusterTransport } from './transport';
 
 interface RemoteCtx {
@@ -15,8 +15,6 @@ interface RemoteCtx {
   conn: number;
 }
 
-/** Most client processes one node may register. */
-const MAX_SESSIONS_PER_LINK = 65536;
 
 export class RemoteSessions implements SessionTransport {
   private readonly byLink = new Map<PeerLink, Map<number, Session>>();
@@ -46,16 +44,9 @@ export class RemoteSessions implements SessionTransport {
     if (!sessions) return;
     switch (type) {
       case P.OPEN: {
-        const conn = r.u32();
-        const pid = r.u32();
-        const uid = r.u32();
-        const gid = r.u32();
-        const n = r.u16();
-        const groups: number[] = [];
-        for (let i = 0; i < n; i++) groups.push(r.u32());
-        r.done();
+        const { conn, pid, uid, gid, groups } = decodeOpen(r);
         if (sessions.has(conn)) throw new WireError(`connection ${conn} opened twice`);
-        if (sessions.size >= MAX_SESSIONS_PER_LINK) throw new WireError('too many client processes');
+        if (sessions.size >= MAX_SESSIONS_PER_NODE) throw new WireError('too many client processes');
         const s = new Session(this.nextId++, { pid, uid, gid, groups, node: link.peer!.id }, this, `node ${link.peer!.name} pid ${pid}`);
         s.ctx = { link, conn } satisfies RemoteCtx;
         sessions.set(conn, s);
@@ -66,12 +57,7 @@ export class RemoteSessions implements SessionTransport {
         const conn = r.u32();
         const s = sessions.get(conn);
         if (!s) throw new WireError(`request for unknown connection ${conn}`);
-        this.dispatcher.beginInput();
-        try {
-          forEachFrame(buf, r.pos, end, MAX_CLIENT_FRAME, (b, fs, fe) => this.dispatcher.handleFrame(s, b, fs, fe));
-        } finally {
-          this.dispatcher.endInput();
-        }
+        this.dispatcher.feed(s, buf, r.pos, end);
         return;
       }
       case P.CLOSE: {

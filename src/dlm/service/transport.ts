@@ -19,10 +19,8 @@ export class ClusterTransport extends EventEmitter {
   private readonly links = new Map<string, PeerLink>();
   private readonly pending = new Set<PeerLink>();
   private readonly ctx: LinkContext;
-  private dialTarget: ClusterNode | null = null;
-  private dialTimer: NodeJS.Timeout | null = null;
-  private dialing: PeerLink | null = null;
-  private dialFailures = 0;
+  /** The nodes this one dials (the master; with etcd, the members with a lower id), by name. */
+  private readonly targets = new Map<string, { node: ClusterNode; timer: NodeJS.Timeout | null; dialing: PeerLink | null; connecting: boolean }>();
   private stopped = false;
   private readonly lastDown = new Map<string, { at: number; reason: string }>();
   /** When each repeated message was last logged (a peer retrying every heartbeat must not flood the log). */
@@ -47,17 +45,34 @@ export class ClusterTransport extends EventEmitter {
     }).catch((e: NodeJS.ErrnoException) => {
       throw Object.assign(new Error(`dlm: cannot listen on ${this.self.address}:${this.self.port} for cluster ${this.cfg.name}: ${e.message}`), { code: e.code });
     });
-    if (dialTo) {
-      this.dialTarget = this.cfg.nodes.find((n) => n.name === dialTo) ?? null;
-      this.dial();
+    if (dialTo) this.setDialTargets([dialTo]);
+  }
+
+  /** Dials these nodes (and keeps their links up); links to nodes no longer listed are closed. */
+  setDialTargets(names: string[]): void {
+    for (const [name, t] of this.targets) {
+      if (names.includes(name)) continue;
+      this.targets.delete(name);
+      if (t.timer) clearTimeout(t.timer);
+      t.dialing?.close('no longer a member');
+      this.links.get(name)?.close('no longer a member');
+    }
+    for (const name of names) {
+      if (this.targets.has(name)) continue;
+      const node = this.cfg.nodes.find((n) => n.name === name);
+      if (!node) continue;
+      this.targets.set(name, { node, timer: null, dialing: null, connecting: false });
+      if (!this.link(name)) this.dial(name);
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.dialTimer) clearTimeout(this.dialTimer);
+    for (const t of this.targets.values()) {
+      if (t.timer) clearTimeout(t.timer);
+      t.dialing?.close('node stopping');
+    }
     for (const l of [...this.links.values(), ...this.pending]) l.close('node stopping');
-    if (this.dialing) this.dialing.close('node stopping');
     const server = this.server;
     if (server) await Promise.race([new Promise<void>((r) => server.close(() => r())), new Promise((r) => setTimeout(r, 500).unref())]);
   }
@@ -93,7 +108,6 @@ export class ClusterTransport extends EventEmitter {
       const old = this.links.get(name);
       if (old && old !== link) old.close(`replaced by a new connection from node ${name}`);
       this.links.set(name, link);
-      if (link === this.dialing) this.dialFailures = 0;
       this.log.info(`dlm: link to node ${name} up (${link.role === 'acceptor' ? 'from' : 'to'} ${link.remote})`);
       this.emit('peerUp', link);
     });
@@ -109,12 +123,12 @@ export class ClusterTransport extends EventEmitter {
       } else if (link.role === 'acceptor') {
         this.warnOnce(`in ${link.sock.remoteAddress} ${reason.replace(/:\d+/g, '')}`, `dlm: refused cluster connection from ${link.remote}: ${reason}`);
       } else {
-        this.dialFailures++;
         this.warnOnce(`out ${reason.replace(/:\d+/g, '')}`, `dlm: cannot join node ${link.peerName} at ${link.remote}: ${reason}`);
       }
-      if (link === this.dialing) {
-        this.dialing = null;
-        this.scheduleDial();
+      for (const [name, t] of this.targets) {
+        if (t.dialing !== link) continue;
+        t.dialing = null;
+        this.scheduleDial(name);
       }
     });
   }
@@ -129,33 +143,37 @@ export class ClusterTransport extends EventEmitter {
     this.log.warn(msg);
   }
 
-  private dial(): void {
-    if (this.stopped || !this.dialTarget || this.dialing) return;
-    const t = this.dialTarget;
-    const sock = net.createConnection({ host: t.address, port: t.port });
+  private dial(name: string): void {
+    const t = this.targets.get(name);
+    if (this.stopped || !t || t.dialing || t.connecting) return;
+    const n = t.node;
+    t.connecting = true;
+    const sock = net.createConnection({ host: n.address, port: n.port });
     const onError = (e: NodeJS.ErrnoException) => {
       sock.destroy();
-      this.dialFailures++;
-      this.warnOnce(`dial ${e.code ?? e.message}`, `dlm: cannot reach node ${t.name} at ${t.address}:${t.port}: ${e.code ?? e.message} (retrying)`);
-      this.scheduleDial();
+      t.connecting = false;
+      this.warnOnce(`dial ${n.name} ${e.code ?? e.message}`, `dlm: cannot reach node ${n.name} at ${n.address}:${n.port}: ${e.code ?? e.message} (retrying)`);
+      this.scheduleDial(name);
     };
     sock.once('error', onError);
     sock.once('connect', () => {
       sock.removeListener('error', onError);
-      const link = new PeerLink(sock, 'connector', this.ctx, t);
-      this.dialing = link;
+      t.connecting = false;
+      if (this.targets.get(name) !== t) { sock.destroy(); return; }
+      const link = new PeerLink(sock, 'connector', this.ctx, n);
+      t.dialing = link;
       this.track(link);
-      link.on('down', () => { if (this.dialing === link) this.dialing = null; });
     });
   }
 
-  private scheduleDial(): void {
-    if (this.stopped || !this.dialTarget || this.dialTimer) return;
+  private scheduleDial(name: string): void {
+    const t = this.targets.get(name);
+    if (this.stopped || !t || t.timer) return;
     const delay = Math.min(1000, Math.max(50, this.cfg.heartbeatMs));
-    this.dialTimer = setTimeout(() => {
-      this.dialTimer = null;
-      this.dial();
+    t.timer = setTimeout(() => {
+      t.timer = null;
+      if (this.link(name) === null) this.dial(name);
     }, delay);
-    this.dialTimer.unref();
+    t.timer.unref();
   }
 }
