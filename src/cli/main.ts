@@ -10,13 +10,14 @@ import { CHFS } from './chfs';
 import { CLUSTER } from './cluster';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, safeDefaultNode } from './common';
 import { LOCKS } from './locks';
+import { DM } from './dm';
 import { CONFIG, MOUNT, UMOUNT } from './mount';
 import { errRaw, fail, out } from './output';
 import { Entry, entryHelp, lookup, mainUsage, parse, subcommand, UsageError, wantsJson } from './spec';
 import { NODE, STATUS } from './status';
 
 /** Every command, in the order the usage lists them. */
-export const COMMANDS: Entry[] = [MOUNT, UMOUNT, CHFS, CONFIG, STATUS, LOCKS, CLUSTER, NODE];
+export const COMMANDS: Entry[] = [MOUNT, UMOUNT, CHFS, CONFIG, STATUS, LOCKS, CLUSTER, NODE, DM];
 
 /** Other names of commands. */
 const ALIASES: Record<string, string> = { unmount: 'umount' };

@@ -26,6 +26,9 @@ export interface MountRecord extends MountInfo {
   /** Mount options dev and suid (both off by default). */
   allowDev: boolean;
   allowSuid: boolean;
+  /** --capacity in bytes (null: none). */
+  capacity: number | null;
+  mountEventOptional: boolean;
 }
 
 interface Entry {
@@ -34,6 +37,8 @@ interface Entry {
   entryTimeout: number | null;
   allowDev: boolean;
   allowSuid: boolean;
+  capacity: number | null;
+  mountEventOptional: boolean;
   /** Set once the kernel mount is gone. */
   gone: boolean;
   /** Set while we unmount it ourselves. */
@@ -98,7 +103,10 @@ export class MountService implements Service {
 
   private record(e: Entry): MountRecord {
     // fs.info is live (dev is filled in once known).
-    return { ...e.fs.info, node: this.node, attrTimeout: e.attrTimeout, entryTimeout: e.entryTimeout, allowDev: e.allowDev, allowSuid: e.allowSuid };
+    return {
+      ...e.fs.info, node: this.node, attrTimeout: e.attrTimeout, entryTimeout: e.entryTimeout, allowDev: e.allowDev, allowSuid: e.allowSuid,
+      capacity: e.capacity, mountEventOptional: e.mountEventOptional,
+    };
   }
 
   list(): MountRecord[] {
@@ -178,7 +186,8 @@ export class MountService implements Service {
         throw new CodedError(b.code === 'EINTERNAL' ? 'EIO' : b.code, `mount failed: ${b.message}`);
       }
       const entry: Entry = {
-        fs: mfs, attrTimeout: attrTimeout ?? null, entryTimeout: entryTimeout ?? null, allowDev, allowSuid, gone: false, unmounting: false,
+        fs: mfs, attrTimeout: attrTimeout ?? null, entryTimeout: entryTimeout ?? null, allowDev, allowSuid, capacity: capacity ?? null,
+        mountEventOptional: mountEventOptional === true, gone: false, unmounting: false,
       };
       this.mounts.set(mountpoint, entry);
       mfs.closed.then(() => this.onClosed(mountpoint, entry), (e) => {
