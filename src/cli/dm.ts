@@ -224,7 +224,7 @@ const WAITERS: Command = {
 // Per-file views, through the DMAPI client
 
 /** The node whose mount holds `p` (absolute): --node, else the one serving it. */
-async function nodeServing(inv: Invocation, p: string): Promise<string> {
+export async function nodeServing(inv: Invocation, p: string): Promise<string> {
   if (str(inv, 'node') !== undefined) return nodeOf(inv);
   for (const node of listNodeDirs()) {
     const probe = await probeNode(node).catch(() => null);

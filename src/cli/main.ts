@@ -11,13 +11,15 @@ import { CLUSTER } from './cluster';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, safeDefaultNode } from './common';
 import { LOCKS } from './locks';
 import { DM } from './dm';
+import { EVENTS } from './events';
+import { HSM } from './hsm';
 import { CONFIG, MOUNT, UMOUNT } from './mount';
 import { errRaw, fail, out } from './output';
 import { Entry, entryHelp, lookup, mainUsage, parse, subcommand, UsageError, wantsJson } from './spec';
 import { NODE, STATUS } from './status';
 
 /** Every command, in the order the usage lists them. */
-export const COMMANDS: Entry[] = [MOUNT, UMOUNT, CHFS, CONFIG, STATUS, LOCKS, CLUSTER, NODE, DM];
+export const COMMANDS: Entry[] = [MOUNT, UMOUNT, CHFS, CONFIG, STATUS, LOCKS, CLUSTER, NODE, DM, EVENTS, HSM];
 
 /** Other names of commands. */
 const ALIASES: Record<string, string> = { unmount: 'umount' };

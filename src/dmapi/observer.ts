@@ -57,9 +57,9 @@ export function sessionName(info: Buffer): string {
 }
 
 /**
- * Where a handle points, cheaply: the mount path when the filesystem's handle index knows the
- * inode (it does for every object an operation just touched), else "fsid:ino". Never walks the
- * tree: this runs on every event while someone observes.
+ * Where a handle points: the mount path, from the filesystem's handle index (the same lookup, and
+ * the same one-time walk on a miss, that the DM application's first call on the handle makes),
+ * else "MOUNTPOINT ino N" for an object that is gone.
  */
 export function handlePath(dm: Dmapi, h: Buffer): string {
   const p = parseHandle(h);
@@ -67,7 +67,10 @@ export function handlePath(dm: Dmapi, h: Buffer): string {
   if (p.kind === 'global') return '(global)';
   const fsE = dm.fsTable.peek(p.fsid);
   if (p.kind === 'fs') return fsE ? fsE.mountpoint : `fs ${fsKey(p.fsid)}`;
-  const rel = fsE?.paths.get(p.ino);
+  let rel = fsE?.paths.get(p.ino);
+  if (fsE && rel === undefined) {
+    try { rel = dm.fsTable.locate(fsE, p.ino)?.rel; } catch { /* gone */ }
+  }
   if (fsE && rel !== undefined) return rel === '' ? fsE.mountpoint : `${fsE.mountpoint}/${rel}`;
   return `${fsE ? fsE.mountpoint : fsKey(p.fsid)} ino ${p.ino}`;
 }
