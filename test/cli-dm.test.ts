@@ -86,7 +86,7 @@ test.serial('dm eventlist, regions, attrs, disp on files; usage errors', async (
   fs.writeFileSync(e.m('f'), 'data');
   const h = await e.dm.pathToHandle(e.m('f'));
   await e.dm.setRegion(e.sid, h, C.DM_NO_TOKEN, [{ offset: 0n, size: 0n, flags: C.DM_REGION_READ | C.DM_REGION_WRITE, opaque: 0 }]);
-  await e.dm.setDmattr(e.sid, h, C.DM_NO_TOKEN, 'hsmstate', false, Buffer.from('migrated'));
+  await e.dm.setDmattr(e.sid, h, C.DM_NO_TOKEN, 'hsmstate', Buffer.from('migrated'));
   const regions = await dmJson<{ regions: Array<{ offset: string; size: string; flags: string }> }>(['regions', e.m('f')]);
   t.deepEqual(regions.regions, [{ offset: '0', size: '0', flags: 'read,write', opaque: 0 }]);
   const attrs = await dmJson<{ attrs: Array<{ name: string; text: string }> }>(['attrs', e.m('f')]);

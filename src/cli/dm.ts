@@ -6,9 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { callDaemon } from '../daemon/control-client';
-import { CodedError } from '../daemon/errors';
+import { CodedError } from '../common/errors';
 import type { MountRecord } from '../daemon/mount-service';
-import { nodePaths } from '../daemon/paths';
+import { nodePaths } from '../common/paths';
 import type { DmState } from '../dmapi/admin';
 import { connect, DmapiClient, DmapiError } from '../dmapi/client';
 import {
@@ -333,7 +333,7 @@ const ATTRS: Command = {
     const attrs = await withSession(node, async (c, sid) => c.getallDmattr(sid, await c.pathToHandle(p), DM_NO_TOKEN));
     const printable = (b: Buffer) => /^[\x20-\x7e]*$/.test(b.toString('latin1'));
     const rows = attrs.map((a) => {
-      const name = a.name.toString('latin1').replace(/\0+$/, '');
+      const name = String(a.name).replace(/\0+$/, '');
       return { name, size: a.value.length, hex: a.value.toString('hex'), text: printable(a.value) ? a.value.toString('latin1') : null };
     });
     if (inv.json) { outJson({ path: p, attrs: rows }); return 0; }

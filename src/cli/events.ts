@@ -5,7 +5,7 @@
 import * as path from 'path';
 import { callDaemon } from '../daemon/control-client';
 import type { MountRecord } from '../daemon/mount-service';
-import { nodePaths } from '../daemon/paths';
+import { nodePaths } from '../common/paths';
 import type { DmState } from '../dmapi/admin';
 import type { TraceRecord } from '../dmapi/observer';
 import { NODE_OPT, nodeOf } from './common';

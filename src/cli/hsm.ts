@@ -9,7 +9,7 @@ import * as C from '../dmapi/constants';
 import { Cancelled, FileStatus, globRegExp, Hsm, HSM_ATTR, HSM_SESSION, hsmSession, HsmError } from '../hsm/hsm';
 import { fmtBytes, Progress } from '../hsm/progress';
 import { DirectoryStore } from '../hsm/store';
-import { CodedError } from '../daemon/errors';
+import { CodedError } from '../common/errors';
 import { NODE_OPT, nodeOf } from './common';
 import { nodeServing } from './dm';
 import { out, outJson } from './output';

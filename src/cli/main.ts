@@ -12,6 +12,7 @@ import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, safeDefaultNode } from './common';
 import { LOCKS } from './locks';
 import { DM } from './dm';
 import { EVENTS } from './events';
+import { fuseFormArgs } from './fuse-form';
 import { HSM } from './hsm';
 import { CONFIG, MOUNT, UMOUNT } from './mount';
 import { errRaw, fail, out } from './output';
@@ -26,7 +27,9 @@ const ALIASES: Record<string, string> = { unmount: 'umount' };
 
 function usage(): string {
   return mainUsage(COMMANDS, `dmapifs ${VERSION}: FUSE passthrough filesystem served by a per-node daemon`,
-    `NAME defaults to the host name (${safeDefaultNode()}). Runtime files live in
+    `dmapifs BACKING MOUNTPOINT -o dmapi,capacity=SIZE,node=NAME,... is the form mount -t fuse.dmapifs
+and fstab entries of type fuse.dmapifs run (through mount.fuse3).
+NAME defaults to the host name (${safeDefaultNode()}). Runtime files live in
 $DMAPIFS_RUN_DIR/NAME (default /run/dmapifs/NAME): control.sock, daemon.pid, daemon.log.
 dmapifs help COMMAND, or dmapifs COMMAND --help, shows a command's options.
 Exit codes: 0 ok, 1 failure, 2 bad usage, 3 node not running (node status).`);
@@ -59,6 +62,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     const e = COMMANDS.find((c) => c.name === (ALIASES[word] ?? word));
     if (!e) {
+      // mount.fuse3's form (mount -t fuse.dmapifs, fstab): dmapifs BACKING MOUNTPOINT -o OPTIONS
+      const ff = fuseFormArgs(argv);
+      if (ff) return await MOUNT.run(parse(MOUNT, ff));
       if (word.startsWith('-')) throw new UsageError(`unknown option ${word}`);
       throw new UsageError(`unknown command '${word}'`);
     }

@@ -7,6 +7,8 @@ import { CodedError } from '../common/errors';
 import type { MountRecord } from '../daemon/mount-service';
 import { isDeadFuseMount, isFuse, mountAt, readMounts } from '../fs/mountinfo';
 import { nodePaths, runBase } from '../common/paths';
+import type { DmState } from '../dmapi/admin';
+import { RESERVED } from '../dmapi/fsconfig';
 import { setDmapi } from './chfs';
 import { EXIT_OK, NODE_OPT, nodeOf } from './common';
 import { listNodeDirs, probeNode, ensureDaemon, stopNode } from './nodes';
@@ -33,6 +35,29 @@ async function realpathWithin(p: string, ms: number): Promise<string | null> {
   ]);
   clearTimeout(timer);
   return r;
+}
+
+/** The backing directory's DMAPI flag, without creating its configuration. */
+function dmapiEnabled(backing: string): boolean {
+  try { return (JSON.parse(fs.readFileSync(path.join(backing, RESERVED, 'config.json'), 'utf8')) as { dmapi?: unknown }).dmapi === true; } catch { return false; }
+}
+
+/** After a second, prints once (stderr) what a pending DMAPI mount waits for and how long it may. */
+function waitingNotice(node: string, mountpoint: string): { cancel(): void } {
+  let done = false;
+  const timer = setTimeout(() => {
+    void callDaemon<DmState>(nodePaths(node).socket, 'dmapi.state', {}, { timeoutMs: 5000 }).then((st) => {
+      const p = st.pendingMounts.find((x) => x.mountpoint === mountpoint);
+      if (done || !p) return;
+      const msg = p.disposition
+        ? 'waiting for the DM application to answer its MOUNT event'
+        : p.windowEnd === -1 ? 'waiting for a DM application to take the MOUNT disposition (no time limit: dmapiMountTimeout -1)'
+          : p.windowEnd !== null ? `waiting up to ${Math.max(0, Math.round((p.windowEnd - st.now) / 1000))} s for a DM application to take the MOUNT disposition (dmapiMountTimeout; see dmapifs config)`
+            : 'waiting for a MOUNT disposition';
+      process.stderr.write(`dmapifs: ${mountpoint}: ${msg}\n`);
+    }, () => undefined);
+  }, 1000);
+  return { cancel: () => { done = true; clearTimeout(timer); } };
 }
 
 export const MOUNT: Command = {
@@ -98,6 +123,8 @@ caller's (root-reserved blocks, quota limits), as libfuse's passthrough_hp`,
     if (inv.opts.dmapi) setDmapi(backing, true);
     const daemon = await ensureDaemon(node);
     let rec: MountRecord;
+    // A DMAPI mount waits for its MOUNT event: say so once, and for how long, if it takes a while.
+    const waiting = inv.opts.dmapi || dmapiEnabled(backing) ? waitingNotice(node, mountpoint) : null;
     try {
       rec = await callDaemon<MountRecord>(nodePaths(node).socket, 'mount',
         { backing, mountpoint, attrTimeout, entryTimeout, capacity, mountEventOptional: inv.opts['mount-event-optional'] === true,
@@ -111,6 +138,8 @@ caller's (root-reserved blocks, quota limits), as libfuse's passthrough_hp`,
         if (st?.state === 'running' && st.status && st.status.mounts.length === 0) await stopNode(node).catch(() => undefined);
       }
       throw e;
+    } finally {
+      waiting?.cancel();
     }
     if (inv.json) outJson({ ...rec, node, pid: daemon.pid, daemonStarted: daemon.started });
     else out(`mounted ${rec.backing} at ${rec.mountpoint} (node ${node}, pid ${daemon.pid}${daemon.started ? ', daemon started' : ''})`);

@@ -5,7 +5,8 @@ import { runBase } from '../common/paths';
 import { EXIT_FAIL, EXIT_NOT_RUNNING, EXIT_OK, fmtTime, NODE_OPT, nodeOf } from './common';
 import { ensureDaemon, listNodeDirs, NodeProbe, probeNode, servedMounts, stopNode } from './nodes';
 import { out, outJson } from './output';
-import { Command, Group } from './spec';
+import { Level, LOG_FORMATS, LOG_LEVELS, LogFormat, logOptionsFromEnv } from '../common/log';
+import { Command, Group, str, UsageError } from './spec';
 
 interface DeadMount { mountpoint: string; source: string; fstype: string; node: string | null }
 
@@ -72,8 +73,9 @@ export const STATUS: Command = {
   name: 'status',
   summary: 'every node of the run directory with its daemon and mounts',
   help: `Nodes whose daemon died are reported as stale and their run files removed; FUSE mounts
-they left are listed as dead.`,
-  options: [],
+they left are listed as dead. With --check the exit code says whether all is well: 1 when a node
+is stale or does not answer, or a mount is dead (for monitoring and scripts).`,
+  options: [{ name: 'check', help: 'exit 1 when a node is stale or not answering, or a mount is dead' }],
   json: true,
   async run(inv) {
     const probes: NodeProbe[] = [];
@@ -84,9 +86,11 @@ they left are listed as dead.`,
     }
     const served = await servedMounts(probes);
     const dead = await deadMounts(new Set(served.keys()), await readMounts(), new Set(known));
+    const bad = probes.filter((p) => p.state === 'stale' || p.state === 'unresponsive');
+    const failing = inv.opts.check === true && (bad.length > 0 || dead.length > 0);
     if (inv.json) {
-      outJson({ runDir: runBase(), nodes: probes.map(nodeJson), deadMounts: dead });
-      return EXIT_OK;
+      outJson({ runDir: runBase(), nodes: probes.map(nodeJson), deadMounts: dead, ...(inv.opts.check ? { ok: !failing } : {}) });
+      return failing ? EXIT_FAIL : EXIT_OK;
     }
     const lines: string[] = [];
     if (!probes.length) lines.push(`no dmapifs nodes in ${runBase()}`);
@@ -96,21 +100,40 @@ they left are listed as dead.`,
       for (const d of dead) lines.push(`  ${d.mountpoint}  (${d.source})`);
     }
     out(lines.join('\n'));
-    return EXIT_OK;
+    if (failing) process.stderr.write(`dmapifs: check failed: ${[...bad.map((p) => `node ${p.node} ${p.state}`), ...dead.map((d) => `dead mount ${d.mountpoint}`)].join(', ')}\n`);
+    return failing ? EXIT_FAIL : EXIT_OK;
   },
 };
 
 const NODE_START: Command = {
   name: 'node start',
   summary: 'start the node daemon (detached, logging to daemon.log)',
-  options: [NODE_OPT, { name: 'foreground', help: 'run the daemon in this process (logging to stderr; for service managers)' }],
+  help: `Node settings and the mount list (mounts.json) live in the state directory ($DMAPIFS_STATE_DIR,
+default /var/lib/dmapifs/NAME; <run dir>/.state/NAME when DMAPIFS_RUN_DIR is set). Under systemd
+(packaging/systemd/dmapifs@.service) the daemon runs with --foreground --restore-mounts and tells
+systemd when it is ready.`,
+  options: [
+    NODE_OPT,
+    { name: 'foreground', help: 'run the daemon in this process, logging to stderr too (service managers, journald)' },
+    { name: 'log-format', value: 'text|json', help: 'log lines as text (default) or one JSON object each' },
+    { name: 'log-level', value: 'LEVEL', help: 'debug, info (default), warn or error' },
+    { name: 'restore-mounts', help: 'mount again the mounts of the node\'s mount list' },
+  ],
   async run(inv) {
     const node = nodeOf(inv);
+    const fmt = str(inv, 'log-format');
+    const level = str(inv, 'log-level');
+    if (fmt !== undefined && !(LOG_FORMATS as string[]).includes(fmt)) throw new UsageError(`--log-format is ${LOG_FORMATS.join(' or ')}, not '${fmt}'`);
+    if (level !== undefined && !(LOG_LEVELS as string[]).includes(level)) throw new UsageError(`--log-level is one of ${LOG_LEVELS.join(', ')}, not '${level}'`);
     if (inv.opts.foreground) {
       const { runDaemon } = require('../daemon/main') as typeof import('../daemon/main');
-      return runDaemon(node);
+      return runDaemon(node, {
+        log: { ...logOptionsFromEnv(), stderr: true, ...(fmt ? { format: fmt as LogFormat } : {}), ...(level ? { level: level as Level } : {}) },
+        restoreMounts: inv.opts['restore-mounts'] === true,
+      });
     }
-    const r = await ensureDaemon(node);
+    const args = [...(fmt ? ['--log-format', fmt] : []), ...(level ? ['--log-level', level] : []), ...(inv.opts['restore-mounts'] ? ['--restore-mounts'] : [])];
+    const r = await ensureDaemon(node, undefined, args);
     out(r.started ? `node ${node} started (pid ${r.pid})` : `node ${node} is already running (pid ${r.pid})`);
     return EXIT_OK;
   },

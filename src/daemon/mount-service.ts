@@ -78,8 +78,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   ]);
 }
 
+/** Told of mounts made and unmounted through the commands (the node's mount list). */
+export interface MountListener {
+  mounted(rec: MountRecord): void;
+  unmounted(mountpoint: string): void;
+}
+
 export class MountService implements Service {
   readonly name = 'fs';
+  listener: MountListener | null = null;
   readonly commands: Record<string, CommandHandler>;
   private readonly mounts = new Map<string, Entry>();
   /** Mount points with a mount or unmount under way. */
@@ -96,8 +103,16 @@ export class MountService implements Service {
     private readonly onGone: () => void = () => undefined,
   ) {
     this.commands = {
-      mount: (args) => this.mount(args),
-      umount: (args) => this.umount(args),
+      mount: async (args) => {
+        const rec = await this.mount(args);
+        this.listener?.mounted(rec);
+        return rec;
+      },
+      umount: async (args) => {
+        const r = await this.umount(args);
+        this.listener?.unmounted(r.mountpoint);
+        return r;
+      },
     };
   }
 

@@ -4,8 +4,8 @@
 // behalf and destroying a session, for the rescue of a node whose HSM died (its events would
 // otherwise hold their operations until the session is assumed); and the observer ring
 // (observer.ts) that `dmapifs events watch` reads.
-import type { CommandHandler } from '../daemon/services';
-import { CodedError } from '../daemon/errors';
+import type { CommandHandler } from '../common/service';
+import { CodedError } from '../common/errors';
 import { DM_EVENT_MOUNT, DM_RESP_ABORT, DM_RESP_CONTINUE, E, EVENT_NAMES, errnoName, eventBit, eventsIn } from './constants';
 import { Dmapi, fsKey, GLOBAL_KEY, Session } from './core';
 import type { MountView } from './fstable';

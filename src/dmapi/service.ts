@@ -39,8 +39,10 @@ export const DMAPI_FSTAB = 'dmapi-fstab.json';
 
 export interface DmapiServiceOptions {
   node: string;
-  /** The node's run directory (<run>/<node>). */
+  /** The node's run directory (<run>/<node>): the journal, the socket. */
   runDir: string;
+  /** The node's state directory (settings); default: the run directory. */
+  stateDir?: string;
   log: Logger;
   mounts: () => MountView[];
   /** The node's DLM engine (the dlm service's), looked up at start; a private one when absent. */
@@ -59,7 +61,7 @@ export class DmapiService implements Service, FsEventsProvider {
   /** The observer interface's ring (observer.ts): what `dmapifs events watch` reads. */
   readonly ring: TraceRing;
   private slowTimer: NodeJS.Timeout | null = null;
-  /** Node settings (dmapiEventTimeout...): <run>/<node>/dmapi-settings.json. */
+  /** Node settings (dmapiEventTimeout...): <state>/<node>/dmapi-settings.json. */
   readonly settings: NodeSettings;
   /** Mounts being made (their MOUNT event comes before the mount service lists them). */
   private readonly attaching: MountView[] = [];
@@ -72,7 +74,7 @@ export class DmapiService implements Service, FsEventsProvider {
     this.socketPath = path.join(opts.runDir, DMAPI_SOCKET);
     const table = new FsTable(() => [...this.attaching, ...opts.mounts()], path.join(opts.runDir, DMAPI_FSTAB));
     this.dm = new Dmapi(table, null);
-    this.settings = new NodeSettings(opts.runDir);
+    this.settings = new NodeSettings(opts.stateDir ?? opts.runDir, opts.stateDir ? opts.runDir : undefined);
     this.dm.onObjectChanged = (o) => {
       const drops: Array<Promise<void>> = [];
       for (const h of this.mountHooks.keys()) if (h.fsid === o.fs.fsid) drops.push(h.desc.invalidate(o.ino));

@@ -101,7 +101,7 @@ export class Hsm {
   }
 
   private async setRecord(h: Buffer, token: number, r: HsmRecord): Promise<void> {
-    await this.dm.setDmattr(this.sid, h, token, HSM_ATTR, false, Buffer.from(JSON.stringify(r)));
+    await this.dm.setDmattr(this.sid, h, token, HSM_ATTR, Buffer.from(JSON.stringify(r)));
   }
 
   async status(file: string): Promise<FileStatus> {
@@ -265,7 +265,7 @@ export class Hsm {
         const b = await this.store.read(r.key, off, CHUNK);
         if (!b.length) break;
         sha.update(b);
-        await this.dm.writeInvis(this.sid, h, token, 0, off, b);
+        await this.dm.writeInvis(this.sid, h, token, off, b);
         off += b.length;
         bar?.update(off);
         await this.throttle(started, off);
@@ -290,7 +290,7 @@ export class Hsm {
     const r = await this.record(h, token);
     await this.dm.setRegion(this.sid, h, token, []);
     if (!r) return;
-    await this.dm.removeDmattr(this.sid, h, token, false, HSM_ATTR);
+    await this.dm.removeDmattr(this.sid, h, token, HSM_ATTR);
     await this.store.remove(r.key);
     this.log(`${label} is being modified: archive copy ${r.key} dropped, the file is resident`);
   }
