@@ -210,54 +210,39 @@ const STATE: Command = {
   },
 };
 
-const ARCHIVE: Command = {
-  name: 'hsm archive',
-  args: 'FILE...',
-  nargs: [1, Infinity],
-  summary: 'premigrate files: copy their data to the archive (checksummed), keep it in the files',
-  options: [ARCHIVE_OPT, NODE_OPT, { name: 'release', help: 'release each file once archived (migrate)' }, BW_OPT],
-  json: true,
-  async run(inv) {
-    const archive = archiveDir(inv);
-    const fl = files(inv);
-    return withHsm(inv, fl, (hsm) => eachFile(inv, fl, inv.opts.release ? 'migrated' : 'archived',
-      async (f) => (inv.opts.release ? hsm.release(f) : hsm.archive(f))), { archive, op: 'archive' });
-  },
-};
+/** A command applying one operation to each FILE, with a session and a job entry of its own. */
+function perFile(name: string, summary: string, what: string, extra: Opt[], op: (hsm: Hsm, f: string, inv: Invocation) => Promise<FileStatus>): Command {
+  return {
+    name,
+    args: 'FILE...',
+    nargs: [1, Infinity],
+    summary,
+    options: [ARCHIVE_OPT, NODE_OPT, ...extra, BW_OPT],
+    json: true,
+    async run(inv) {
+      const archive = archiveDir(inv);
+      const fl = files(inv);
+      const verb = inv.opts.release ? 'migrated' : what;
+      return withHsm(inv, fl, (hsm) => eachFile(inv, fl, verb, (f) => op(hsm, f, inv)), { archive, op: name.split(' ')[1] });
+    },
+  };
+}
 
-const RELEASE: Command = {
-  name: 'hsm release',
-  args: 'FILE...',
-  nargs: [1, Infinity],
-  summary: 'punch out the data of archived files (the archive copy is verified first)',
-  options: [ARCHIVE_OPT, NODE_OPT, BW_OPT],
-  json: true,
-  async run(inv) {
-    const archive = archiveDir(inv);
-    const fl = files(inv);
-    return withHsm(inv, fl, (hsm) => eachFile(inv, fl, 'released', async (f) => {
-      if ((await hsm.status(f)).state === 'resident') throw new HsmError('EINVAL', 'not archived (hsm archive it first, or hsm archive --release)');
-      return hsm.release(f);
-    }), { archive, op: 'release' });
-  },
-};
+const ARCHIVE = perFile('hsm archive', 'premigrate files: copy their data to the archive (checksummed), keep it in the files', 'archived',
+  [{ name: 'release', help: 'release each file once archived (migrate)' }],
+  async (hsm, f, inv) => (inv.opts.release ? hsm.release(f) : hsm.archive(f)));
 
-const RESTORE: Command = {
-  name: 'hsm restore',
-  args: 'FILE...',
-  nargs: [1, Infinity],
-  summary: 'recall migrated files without waiting for an access (checksum verified)',
-  options: [ARCHIVE_OPT, NODE_OPT, BW_OPT],
-  json: true,
-  async run(inv) {
-    const archive = archiveDir(inv);
-    const fl = files(inv);
-    return withHsm(inv, fl, (hsm) => eachFile(inv, fl, 'restored', async (f) => {
-      await hsm.recall(await hsm.dm.pathToHandle(f), f);
-      return hsm.status(f);
-    }), { archive, op: 'restore' });
-  },
-};
+const RELEASE = perFile('hsm release', 'punch out the data of archived files (the archive copy is verified first)', 'released', [],
+  async (hsm, f) => {
+    if ((await hsm.status(f)).state === 'resident') throw new HsmError('EINVAL', 'not archived (hsm archive it first, or hsm archive --release)');
+    return hsm.release(f);
+  });
+
+const RESTORE = perFile('hsm restore', 'recall migrated files without waiting for an access (checksum verified)', 'restored', [],
+  async (hsm, f) => {
+    await hsm.recall(await hsm.dm.pathToHandle(f), f);
+    return hsm.status(f);
+  });
 
 const CANCEL: Command = {
   name: 'hsm cancel',
