@@ -8,6 +8,7 @@ import * as C from '../src/dmapi/constants';
 import { useCluster, waitFor } from './helpers/cluster';
 import { evMount, run } from './helpers/events';
 
+process.env.DMAPIFS_SLOW_EVENT_SECONDS = '1';
 const cluster = useCluster();
 
 let node = '';
@@ -65,7 +66,11 @@ test.serial('the stuck-HSM rescue with dmapifs dm alone', async (t) => {
   t.not(done.code, 0);
   t.regex(done.stderr, /Input\/output error/);
   t.false(fs.existsSync(e.m('x')));
-  t.regex(fs.readFileSync(cluster.logFile(node), 'utf8'), new RegExp(`dmapifs dm \\(pid \\d+.*answered token ${ev.token} \\(CREATE ${e.m('x')}.*abort EIO`));
+  const log = fs.readFileSync(cluster.logFile(node), 'utf8');
+  t.regex(log, new RegExp(`dmapifs dm \\(pid \\d+.*answered token ${ev.token} \\(CREATE ${e.m('x')}.*abort EIO`));
+  // The daemon (DMAPIFS_SLOW_EVENT_SECONDS=1) logged the event that waited, and what it waited for.
+  t.regex(log, new RegExp(`token ${ev.token} \\(CREATE ${e.m('x')}\\) has waited \\d+ s in session ${hsid} \\(hsm-that-dies, queued; no dm_get_events call waits`));
+  t.regex(log, new RegExp(`session ${hsid} \\(hsm-that-dies\\) created`));
 
   t.is((await cluster.cli(['dm', 'session', 'destroy', String(hsid), '--node', node])).code, 0);
   t.false((await dmJson<{ sessions: Sess[] }>(['sessions'])).sessions.some((s) => s.sid === hsid));
@@ -108,4 +113,26 @@ test.serial('dm eventlist, regions, attrs, disp on files; usage errors', async (
   t.regex(r.stderr, /unknown event 'frob'/);
   r = await cluster.cli(['dm', 'regions', '/tmp']);
   t.regex(r.stderr, /not inside a mount served by a running node/);
+});
+
+test.serial('a pending DMAPI mount is visible in dm lsfs while it waits for a MOUNT disposition', async (t) => {
+  node = cluster.uniqueNode('dmp');
+  await cluster.startNode(t, node);
+  await cluster.cliOk(t, ['config', '--node', node, 'dmapiMountTimeout=6']);
+  const backing = cluster.tmpDir(t, 'dmfs-back-');
+  const mnt = cluster.tmpDir(t, 'dmfs-mnt-');
+  t.teardown(() => cluster.detach(mnt));
+  const mounting = cluster.cli(['mount', '--node', node, '--dmapi', backing, mnt]);
+  const st = (await waitFor(async () => {
+    const s = await dmJson<{ pendingMounts: Array<{ mountpoint: string; backing: string; disposition: boolean; windowEnd: number | null }>; filesystems: Array<{ mountpoint: string }> }>(['lsfs']);
+    return s.pendingMounts.length ? s : null;
+  }, 5000, 'the pending mount'))!;
+  t.like(st.pendingMounts[0], { mountpoint: mnt, backing, disposition: false });
+  t.true(st.pendingMounts[0].windowEnd! > Date.now());
+  t.false(st.filesystems.some((f) => f.mountpoint === mnt));
+  const text = await cluster.cli(['dm', 'lsfs', '--node', node]);
+  t.regex(text.stdout, new RegExp(`${mnt}  MOUNTING \\(waiting \\d+ s more for a DM application to take the MOUNT disposition\\)`));
+  const r = await mounting;
+  t.is(r.code, 1);
+  t.deepEqual((await dmJson<{ pendingMounts: unknown[] }>(['lsfs'])).pendingMounts, []);
 });

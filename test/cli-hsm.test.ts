@@ -92,8 +92,10 @@ test.serial('the HSM command: policy, archive, release, state, recall on access 
   // The tracer beside the HSM: an application reads the migrated file; bytes right, the
   // dispositions the same before and after, and the tracer saw the READ raised and answered.
   const dispBefore = (await cluster.cli(['dm', 'disp', '--node', e.node, '--json'])).stdout;
-  const tracer = cliProc(t, ['events', 'watch', e.mnt, '--json', '--duration', '6']);
-  await new Promise((r) => setTimeout(r, 1500));
+  const tracer = cliProc(t, ['events', 'watch', e.mnt, '--json', '--duration', '8']);
+  let banner = '';
+  tracer.proc.stderr!.on('data', (b: Buffer) => { banner += b.toString(); });
+  await waitFor(() => /watching DMAPI events/.test(banner), 10000, 'the tracer to start');
   t.true(fs.readFileSync(e.m('old.dat')).equals(big), 'the application read the right bytes');
   t.is((await cluster.cli(['dm', 'disp', '--node', e.node, '--json'])).stdout, dispBefore);
   const trace = (await tracer.finish(20000)).stdout.toString().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { what: string; event?: { type: string; object: string }; response?: string });

@@ -72,9 +72,10 @@ ring (8192 records) is told how many records it lost.`,
     const fsid = mnt ? (await callDaemon<DmState>(socket, 'dmapi.state', {})).filesystems.find((f) => f.mountpoint === mnt)?.fsid ?? null : null;
     const mine = (r: TraceRecord) => !mnt || !r.event || (fsid !== null && r.event.fsid === fsid)
       || (r.event.object !== null && (r.event.object === mnt || r.event.object.startsWith(mnt + '/')));
-    let since = 0;
     let shown = 0;
-    if (!inv.json) process.stderr.write(`watching DMAPI events of ${mnt ?? `node ${node}`} (passive: no session, no disposition)\n`);
+    // The first read starts the daemon's recording: only then is it true that nothing is missed.
+    let since = (await callDaemon<{ next: number }>(socket, 'dmapi.trace', { since: 0, waitMs: 0, max: 1 })).next;
+    process.stderr.write(`watching DMAPI events of ${mnt ?? `node ${node}`} (passive: no session, no disposition)\n`);
     try {
       while (!stop && Date.now() < deadline && (count === undefined || shown < count)) {
         const waitMs = Math.max(1, Math.min(1000, deadline - Date.now()));

@@ -16,6 +16,12 @@ import { DmapiService } from '../dmapi/service';
 
 export { VERSION };
 
+/** Synchronous events waiting longer than this are logged: $DMAPIFS_SLOW_EVENT_SECONDS (default 30; 0 = never). */
+function slowEventSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.DMAPIFS_SLOW_EVENT_SECONDS);
+  return env.DMAPIFS_SLOW_EVENT_SECONDS !== undefined && Number.isFinite(v) && v >= 0 ? v : 30;
+}
+
 export interface DaemonOptions {
   node: string;
   /** Base run directory (default from DMAPIFS_RUN_DIR or /run/dmapifs). */
@@ -73,6 +79,7 @@ export class Daemon {
     // filesystem layer gets it as its event provider (src/fs/events.ts) at each mount.
     const dmapi = new DmapiService({
       node: this.node, runDir: this.paths.dir, stateDir: this.stateDir, log: this.log, mounts: () => this.mounts.list(),
+      slowEventSeconds: slowEventSeconds(),
       engine: () => (this.services.get('dlm') as { engine?: import('../dlm/engine').Dlm } | undefined)?.engine,
     });
     // A mount refuses data I/O while the node's lock manager is fenced (membership from etcd lost).
