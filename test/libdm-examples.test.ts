@@ -170,3 +170,36 @@ test.serial('dmdump prints namespace events with names and handles', async (t) =
   t.is(dump.proc.exitCode, null);
   t.log(out.trim());
 });
+
+test.serial('dmdump leaves the dispositions another session holds, and restores the event list and --take dispositions at exit', async (t) => {
+  const { mnt } = await dmMount(t);
+  const dm = await connect({ node, runDir: cluster.runDir });
+  t.teardown(() => dm.close());
+  const sid = await dm.createSession(0, 'the-hsm');
+  t.teardown(() => dm.destroySession(sid).catch(() => undefined));
+  const fsh = await dm.pathToFshandle(mnt);
+  await dm.setDisp(sid, fsh, C.DM_NO_TOKEN, [C.DM_EVENT_READ, C.DM_EVENT_DESTROY]);
+  await dm.setEventlist(sid, fsh, C.DM_NO_TOKEN, [C.DM_EVENT_DESTROY]);
+  const mine = async () => (await dm.getallDisp(sid)).find((d) => d.fsHandle.equals(fsh))?.events ?? [];
+
+  const dump = start(t, 'dmdump', [mnt]);
+  await waitFor(() => /events 0x[0-9a-f]+ on /.test(dump.out()), 10000, 'dmdump to start');
+  t.regex(dump.out(), /leaving events 0x[0-9a-f]+ to session \d+/);
+  t.deepEqual(await mine(), [C.DM_EVENT_READ, C.DM_EVENT_DESTROY], 'the HSM keeps its dispositions');
+  fs.writeFileSync(path.join(mnt, 'a'), 'x');
+  await waitFor(() => /POSTCREATE .*name1="a"/.test(dump.out()), 10000, 'the POSTCREATE line');
+  dump.proc.kill('SIGTERM');
+  await new Promise((r) => dump.proc.once('exit', r));
+  t.is(dump.proc.exitCode, 0);
+  t.deepEqual((await dm.getEventlist(sid, fsh, C.DM_NO_TOKEN)).events, [C.DM_EVENT_DESTROY], 'the event list it found is back');
+
+  // --take: takes them while it runs, gives them back at exit.
+  const take = start(t, 'dmdump', ['--take', mnt]);
+  await waitFor(() => /events 0x[0-9a-f]+ on /.test(take.out()), 10000, 'dmdump --take to start');
+  t.deepEqual(await mine(), []);
+  take.proc.kill('SIGINT');
+  await new Promise((r) => take.proc.once('exit', r));
+  t.is(take.proc.exitCode, 0, take.out());
+  t.deepEqual(await mine(), [C.DM_EVENT_READ, C.DM_EVENT_DESTROY], 'given back');
+  t.deepEqual((await dm.getEventlist(sid, fsh, C.DM_NO_TOKEN)).events, [C.DM_EVENT_DESTROY]);
+});

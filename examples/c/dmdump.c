@@ -2,17 +2,22 @@
  * dmdump - prints every DMAPI event of a dmapifs filesystem, decoded, and answers the synchronous
  * ones CONTINUE.  Written in C against <dmapi.h> / libdm.
  *
- *   dmdump [--node NODE] [--count N] MOUNTPOINT
+ *   dmdump [--node NODE] [--count N] [--take] MOUNTPOINT
  *
- * Creates the session "dmapifs-dmdump", takes the dispositions of every event the filesystem offers
- * (all but MOUNT and USER, which are not filesystem dispositions) and enables the namespace and
- * metadata events in the filesystem's event list.  Data events come from managed regions other
- * programs set.  With --count it stops after N events (clearing its dispositions and destroying
- * its session); otherwise it runs until killed.
+ * Creates the session "dmapifs-dmdump" and takes the dispositions of the events the filesystem
+ * offers (all but MOUNT and USER, which are not filesystem dispositions) that no other session
+ * holds: XDSM gives each event to one session, so taking an HSM's READ disposition would take its
+ * recalls away (an application would read the punched-out bytes).  --take takes them all anyway
+ * and gives them back to their sessions at exit.  It enables the namespace and metadata events it
+ * holds in the filesystem's event list and restores the list it found when it exits (after --count
+ * N events, or on SIGINT / SIGTERM).  For watching without taking part at all, use
+ * `dmapifs events watch MOUNTPOINT`, which takes no disposition and answers nothing.
  */
 #define _GNU_SOURCE
 #include <dmapi.h>
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,17 +86,48 @@ static void dump(dm_eventmsg_t *m)
 	fflush(stdout);
 }
 
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) { (void)sig; stop = 1; }
+
+/* Every other session's dispositions on the filesystem (dm_getall_disp of each session). */
+struct held { dm_sessid_t sid; dm_eventset_t set; };
+
+static int others_on(dm_sessid_t self, void *fsh, size_t fshl, struct held *out, int max)
+{
+	dm_sessid_t sids[256];
+	u_int n = 0;
+	if (dm_getall_sessions(256, sids, &n) < 0) die("dm_getall_sessions");
+	int k = 0;
+	char buf[65536];
+	for (u_int i = 0; i < n && k < max; i++) {
+		if (sids[i] == self) continue;
+		size_t rlen = 0;
+		if (dm_getall_disp(sids[i], sizeof buf, buf, &rlen) < 0 || !rlen) continue;
+		for (dm_dispinfo_t *d = (dm_dispinfo_t *)buf; d; d = DM_STEP_TO_NEXT(d, dm_dispinfo_t *)) {
+			if (DM_GET_LEN(d, di_fshandle) == fshl && !memcmp(DM_GET_VALUE(d, di_fshandle, void *), fsh, fshl) && d->di_eventset) {
+				out[k].sid = sids[i];
+				out[k].set = d->di_eventset;
+				k++;
+				break;
+			}
+		}
+	}
+	return k;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mnt = NULL;
 	long count = -1;
+	int take = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--node") && i + 1 < argc) setenv("DMAPIFS_NODE", argv[++i], 1);
 		else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--take")) take = 1;
 		else mnt = argv[i];
 	}
 	if (!mnt) {
-		fprintf(stderr, "usage: dmdump [--node NODE] [--count N] MOUNTPOINT\n");
+		fprintf(stderr, "usage: dmdump [--node NODE] [--count N] [--take] MOUNTPOINT\n");
 		return 2;
 	}
 	char *ver;
@@ -101,43 +137,82 @@ int main(int argc, char **argv)
 	void *fsh;
 	size_t fshl;
 	if (dm_path_to_fshandle((char *)mnt, &fsh, &fshl) < 0) die(mnt);
-	dm_eventset_t all = 0, disp, list;
+	dm_eventset_t all = 0, disp, list, orig_list = 0, taken = 0;
 	unsigned int n;
 	if (dm_get_config_events(fsh, fshl, DM_EVENT_MAX, &all, &n) < 0) die("dm_get_config_events");
+	if (dm_get_eventlist(sid, fsh, fshl, DM_NO_TOKEN, DM_EVENT_MAX, &orig_list, &n) < 0) die("dm_get_eventlist");
+	struct held others[64];
+	int nothers = others_on(sid, fsh, fshl, others, 64);
 	disp = all;
 	DMEV_CLR(DM_EVENT_MOUNT, disp);
 	DMEV_CLR(DM_EVENT_USER, disp);
+	for (int i = 0; i < nothers; i++) {
+		if (take) taken |= others[i].set & disp;
+		else disp &= ~others[i].set;
+		if (!take && others[i].set)
+			fprintf(stderr, "dmdump: leaving events 0x%llx to session %d (--take to take them)\n",
+				(unsigned long long)others[i].set, others[i].sid);
+	}
 	if (dm_set_disp(sid, fsh, fshl, DM_NO_TOKEN, &disp, DM_EVENT_MAX) < 0) die("dm_set_disp");
 	list = disp;
 	DMEV_CLR(DM_EVENT_READ, list);        /* data events: through managed regions */
 	DMEV_CLR(DM_EVENT_WRITE, list);
 	DMEV_CLR(DM_EVENT_TRUNCATE, list);
+	list |= orig_list;
 	if (dm_set_eventlist(sid, fsh, fshl, DM_NO_TOKEN, &list, DM_EVENT_MAX) < 0) die("dm_set_eventlist");
 	fprintf(stderr, "dmdump: %s, session %d, events 0x%llx on %s\n", ver, sid, (unsigned long long)disp, mnt);
 
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	size_t cap = 65536;
 	void *buf = aligned_alloc(8, cap);
 	long seen = 0;
-	while (count < 0 || seen < count) {
+	int rc = 0;
+	while (!stop && (count < 0 || seen < count)) {
 		size_t rlen = 0;
-		if (dm_get_events(sid, 1, DM_EV_WAIT, cap, buf, &rlen) < 0) {
+		/* Polled, not DM_EV_WAIT: a waiting dm_get_events is not interrupted by signals (GPFS). */
+		if (dm_get_events(sid, 1, 0, cap, buf, &rlen) < 0) {
+			if (errno == EAGAIN) {
+				struct timespec ts = { 0, 20 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+				continue;
+			}
 			if (errno == E2BIG) {
 				free(buf);
 				cap = (rlen + 7) & ~(size_t)7;
 				buf = aligned_alloc(8, cap);
 				continue;
 			}
-			die("dm_get_events");
+			perror("dmdump: dm_get_events");
+			rc = 1;
+			break;
 		}
 		dm_eventmsg_t *m = buf;
 		dump(m);
-		if (m->ev_token != DM_INVALID_TOKEN && dm_respond_event(sid, m->ev_token, DM_RESP_CONTINUE, 0, 0, NULL) < 0)
-			die("dm_respond_event");
+		if (m->ev_token != DM_INVALID_TOKEN && dm_respond_event(sid, m->ev_token, DM_RESP_CONTINUE, 0, 0, NULL) < 0) {
+			perror("dmdump: dm_respond_event");
+			rc = 1;
+			break;
+		}
 		seen++;
 	}
+	/* Put back what was changed: the event list found, and the dispositions taken with --take. */
+	dm_set_eventlist(sid, fsh, fshl, DM_NO_TOKEN, &orig_list, DM_EVENT_MAX);
 	dm_eventset_t none = 0;
-	dm_set_eventlist(sid, fsh, fshl, DM_NO_TOKEN, &none, DM_EVENT_MAX);
 	dm_set_disp(sid, fsh, fshl, DM_NO_TOKEN, &none, DM_EVENT_MAX);
+	for (int i = 0; i < nothers && taken; i++)
+		if (dm_set_disp(others[i].sid, fsh, fshl, DM_NO_TOKEN, &others[i].set, DM_EVENT_MAX) < 0)
+			fprintf(stderr, "dmdump: could not give events 0x%llx back to session %d: %s\n",
+				(unsigned long long)others[i].set, others[i].sid, strerror(errno));
+	/* Answer whatever arrived meanwhile, so that the session can go. */
+	size_t rlen = 0;
+	while (dm_get_events(sid, 1, 0, cap, buf, &rlen) == 0) {
+		dm_eventmsg_t *m = buf;
+		if (m->ev_token != DM_INVALID_TOKEN) dm_respond_event(sid, m->ev_token, DM_RESP_CONTINUE, 0, 0, NULL);
+	}
 	if (dm_destroy_session(sid) < 0) die("dm_destroy_session");
-	return 0;
+	return rc;
 }

@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
@@ -986,6 +987,31 @@ static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * sdNotify(path, message) -> 0 | -errno: one datagram to a service manager's notification socket
+ * (sd_notify(3)); a path starting with '@' is in the abstract namespace. Node's dgram module has no
+ * Unix datagram sockets.
+ */
+static napi_value js_sd_notify(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  uint8_t *p, *m;
+  size_t pl, ml;
+  TRY(arg_bytes(env, argv[0], "path", &p, &pl));
+  TRY(arg_bytes(env, argv[1], "message", &m, &ml));
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (pl == 0 || pl >= sizeof sa.sun_path) return ret_int(env, -EINVAL);
+  memcpy(sa.sun_path, p, pl);
+  if (sa.sun_path[0] == '@') sa.sun_path[0] = 0;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ret_int(env, -errno);
+  ssize_t r = sendto(fd, m, ml, MSG_NOSIGNAL, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + pl));
+  int e = errno;
+  close(fd);
+  return ret_int(env, r < 0 ? -e : 0);
+}
+
+/*
  * getVersion(fd) -> generation (unsigned 32-bit, so never negative) | -errno.
  * FS_IOC_GETVERSION is declared with a long but every filesystem (ext2/3/4, xfs, btrfs, f2fs)
  * stores an int: read a zeroed long and keep the int the kernel wrote.
@@ -1810,6 +1836,7 @@ NAPI_MODULE_INIT() {
       {"flistxattr", js_flistxattr},
       {"fremovexattr", js_fremovexattr},
       {"peerCred", js_peer_cred},
+      {"sdNotify", js_sd_notify},
       {"getVersion", js_get_version},
       {"utimensat", js_utimensat},
       {"futimens", js_futimens},

@@ -10,17 +10,11 @@ import { CodedError } from '../common/errors';
 import { mountAt, readMounts } from '../fs/mountinfo';
 import { runBase } from '../common/paths';
 import { loadFsConfig, RESERVED, saveFsConfig } from '../dmapi/fsconfig';
-import { parseArgs, UsageError } from './args';
+import { out } from './output';
+import { Command, str, UsageError } from './spec';
 import { listNodeDirs, probeNode, servedMounts } from './nodes';
 
-export const CHFS_HELP = `usage: dmapifs chfs --dmapi yes|no PATH
-
-Enables (yes) or disables (no) the DMAPI of a filesystem, like mmchfs -z. The filesystem must
-not be mounted. PATH is its backing directory or a mount point it was mounted at before.
-While disabled, every DMAPI call on the filesystem fails with EPERM and no events are raised;
-event lists, regions and DM attributes are kept.`;
-
-function yesNo(v: string | true | undefined): boolean {
+function yesNo(v: string | undefined): boolean {
   if (v === 'yes') return true;
   if (v === 'no') return false;
   throw new UsageError("--dmapi takes 'yes' or 'no'");
@@ -58,17 +52,24 @@ export function setDmapi(backing: string, on: boolean): void {
   saveFsConfig(backing, cfg);
 }
 
-export async function cmdChfs(argv: string[], out: (s: string) => void): Promise<number> {
-  const { opts, positional } = parseArgs(argv, { dmapi: 'value', help: 'flag' }, 'chfs');
-  if (opts.help) { out(CHFS_HELP); return 0; }
-  if (opts.dmapi === undefined) throw new UsageError('chfs needs --dmapi yes|no');
-  const on = yesNo(opts.dmapi);
-  if (positional.length !== 1) throw new UsageError(positional.length ? `unexpected argument '${positional[1]}' for 'chfs'` : 'chfs needs PATH');
-  const p = path.resolve(positional[0]);
-  const backing = backingOf(p);
-  await checkUnmounted(p, backing);
-  setDmapi(backing, on);
-  const cfg = loadFsConfig(backing);
-  out(`dmapi ${on ? 'enabled' : 'disabled'} for ${backing} (fsid ${cfg.fsid.toString(16).padStart(16, '0')})`);
-  return 0;
-}
+export const CHFS: Command = {
+  name: 'chfs',
+  args: 'PATH',
+  nargs: [1, 1],
+  needs: 'chfs needs PATH',
+  summary: 'enable or disable the DMAPI of a filesystem, like mmchfs -z',
+  help: `The filesystem must not be mounted. PATH is its backing directory or a mount point it was
+mounted at before. While disabled, every DMAPI call on the filesystem fails with EPERM and no
+events are raised; event lists, regions and DM attributes are kept.`,
+  options: [{ name: 'dmapi', value: 'yes|no', required: true, help: 'enable (yes) or disable (no) the DMAPI' }],
+  async run(inv) {
+    const on = yesNo(str(inv, 'dmapi'));
+    const p = path.resolve(inv.args[0]);
+    const backing = backingOf(p);
+    await checkUnmounted(p, backing);
+    setDmapi(backing, on);
+    const cfg = loadFsConfig(backing);
+    out(`dmapi ${on ? 'enabled' : 'disabled'} for ${backing} (fsid ${cfg.fsid.toString(16).padStart(16, '0')})`);
+    return 0;
+  },
+};

@@ -2,24 +2,19 @@
 // dlm_tool lockdebug: namespaces, resources (with their value block: sequence number, valid or not,
 // bytes), the granted / converting / waiting queues with modes, lock ids and owners (node and pid),
 // group lock containers and recovery domains.
-import * as fs from 'fs';
 import { callDaemon } from '../daemon/control-client';
-import { checkNodeName, defaultNodeName, nodePaths } from '../common/paths';
+import { nodePaths } from '../common/paths';
 import type { DumpLock, DumpResource } from '../dlm/dump';
 import type { LocksAnswer } from '../dlm/service/dlm-service';
-import { parseArgs, UsageError } from './args';
+import { NODE_OPT, nodeOf } from './common';
+import { out, outJson } from './output';
+import type { Command } from './spec';
 
-export const LOCKS_HELP = `usage: dmapifs locks [--node NAME] [--json]
-
-Shows the DLM lock space served to NAME's processes (default: the host name): namespaces,
+const LOCKS_TEXT = `Shows the DLM lock space served to NAME's processes (default: the host name): namespaces,
 resources with their value block (sequence number, INVALID when a holder died or invalidated
 it, contents in hex), the granted, converting and waiting queues (modes, lock ids, owners as
 node:pid), group lock containers and recovery domains. In a cluster the node asks the lock
 master. --json prints the engine's dump as JSON.`;
-
-function print(s: string): void {
-  fs.writeSync(1, s.endsWith('\n') ? s : s + '\n');
-}
 
 function owner(l: DumpLock, nodes: Record<string, string>): string {
   const where = l.node !== null ? `${nodes[String(l.node)] ?? `node${l.node}`}:` : '';
@@ -67,12 +62,15 @@ export function formatLocks(a: LocksAnswer): string {
   return out.join('\n');
 }
 
-export async function cmdLocks(argv: string[]): Promise<number> {
-  const { opts, positional } = parseArgs(argv, { node: 'value', json: 'flag', help: 'flag' }, 'locks');
-  if (opts.help) { print(LOCKS_HELP); return 0; }
-  if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' for 'locks'`);
-  const node = checkNodeName(typeof opts.node === 'string' ? opts.node : defaultNodeName());
-  const a = await callDaemon<LocksAnswer>(nodePaths(node).socket, 'dlm.locks', {}, { timeoutMs: 20000 });
-  print(opts.json ? JSON.stringify(a, null, 2) : formatLocks(a));
-  return 0;
-}
+export const LOCKS: Command = {
+  name: 'locks',
+  summary: 'the DLM lock space of a node, like dlm_tool lockdebug',
+  help: LOCKS_TEXT,
+  options: [NODE_OPT],
+  json: true,
+  async run(inv) {
+    const a = await callDaemon<LocksAnswer>(nodePaths(nodeOf(inv)).socket, 'dlm.locks', {}, { timeoutMs: 20000 });
+    if (inv.json) outJson(a); else out(formatLocks(a));
+    return 0;
+  },
+};

@@ -113,7 +113,7 @@ export interface StartResult { started: boolean; pid: number }
  * Makes sure the node's daemon runs: starts it detached (output appended to daemon.log) if no
  * live daemon answers, and waits until it answers on its control socket.
  */
-export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<StartResult> {
+export async function ensureDaemon(node: string, timeoutMs = 20000, daemonArgs: string[] = []): Promise<StartResult> {
   const probe = await probeNode(node);
   if (probe.state === 'running') return { started: false, pid: probe.status!.pid };
   if (probe.state === 'denied') throw needsRoot(node, 'using');
@@ -127,7 +127,7 @@ export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<Sta
       } catch (e) {
         if (!UNREACHABLE.has((e as CodedError).code)) throw e;
       }
-      if (probe.pid !== null && !isDaemonProcess(probe.pid)) return ensureDaemon(node, timeoutMs);
+      if (probe.pid !== null && !isDaemonProcess(probe.pid)) return ensureDaemon(node, timeoutMs, daemonArgs);
       await sleep(50);
     }
     throw new CodedError('ETIMEDOUT', `node ${node} (pid ${probe.pid}) is alive but does not answer on ${probe.paths.socket}: ${probe.reason}`);
@@ -142,7 +142,7 @@ export async function ensureDaemon(node: string, timeoutMs = 20000): Promise<Sta
   let spawnErr: Error | null = null;
   let childPid: number | undefined;
   try {
-    const child = spawn(process.execPath, [daemonMain(), '--node', node], {
+    const child = spawn(process.execPath, [daemonMain(), '--node', node, ...daemonArgs], {
       detached: true,
       stdio: ['ignore', logFd, logFd],
       cwd: '/',

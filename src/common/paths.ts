@@ -7,6 +7,7 @@ import * as path from 'path';
 import { CodedError } from './errors';
 
 export const DEFAULT_RUN_BASE = '/run/dmapifs';
+export const DEFAULT_STATE_BASE = '/var/lib/dmapifs';
 
 /** Longest Unix socket path the kernel takes (sun_path is 108 bytes with the NUL). */
 const MAX_SOCKET_PATH = 107;
@@ -14,6 +15,23 @@ const MAX_SOCKET_PATH = 107;
 export function runBase(env: NodeJS.ProcessEnv = process.env): string {
   const v = env.DMAPIFS_RUN_DIR;
   return path.resolve(v && v.length ? v : DEFAULT_RUN_BASE);
+}
+
+/**
+ * Where nodes keep what must outlive a reboot (settings, the mount list): DMAPIFS_STATE_DIR, else
+ * /var/lib/dmapifs for the default run directory, else <run dir>/.state (a private instance, such
+ * as a test's, keeps its state to itself).
+ */
+export function stateBase(env: NodeJS.ProcessEnv = process.env): string {
+  const v = env.DMAPIFS_STATE_DIR;
+  if (v && v.length) return path.resolve(v);
+  const r = env.DMAPIFS_RUN_DIR;
+  return r && r.length ? path.join(runBase(env), '.state') : DEFAULT_STATE_BASE;
+}
+
+/** A node's state directory: <state base>/<node>. */
+export function nodeStateDir(node: string, base: string = stateBase()): string {
+  return path.join(base, checkNodeName(node));
 }
 
 const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;

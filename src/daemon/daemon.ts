@@ -1,10 +1,13 @@
 // The node daemon: one long-lived process per node name, hosting that node's services (filesystem
 // mounts, the DMAPI, the DLM) and answering the control socket in its run directory.
 import * as fs from 'fs';
+import * as path from 'path';
 import { ControlServer } from './control-server';
-import { Logger } from '../common/log';
+import { Logger, LogOptions } from '../common/log';
+import { MountList } from './mount-list';
 import { MountFn, MountService } from './mount-service';
-import { nodePaths, NodePaths } from '../common/paths';
+import { sdNotify } from './notify';
+import { nodePaths, NodePaths, nodeStateDir, stateBase } from '../common/paths';
 import { acquirePidFile, releasePidFile } from './pidfile';
 import { ServiceRegistry } from '../common/service';
 import { VERSION } from '../common/version';
@@ -13,6 +16,12 @@ import { DmapiService } from '../dmapi/service';
 
 export { VERSION };
 
+/** Synchronous events waiting longer than this are logged: $DMAPIFS_SLOW_EVENT_SECONDS (default 30; 0 = never). */
+function slowEventSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.DMAPIFS_SLOW_EVENT_SECONDS);
+  return env.DMAPIFS_SLOW_EVENT_SECONDS !== undefined && Number.isFinite(v) && v >= 0 ? v : 30;
+}
+
 export interface DaemonOptions {
   node: string;
   /** Base run directory (default from DMAPIFS_RUN_DIR or /run/dmapifs). */
@@ -20,6 +29,11 @@ export interface DaemonOptions {
   mountFn: MountFn;
   /** Called once the daemon has shut down, with the exit code it wants. */
   onExit?: (code: number) => void;
+  /** Base state directory (default from DMAPIFS_STATE_DIR, see paths.ts). */
+  stateBase?: string;
+  log?: LogOptions;
+  /** Mount the node's listed mounts (mount-list.ts) once started. */
+  restoreMounts?: boolean;
 }
 
 export interface DaemonStatus {
@@ -38,6 +52,9 @@ export class Daemon {
   readonly log: Logger;
   readonly services: ServiceRegistry;
   readonly mounts: MountService;
+  readonly mountList: MountList;
+  /** <state>/<node>: settings and the mount list, kept across reboots. */
+  readonly stateDir: string;
   readonly startedAt = Date.now();
   private server: ControlServer | null = null;
   private shutdownPromise: Promise<void> | null = null;
@@ -52,17 +69,29 @@ export class Daemon {
     this.paths = nodePaths(opts.node, opts.runBase);
     // The run directory must exist before the log can be opened.
     this.makeRunDir();
-    this.log = new Logger(`dmapifs[${this.node}:${process.pid}]`, this.paths.logFile);
+    this.stateDir = nodeStateDir(opts.node, opts.stateBase ?? stateBase());
+    fs.mkdirSync(path.dirname(this.stateDir), { recursive: true, mode: 0o755 });
+    fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    this.log = new Logger(`dmapifs[${this.node}:${process.pid}]`, this.paths.logFile, { node: this.node, ...opts.log });
+    this.mountList = new MountList(this.stateDir);
     this.services = new ServiceRegistry(this.log);
     // DMAPI: rights use the dlm service's engine when one is registered (looked up at start); the
     // filesystem layer gets it as its event provider (src/fs/events.ts) at each mount.
     const dmapi = new DmapiService({
-      node: this.node, runDir: this.paths.dir, log: this.log, mounts: () => this.mounts.list(),
+      node: this.node, runDir: this.paths.dir, stateDir: this.stateDir, log: this.log, mounts: () => this.mounts.list(),
+      slowEventSeconds: slowEventSeconds(),
       engine: () => (this.services.get('dlm') as { engine?: import('../dlm/engine').Dlm } | undefined)?.engine,
     });
     // A mount refuses data I/O while the node's lock manager is fenced (membership from etcd lost).
     const dlm = new DlmService({ node: this.node, runDir: this.paths.dir, log: this.log });
     this.mounts = new MountService(this.node, (o) => opts.mountFn({ ...o, events: dmapi, fenced: () => dlm.isFenced() }), this.log, [this.paths.dir], () => dmapi.unmounted());
+    this.mounts.listener = {
+      mounted: (r) => this.listChange(() => this.mountList.add({
+        backing: r.backing, mountpoint: r.mountpoint, attrTimeout: r.attrTimeout, entryTimeout: r.entryTimeout, capacity: r.capacity,
+        mountEventOptional: r.mountEventOptional,
+      })),
+      unmounted: (mp) => this.listChange(() => this.mountList.remove(mp)),
+    };
     this.services.register(this.mounts);
     this.services.register(dlm);
     this.services.register(dmapi);
@@ -77,6 +106,30 @@ export class Daemon {
     // identified by SO_PEERCRED) but not list the directory; control.sock itself is 0600.
     fs.mkdirSync(this.paths.dir, { recursive: true, mode: 0o711 });
     fs.chmodSync(this.paths.dir, 0o711);
+  }
+
+  private listChange(fn: () => void): void {
+    try { fn(); } catch (e) { this.log.warn(`mount list ${this.mountList.file}: ${(e as Error).message}`); }
+  }
+
+  /** Mounts the listed mounts again (in the background: a DMAPI mount waits for its HSM). */
+  private restoreMounts(): void {
+    let list;
+    try { list = this.mountList.load(); } catch (e) { this.log.error(`mount list: ${(e as Error).message}; nothing restored`); return; }
+    if (!list.length) return;
+    this.log.info(`restoring ${list.length} mount(s) from ${this.mountList.file}`);
+    let left = list.length;
+    let ok = 0;
+    for (const m of list) {
+      const args = {
+        backing: m.backing, mountpoint: m.mountpoint, attrTimeout: m.attrTimeout ?? undefined, entryTimeout: m.entryTimeout ?? undefined,
+        capacity: m.capacity ?? undefined, mountEventOptional: m.mountEventOptional ?? undefined,
+      };
+      this.mounts.mount(args).then(() => { ok++; }, (e) => this.log.error(`could not restore the mount of ${m.backing} at ${m.mountpoint}: ${(e as Error).message}`))
+        .finally(() => {
+          if (--left === 0) sdNotify({ STATUS: `node ${this.node}: ${ok} of ${list.length} listed mount(s) restored` });
+        });
+    }
   }
 
   status(): DaemonStatus {
@@ -118,7 +171,11 @@ export class Daemon {
       process.on(sig, h);
       this.signalHandlers.push([sig, h]);
     }
-    this.log.info(`node ${this.node} started (version ${VERSION}, node ${process.version}), control socket ${this.paths.socket}`);
+    this.log.info(`node ${this.node} started (version ${VERSION}, node ${process.version}), control socket ${this.paths.socket}, state ${this.stateDir}`);
+    // Ready once the control socket answers; listed mounts come back after (a DMAPI one may wait
+    // for an HSM that itself waits for this daemon).
+    sdNotify({ READY: 1, MAINPID: process.pid, STATUS: `node ${this.node} running` });
+    if (this.opts.restoreMounts) this.restoreMounts();
   }
 
   private stopCommand(): { stopping: true; mounts: number } {
@@ -133,6 +190,7 @@ export class Daemon {
     if (this.shutdownPromise) return this.shutdownPromise;
     this.shutdownPromise = (async () => {
       this.log.info(`shutting down (${reason})`);
+      sdNotify({ STOPPING: 1, STATUS: `stopping: ${reason}` });
       let code = 0;
       const hardStop = setTimeout(() => {
         this.log.error('shutdown took over 30 s; exiting anyway');

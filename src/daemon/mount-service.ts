@@ -26,6 +26,9 @@ export interface MountRecord extends MountInfo {
   /** Mount options dev and suid (both off by default). */
   allowDev: boolean;
   allowSuid: boolean;
+  /** --capacity in bytes (null: none). */
+  capacity: number | null;
+  mountEventOptional: boolean;
 }
 
 interface Entry {
@@ -34,6 +37,8 @@ interface Entry {
   entryTimeout: number | null;
   allowDev: boolean;
   allowSuid: boolean;
+  capacity: number | null;
+  mountEventOptional: boolean;
   /** Set once the kernel mount is gone. */
   gone: boolean;
   /** Set while we unmount it ourselves. */
@@ -73,8 +78,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   ]);
 }
 
+/** Told of mounts made and unmounted through the commands (the node's mount list). */
+export interface MountListener {
+  mounted(rec: MountRecord): void;
+  unmounted(mountpoint: string): void;
+}
+
 export class MountService implements Service {
   readonly name = 'fs';
+  listener: MountListener | null = null;
   readonly commands: Record<string, CommandHandler>;
   private readonly mounts = new Map<string, Entry>();
   /** Mount points with a mount or unmount under way. */
@@ -91,14 +103,25 @@ export class MountService implements Service {
     private readonly onGone: () => void = () => undefined,
   ) {
     this.commands = {
-      mount: (args) => this.mount(args),
-      umount: (args) => this.umount(args),
+      mount: async (args) => {
+        const rec = await this.mount(args);
+        this.listener?.mounted(rec);
+        return rec;
+      },
+      umount: async (args) => {
+        const r = await this.umount(args);
+        this.listener?.unmounted(r.mountpoint);
+        return r;
+      },
     };
   }
 
   private record(e: Entry): MountRecord {
     // fs.info is live (dev is filled in once known).
-    return { ...e.fs.info, node: this.node, attrTimeout: e.attrTimeout, entryTimeout: e.entryTimeout, allowDev: e.allowDev, allowSuid: e.allowSuid };
+    return {
+      ...e.fs.info, node: this.node, attrTimeout: e.attrTimeout, entryTimeout: e.entryTimeout, allowDev: e.allowDev, allowSuid: e.allowSuid,
+      capacity: e.capacity, mountEventOptional: e.mountEventOptional,
+    };
   }
 
   list(): MountRecord[] {
@@ -178,7 +201,8 @@ export class MountService implements Service {
         throw new CodedError(b.code === 'EINTERNAL' ? 'EIO' : b.code, `mount failed: ${b.message}`);
       }
       const entry: Entry = {
-        fs: mfs, attrTimeout: attrTimeout ?? null, entryTimeout: entryTimeout ?? null, allowDev, allowSuid, gone: false, unmounting: false,
+        fs: mfs, attrTimeout: attrTimeout ?? null, entryTimeout: entryTimeout ?? null, allowDev, allowSuid, capacity: capacity ?? null,
+        mountEventOptional: mountEventOptional === true, gone: false, unmounting: false,
       };
       this.mounts.set(mountpoint, entry);
       mfs.closed.then(() => this.onClosed(mountpoint, entry), (e) => {

@@ -54,7 +54,22 @@ export interface DmEvent {
   answer?: (a: EventAnswer) => void;
   /** Told when dm_pending is called (for O_NONBLOCK operations). */
   onPending?: () => void;
+  /** When it was raised (ms since the epoch; for a recovered event, when the daemon stopped). */
+  raisedAt: number;
+  /** Logged once as waiting too long (the service's slow-event check). */
+  slowLogged?: boolean;
 }
+
+/**
+ * What the observer interface (observer.ts) is told: an event raised, delivered by dm_get_events,
+ * moved, answered; a session created, assumed or destroyed. Observers only look: they never
+ * change what the sessions see.
+ */
+export type Observed =
+  | { what: 'raised' | 'delivered'; ev: DmEvent }
+  | { what: 'moved'; ev: DmEvent; from: number }
+  | { what: 'answered'; ev: DmEvent; answer: EventAnswer; by?: string }
+  | { what: 'session-created' | 'session-assumed' | 'session-destroyed'; session: Session; by?: string };
 
 export class Session {
   /** Not yet received (dm_get_events), in order. */
@@ -67,6 +82,8 @@ export class Session {
   readonly disp = new Map<string, bigint>();
   /** Set for a session rebuilt from the journal after a daemon restart, until it is assumed. */
   failedAt: number | null = null;
+  /** When it was created (or rebuilt from the journal). */
+  readonly createdAt = Date.now();
 
   constructor(readonly sid: number, public info: Buffer) {}
 
@@ -102,6 +119,8 @@ export class Dmapi {
    */
   mountDispositionSeen = false;
   mountWindowEnd: number | null = null;
+  /** The observer interface (observer.ts): told of events and sessions as they change. */
+  observe: ((o: Observed) => void) | null = null;
   /** Told when a DMAPI call changed a file's data, size, times or regions (the mount drops its caches). */
   onObjectChanged: ((o: Obj) => Promise<void>) | null = null;
 
@@ -173,7 +192,7 @@ export class Dmapi {
         case 'e':
           events.set(r.tok, {
             token: r.tok, type: r.type, seq: r.seq, data: typeof r.data === 'string' ? Buffer.from(r.data, 'base64') : r.data, sync: true, sid: r.sid,
-            state: 'recovered', fsid: r.fs === null ? null : BigInt('0x' + r.fs), userevent: false, pending: false,
+            state: 'recovered', fsid: r.fs === null ? null : BigInt('0x' + r.fs), userevent: false, pending: false, raisedAt: failedAt,
           });
           this.nextToken = Math.max(this.nextToken, r.tok + 1);
           this.nextSeq = Math.max(this.nextSeq, r.seq + 1);
@@ -225,6 +244,7 @@ export class Dmapi {
     const s = new Session(this.nextSid++, info);
     this.sessions.set(s.sid, s);
     this.log({ t: 's', sid: s.sid, info: info.toString('base64') });
+    this.observe?.({ what: 'session-created', session: s });
     return s;
   }
 
@@ -232,12 +252,14 @@ export class Dmapi {
   enqueue(s: Session, type: number, data: Buffer, sync: boolean, fsid: bigint | null): DmEvent {
     const ev: DmEvent = {
       token: sync ? this.nextToken++ : 0, type, seq: this.nextSeq++, data, sync, sid: s.sid, state: 'queued', fsid, userevent: false, pending: false,
+      raisedAt: Date.now(),
     };
     if (sync) {
       this.tokens.set(ev.token, ev);
       this.log({ t: 'e', tok: ev.token, sid: s.sid, type, seq: ev.seq, data, fs: fsid === null ? null : fsKey(fsid) });
     }
     s.queue.push(ev);
+    this.observe?.({ what: 'raised', ev });
     s.wake();
     return ev;
   }
@@ -254,8 +276,9 @@ export class Dmapi {
     }
   }
 
-  /** Ends a token: answered (or its session's raiser gave up); its rights go with it. */
-  finish(ev: DmEvent, a: EventAnswer): void {
+  /** Ends a token: answered (or its session's raiser gave up); its rights go with it. `by`: who
+   *  answered when it was not the session (an operator). */
+  finish(ev: DmEvent, a: EventAnswer, by?: string): void {
     this.tokens.delete(ev.token);
     const s = this.sessions.get(ev.sid);
     if (s) {
@@ -266,6 +289,7 @@ export class Dmapi {
     this.rights?.releaseToken(ev.token);
     this.objRefs.delete(ev.token);
     if (!ev.userevent) this.log({ t: 'r', tok: ev.token });
+    this.observe?.({ what: 'answered', ev, answer: a, by });
     ev.answer?.(a);
   }
 

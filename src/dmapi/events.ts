@@ -32,8 +32,8 @@ function takeMessages(dm: Dmapi, s: Session, maxmsgs: number, buflen: bigint): {
       ev.state = 'outstanding';
       s.outstanding.set(ev.token, ev);
     }
+    dm.observe?.({ what: 'delivered', ev });
   }
-  void dm;
   return { rlen: used, buf: chain(taken.map(msgOf)) };
 }
 
@@ -156,6 +156,7 @@ export function eventHandlers(dm: Dmapi): Handlers {
       ev.sid = dst.sid;
       dst.outstanding.set(ev.token, ev);
       if (ev.sync && !ev.userevent) dm.log({ t: 'm', tok: ev.token, sid: dst.sid });
+      dm.observe?.({ what: 'moved', ev, from: src.sid });
       return { token: ev.token };
     },
 
@@ -173,7 +174,7 @@ export function eventHandlers(dm: Dmapi): Handlers {
       if (msg.length > MAX_MESSAGE_DATA) fail(E.E2BIG, `message over ${MAX_MESSAGE_DATA} bytes`);
       const ev: DmEvent = {
         token: dm.nextToken++, type: DM_EVENT_USER, seq: dm.nextSeq++, data: msg, sync: true, sid: s.sid,
-        state: 'outstanding', fsid: null, userevent: true, pending: false,
+        state: 'outstanding', fsid: null, userevent: true, pending: false, raisedAt: Date.now(),
       };
       dm.tokens.set(ev.token, ev);
       s.outstanding.set(ev.token, ev);

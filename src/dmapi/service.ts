@@ -21,6 +21,8 @@ import { handleOpsHandlers } from './handle-ops';
 import { Journal } from './journal';
 import { regionHandlers } from './regions';
 import { Rights, rightsHandlers } from './rights';
+import { adminCommands } from './admin';
+import { describeEvent, sessionName, TraceRing } from './observer';
 import { DmapiServer } from './server';
 import { sessionHandlers } from './sessions';
 import { MountHooks } from './fs-events';
@@ -37,12 +39,16 @@ export const DMAPI_FSTAB = 'dmapi-fstab.json';
 
 export interface DmapiServiceOptions {
   node: string;
-  /** The node's run directory (<run>/<node>). */
+  /** The node's run directory (<run>/<node>): the journal, the socket. */
   runDir: string;
+  /** The node's state directory (settings); default: the run directory. */
+  stateDir?: string;
   log: Logger;
   mounts: () => MountView[];
   /** The node's DLM engine (the dlm service's), looked up at start; a private one when absent. */
   engine?: () => Dlm | undefined;
+  /** Synchronous events waiting longer than this are logged (once each); 0 = never. Default 30 s. */
+  slowEventSeconds?: number;
 }
 
 export class DmapiService implements Service, FsEventsProvider {
@@ -52,7 +58,10 @@ export class DmapiService implements Service, FsEventsProvider {
   private journal: Journal | null = null;
   readonly socketPath: string;
   private ready = false;
-  /** Node settings (dmapiEventTimeout...): <run>/<node>/dmapi-settings.json. */
+  /** The observer interface's ring (observer.ts): what `dmapifs events watch` reads. */
+  readonly ring: TraceRing;
+  private slowTimer: NodeJS.Timeout | null = null;
+  /** Node settings (dmapiEventTimeout...): <state>/<node>/dmapi-settings.json. */
   readonly settings: NodeSettings;
   /** Mounts being made (their MOUNT event comes before the mount service lists them). */
   private readonly attaching: MountView[] = [];
@@ -65,7 +74,7 @@ export class DmapiService implements Service, FsEventsProvider {
     this.socketPath = path.join(opts.runDir, DMAPI_SOCKET);
     const table = new FsTable(() => [...this.attaching, ...opts.mounts()], path.join(opts.runDir, DMAPI_FSTAB));
     this.dm = new Dmapi(table, null);
-    this.settings = new NodeSettings(opts.runDir);
+    this.settings = new NodeSettings(opts.stateDir ?? opts.runDir, opts.stateDir ? opts.runDir : undefined);
     this.dm.onObjectChanged = (o) => {
       const drops: Array<Promise<void>> = [];
       for (const h of this.mountHooks.keys()) if (h.fsid === o.fs.fsid) drops.push(h.desc.invalidate(o.ino));
@@ -76,7 +85,26 @@ export class DmapiService implements Service, FsEventsProvider {
       const bound = new Promise<void>((r) => { timer = setTimeout(r, INVALIDATE_WAIT_MS); });
       return Promise.race([Promise.all(drops).then(() => undefined), bound]).finally(() => clearTimeout(timer));
     };
+    this.ring = new TraceRing(this.dm);
+    this.dm.observe = (o) => {
+      // Session lifecycle goes to the log; everything goes to the ring while someone reads it.
+      if (o.what === 'session-created' || o.what === 'session-assumed' || o.what === 'session-destroyed') {
+        const verb = o.what.slice('session-'.length);
+        opts.log.info(`dmapi: session ${o.session.sid} (${sessionName(o.session.info) || 'no name'}) ${verb}${o.by ? ` by ${o.by}` : ''}`);
+      } else if (o.what === 'answered' && o.ev.slowLogged) {
+        opts.log.info(`dmapi: token ${o.ev.token} answered after ${((Date.now() - o.ev.raisedAt) / 1000).toFixed(1)} s`);
+      }
+      if (opts.log.debugEnabled) opts.log.debug(`dmapi: ${o.what} ${'ev' in o ? `token ${o.ev.token} ${describeEvent(this.dm, o.ev).type}` : `session ${o.session.sid}`}`);
+      this.ring.record(o);
+    };
     this.commands = {
+      ...adminCommands({
+        node: opts.node, dm: this.dm, ring: this.ring,
+        // A view stays in `attaching` for the life of its mount: pending are those not listed yet.
+        attaching: () => this.attaching.filter((v) => !opts.mounts().some((m) => m.mountpoint === v.mountpoint && m.mountedAt === v.mountedAt)),
+        capacities: () => new Map(opts.mounts().map((m) => [m.mountpoint, (m as { capacity?: number | null }).capacity ?? null])),
+        log: (level, msg) => opts.log[level](msg),
+      }),
       // dmapifs config [NAME=VALUE...]: shows or changes the node's DMAPI settings.
       'dmapi-config': (args) => {
         const set = (args.set ?? {}) as Record<string, unknown>;
@@ -115,10 +143,30 @@ export class DmapiService implements Service, FsEventsProvider {
     this.server = new DmapiServer(this.socketPath, handlers, this.opts.log);
     await this.server.listen();
     this.ready = true;
+    const slow = this.opts.slowEventSeconds ?? 30;
+    if (slow > 0) {
+      this.slowTimer = setInterval(() => this.logSlowEvents(slow * 1000), Math.min(5000, Math.max(200, slow * 250)));
+      this.slowTimer.unref();
+    }
+  }
+
+  /** Logs (once each) the synchronous events that have waited longer than `ms` for their answer. */
+  private logSlowEvents(ms: number): void {
+    const now = Date.now();
+    for (const ev of this.dm.tokens.values()) {
+      if (ev.slowLogged || ev.userevent || !ev.sync || now - ev.raisedAt < ms) continue;
+      ev.slowLogged = true;
+      const v = describeEvent(this.dm, ev);
+      const s = this.dm.sessions.get(ev.sid);
+      const listening = s && s.waiters.size > 0 ? 'its DM application is listening' : 'no dm_get_events call waits on the session';
+      this.opts.log.warn(`dmapi: token ${ev.token} (${v.type} ${v.object ?? ''}) has waited ${((now - ev.raisedAt) / 1000).toFixed(0)} s `
+        + `in session ${ev.sid} (${s ? sessionName(s.info) : '?'}, ${ev.state}; ${listening}); see dmapifs dm events`);
+    }
   }
 
   async stop(_reason: string): Promise<void> {
     this.ready = false;
+    if (this.slowTimer) clearInterval(this.slowTimer);
     // Operations waiting for events fail (GPFS: ESTALE on the session node); no new events.
     this.stoppedFlag = true;
     this.dm.abandonWaits({ response: DM_RESP_ABORT, errno: E.ESTALE, respbuf: Buffer.alloc(0) });

@@ -28,6 +28,7 @@ export function sessionHandlers(dm: Dmapi): Handlers {
         s.failedAt = null;
         s.info = info;
         dm.log({ t: 's', sid: s.sid, info: info.toString('base64') });
+        dm.observe?.({ what: 'session-assumed', session: s });
         return { sid: s.sid };
       }
       return { sid: dm.newSession(info).sid };
@@ -40,6 +41,7 @@ export function sessionHandlers(dm: Dmapi): Handlers {
       if (s.waiters.size) fail(E.EBUSY, `a dm_get_events call waits on session ${s.sid}`);
       dm.sessions.delete(s.sid);
       dm.log({ t: 'S', sid: s.sid });
+      dm.observe?.({ what: 'session-destroyed', session: s });
       return {};
     },
 

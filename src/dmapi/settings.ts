@@ -1,6 +1,9 @@
 // Node settings of the DMAPI (GPFS's mmchconfig attributes of the same names), one set per node:
 //
-//   <run dir>/<node>/dmapi-settings.json   {"dmapiEventTimeout": 86400000, ...}
+//   <state dir>/<node>/dmapi-settings.json   {"dmapiEventTimeout": 86400000, ...}
+//
+// (the state directory, /var/lib/dmapifs by default, survives reboots; a file left in the run
+// directory by an older version is taken over once).
 //
 // Set with `dmapifs config --node NODE NAME=VALUE ...` (the daemon's `dmapi-config` control command,
 // which validates and writes the file) or by editing the file: the daemon reads it again when its
@@ -66,8 +69,11 @@ export class NodeSettings {
   private checkedAt = 0;
   readonly file: string;
 
-  constructor(runDir: string) {
-    this.file = path.join(runDir, SETTINGS_FILE);
+  constructor(stateDir: string, legacyDir?: string) {
+    this.file = path.join(stateDir, SETTINGS_FILE);
+    if (legacyDir && !fs.existsSync(this.file)) {
+      try { fs.copyFileSync(path.join(legacyDir, SETTINGS_FILE), this.file); } catch { /* none */ }
+    }
     this.reload();
   }
 

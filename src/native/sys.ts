@@ -94,6 +94,7 @@ interface Binding {
   flistxattr(fd: number): string[] | number;
   fremovexattr(fd: number, name: PathArg): number;
   peerCred(fd: number): PeerCred | number;
+  sdNotify(path: Buffer, message: Buffer): number;
   getVersion(fd: number): number;
   utimensat(dirfd: number, path: PathArg | null, atimeSec: Int64 | null, atimeNsec: number, mtimeSec: Int64 | null, mtimeNsec: number, flags?: number): number;
   futimens(fd: number, atimeSec: Int64 | null, atimeNsec: number, mtimeSec: Int64 | null, mtimeNsec: number): number;
@@ -220,6 +221,8 @@ export const flistxattr: Binding['flistxattr'] = b.flistxattr;
 export const fremovexattr: Binding['fremovexattr'] = b.fremovexattr;
 /** SO_PEERCRED of a Unix socket fd: the peer's {pid, uid, gid} at connect() | -errno. */
 export const peerCred: Binding['peerCred'] = b.peerCred;
+/** One datagram to a service manager's notification socket (sd_notify(3)) → 0 | -errno. */
+export const sdNotify: Binding['sdNotify'] = b.sdNotify;
 /**
  * FS_IOC_GETVERSION: the inode generation (unsigned 32-bit, never negative) | -errno (-ENOTTY or
  * -EOPNOTSUPP where the filesystem has none, e.g. tmpfs).
