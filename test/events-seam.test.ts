@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { connect } from '../src/dmapi/client';
 import { useCluster, waitFor } from './helpers/cluster';
-import { C, evMount, expectEvent, noEvent, run } from './helpers/events';
+import { C, evMount, expectEvent, holdRight, noEvent, run } from './helpers/events';
 
 const cluster = useCluster();
 const node = cluster.uniqueNode('seam');
@@ -82,14 +82,12 @@ test.serial('fallocate waits for a DM right held on its file', async (t) => {
   const e = await evMount(t, cluster, node, []);
   fs.writeFileSync(path.join(e.backing, 'g'), 'x');
   const h = await e.dm.pathToHandle(e.m('g'));
-  const tok = await e.dm.createUserevent(e.sid, Buffer.from('hold'));
-  await e.dm.requestRight(e.sid, h, tok, C.DM_RR_WAIT, C.DM_RIGHT_EXCL);
+  const release = await holdRight(e.dm, e.sid, h);
   const p = run(t, 'fallocate', ['-l', '1M', e.m('g')]);
   await new Promise((r) => setTimeout(r, 400));
   t.false(p.exited(), 'fallocate waits for the exclusive right');
   t.is(fs.statSync(path.join(e.backing, 'g')).size, 1, 'nothing allocated under the right');
-  await e.dm.releaseRight(e.sid, h, tok);
-  await e.dm.respondEvent(e.sid, tok, C.DM_RESP_CONTINUE, 0);
+  await release();
   const r = await p.finish();
   t.is(r.code, 0, r.stderr);
   t.is(fs.statSync(path.join(e.backing, 'g')).size, 1024 * 1024);
@@ -129,8 +127,7 @@ test.serial('a DM_NO_TOKEN call whose caller is killed while it waits for its ri
   const data = Buffer.alloc(128 * 1024, 0x41);
   fs.writeFileSync(e.m('k'), data);
   const h = await e.dm.pathToHandle(e.m('k'));
-  const tok = await e.dm.createUserevent(e.sid, Buffer.from('hold'));
-  await e.dm.requestRight(e.sid, h, tok, C.DM_RR_WAIT, C.DM_RIGHT_EXCL);
+  const release = await holdRight(e.dm, e.sid, h);
   const child = spawn(process.execPath, ['-e', `
 const { connect } = require(${JSON.stringify(CLIENT_JS)});
 (async () => {
@@ -148,8 +145,7 @@ const { connect } = require(${JSON.stringify(CLIENT_JS)});
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   await new Promise((r) => setTimeout(r, 200));
-  await e.dm.releaseRight(e.sid, h, tok);
-  await e.dm.respondEvent(e.sid, tok, C.DM_RESP_CONTINUE, 0);
+  await release();
   await new Promise((r) => setTimeout(r, 500));
   t.false(out.includes('punched'));
   t.deepEqual(fs.readFileSync(path.join(e.backing, 'k')), data, "the dead caller's punch_hole did not run");

@@ -37,6 +37,11 @@ export class InodeRecord {
   gen: number | null = null;
   /** The DMAPI's handle of the object (opaque here), kept with the generation. */
   handle: Buffer | null = null;
+  /**
+   * The size the kernel was last told (attribute replies), and so where it puts an O_APPEND write:
+   * the passthrough moves such a write to the real end when the file grew behind the mount's back.
+   */
+  kernelSize: number | null = null;
   private dm: { state: DmState; ctime: bigint } | null = null;
   private attrs: { has: boolean; ctime: bigint } | null = null;
   /** A change users must not see: the ctime to show while the backing ctime is `backing`. */

@@ -87,8 +87,10 @@ export class Passthrough implements FuseOps {
   private readonly capacity: Capacity | null;
   private readonly passthrough: boolean;
   private readonly gate: DataGate;
-  /** Open files (by backing descriptor), kept while events are on; open counts are in the inode records. */
+  /** Open files (by backing descriptor); open counts are in the inode records. */
   private readonly files = new Map<number, OpenFile>();
+  /** Descriptors opened with O_APPEND (see appendPos). */
+  private readonly appending = new Set<number>();
 
   constructor(o: PassthroughOptions) {
     this.dir = o.dir;
@@ -123,7 +125,7 @@ export class Passthrough implements FuseOps {
   }
 
   private fileRef(p: string, fd: number): FileRef | null {
-    const f = this.files.get(fd);
+    const f = this.ev ? this.files.get(fd) : undefined;
     return f ? { rel: relOf(p), ino: f.ino, fd, nonblock: f.nonblock, memo: f.memo } : null;
   }
 
@@ -133,15 +135,20 @@ export class Passthrough implements FuseOps {
    */
   private opened(p: string, fd: number, flags: number): OpenOptions | undefined {
     const ev = this.ev;
+    if (flags & sys.O_APPEND) this.appending.add(fd);
     // Kernel passthrough (when the kernel accepted it) only on a mount where no read or write can
     // concern us: no DMAPI (no data event, DM right or NOSPACE event may ever apply) and no
     // --capacity limit to enforce. Everything else about the file (attributes, locks, xattrs,
     // fallocate, the namespace) still comes to the daemon.
-    if (!ev) return this.passthrough && !this.capacity ? PASSTHROUGH_OPEN : undefined;
+    const kernelIo = !ev && this.passthrough && !this.capacity ? PASSTHROUGH_OPEN : undefined;
     const st = stat();
-    if (sys.fstat(fd, st) < 0) return undefined;
+    if (sys.fstat(fd, st) < 0) return kernelIo;
     const ino = st[sys.STAT_INO];
     this.dir.inodes.opened(ino).path = relOf(p);
+    if (!ev) {
+      this.files.set(fd, { ino, nonblock: false, direct: false, memo: {} });
+      return kernelIo;
+    }
     // Files with data events in force bypass the page cache: every read and write reaches us and
     // raises its event (shared mmap still works: FUSE_DIRECT_IO_ALLOW_MMAP, see the binding).
     const memo = {};
@@ -233,7 +240,24 @@ export class Passthrough implements FuseOps {
 
   /** A stat with the times a DM application's invisible change must not alter (src/backing/inodes.ts). */
   private shown(st: BigUint64Array): BigUint64Array {
-    return this.dir.inodes.get(st[sys.STAT_INO])?.shownTimes(st) ?? st;
+    const rec = this.dir.inodes.get(st[sys.STAT_INO]);
+    if (!rec) return st;
+    rec.kernelSize = Number(st[sys.STAT_SIZE]);
+    return rec.shownTimes(st);
+  }
+
+  /**
+   * Where a write through an O_APPEND open goes. The kernel gives every write its offset (for an
+   * append, the end of the file as it last heard of it), so an explicit offset (pwritev2
+   * RWF_NOAPPEND, mmap write-back) is kept; an append at the end the kernel was told, in a file
+   * that has grown behind the mount's back since, goes to the real end, as a native append would.
+   */
+  private appendPos(fd: number, pos: number): number {
+    const st = stat();
+    if (sys.fstat(fd, st) < 0) return pos;
+    const rec = this.dir.inodes.get(st[sys.STAT_INO]);
+    const size = Number(st[sys.STAT_SIZE]);
+    return rec && rec.kernelSize === pos && size > pos ? size : pos;
   }
 
   access(p: string, mode: number, cb: Cb): void {
@@ -678,10 +702,17 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     // buf is valid only now: copied when the write has to wait (event, DM right, NOSPACE).
     let data = buf;
+    const append = this.appending.has(fd);
     this.gate.pass(this.ev ? this.fileRef(p, fd) : null, fd, {
       kind: 'write', off: pos, len, changes: true, ctx,
       growth: (st) => Capacity.growth(st, pos, len),
-      run: () => sys.pwrite(fd, data, 0, len, pos),
+      run: () => {
+        const n = sys.pwrite(fd, data, 0, len, append ? this.appendPos(fd, pos) : pos);
+        // The kernel now takes the file to end at pos + n.
+        const rec = append && n > 0 ? this.dir.inodes.get(this.files.get(fd)?.ino ?? -1n) : undefined;
+        if (rec) rec.kernelSize = Math.max(rec.kernelSize ?? 0, pos + n);
+        return n;
+      },
       willWait: () => { if (data === buf) data = Buffer.from(buf.subarray(0, len)); },
     }, cb);
   }
@@ -695,8 +726,9 @@ export class Passthrough implements FuseOps {
       this.virtual.delete(fd);
       return cb(0);
     }
-    const last = this.ev ? this.forget(fd) : null;
-    if (last) {
+    this.appending.delete(fd);
+    const last = this.forget(fd);
+    if (last && this.ev) {
       // The last close through this mount: CLOSE, and DESTROY when the file has no name left.
       const f: FileRef = { rel: relOf(p), ino: last.ino, fd, memo: last.memo };
       this.ev!.closed(f);
