@@ -1276,6 +1276,20 @@ JS_FN(js_setfsuid, do_setfsid, "uid", SYS_setfsuid)
 JS_FN(js_setfsgid, do_setfsid, "gid", SYS_setfsgid)
 
 /*
+ * clearAppend(fd) -> 0 | -errno: drops O_APPEND from an open file's status flags (F_SETFL). The
+ * kernel refuses it (-EPERM) for an append-only inode, whose writes must all append.
+ */
+static napi_value js_clear_append(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return ret_int(env, -errno);
+  if (!(fl & O_APPEND)) return ret_int(env, 0);
+  return ret_sys(env, fcntl(fd, F_SETFL, fl & ~O_APPEND));
+}
+
+/*
  * capEffective(cap, on) -> 1 | 0 (whether `cap` was in the effective set before) | -errno. Raises
  * or drops one capability in the calling THREAD's effective set (capget/capset act per thread),
  * the permitted set unchanged, so it can be raised again. setfsuid drops only the file capabilities;
@@ -1859,6 +1873,7 @@ NAPI_MODULE_INIT() {
       {"setfsuid", js_setfsuid},
       {"setfsgid", js_setfsgid},
       {"capEffective", js_cap_effective},
+      {"clearAppend", js_clear_append},
       {"flock", js_flock},
       {"fcntlLock", js_fcntl_lock},
       {"mount", js_mount},

@@ -31,7 +31,10 @@ const DT_DIR = 4;
 /** Longest path one openat2 resolves (PATH_MAX includes the NUL). */
 const HOP = 4095;
 
-/** A path naming (dirfd, name) for the calls that take no directory descriptor (l*xattr, statvfs). */
+/**
+ * A path naming (dirfd, name) for the calls that take no directory descriptor (l*xattr, statvfs).
+ * Without a name it is the /proc link itself: give '.' to reach the directory with an l* call.
+ */
 export function procPath(dirfd: number, name?: Buffer): Buffer {
   const d = Buffer.from(`/proc/self/fd/${dirfd}`);
   return name ? Buffer.concat([d, Buffer.from('/'), name]) : d;

@@ -38,7 +38,7 @@ function parse(v: Buffer): AclEntry[] | null {
 /** The creation mode to pass to the backing filesystem for a new object in the directory `dirfd`. */
 export function creationMode(dirfd: number, mode: number, umask: number): number {
   if ((mode & umask & 0o777) === 0) return mode;
-  const hasDefault = sys.lgetxattr(procPath(dirfd), ACL_XATTR_DEFAULT);
+  const hasDefault = sys.lgetxattr(procPath(dirfd, Buffer.from('.')), ACL_XATTR_DEFAULT);
   return typeof hasDefault === 'number' ? mode & ~(umask & 0o777) : mode;
 }
 

@@ -37,13 +37,9 @@ const S_ISGID = 0o2000;
 const S_ISUID = 0o4000;
 /** The open options of a file whose reads and writes the kernel does itself (see opened()). */
 const PASSTHROUGH_OPEN: OpenOptions = Object.freeze({ passthrough: true });
-/**
- * Open flags passed on to the backing file (see Passthrough.openFlags). Not O_APPEND: the kernel
- * gives every write its offset (the end of the file for an O_APPEND open, which it works out
- * itself), and a backing descriptor with O_APPEND would move writes at an explicit offset
- * (pwritev2 RWF_NOAPPEND, mmap write-back) to the end.
- */
-const OPEN_FLAGS_KEPT = sys.O_ACCMODE | sys.O_TRUNC | sys.O_NONBLOCK | sys.O_DSYNC | sys.O_SYNC | sys.O_NOATIME | sys.O_DIRECTORY;
+/** Open flags passed on to the backing file (see Passthrough.openFlags; O_APPEND: see opened()). */
+const OPEN_FLAGS_KEPT = sys.O_ACCMODE | sys.O_TRUNC | sys.O_APPEND | sys.O_NONBLOCK | sys.O_DSYNC | sys.O_SYNC |
+  sys.O_NOATIME | sys.O_DIRECTORY;
 /** File handles above this are virtual (quota reports), not descriptors. */
 const VIRTUAL_FH_BASE = 2 ** 40;
 
@@ -135,7 +131,12 @@ export class Passthrough implements FuseOps {
    */
   private opened(p: string, fd: number, flags: number): OpenOptions | undefined {
     const ev = this.ev;
-    if (flags & sys.O_APPEND) this.appending.add(fd);
+    // The backing file is opened with O_APPEND (an append-only inode allows no other write open),
+    // then loses it: the kernel gives every write its offset (the end of the file for an append,
+    // which it works out itself), and a backing descriptor with O_APPEND would move writes at an
+    // explicit offset (pwritev2 RWF_NOAPPEND, mmap write-back) to the end. An append-only inode
+    // keeps it (the kernel refuses to drop it), and all its writes append, as natively.
+    if (flags & sys.O_APPEND && sys.clearAppend(fd) === 0) this.appending.add(fd);
     // Kernel passthrough (when the kernel accepted it) only on a mount where no read or write can
     // concern us: no DMAPI (no data event, DM right or NOSPACE event may ever apply) and no
     // --capacity limit to enforce. Everything else about the file (attributes, locks, xattrs,
