@@ -4,7 +4,7 @@ import test from 'ava';
 import * as fs from 'fs';
 import * as path from 'path';
 import { useCluster } from './helpers/cluster';
-import { C, evMount, expectEvent, noEvent, run } from './helpers/events';
+import { C, evMount, expectEvent, holdRight, noEvent, run } from './helpers/events';
 
 const cluster = useCluster();
 const node = cluster.uniqueNode('em');
@@ -238,15 +238,13 @@ test.serial('NOSPACE: the write retried after CONTINUE still waits for a DM righ
   const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_NOSPACE, 'dd of 128K with 124K left');
   // The DM application takes the exclusive right on the file being written (with a token of its
   // own), frees space, and answers CONTINUE while it still holds the right.
-  const tok = await e.dm.createUserevent(e.sid, Buffer.from('hold'));
-  await e.dm.requestRight(e.sid, hTarget, tok, C.DM_RR_WAIT, C.DM_RIGHT_EXCL);
+  const release = await holdRight(e.dm, e.sid, hTarget);
   await e.dm.punchHole(e.sid, hOld, C.DM_NO_TOKEN, 0, 0);
   await e.dm.respondEvent(e.sid, ev.token, C.DM_RESP_CONTINUE, 0);
   await new Promise((r) => setTimeout(r, 500));
   t.false(w.exited(), 'the retried write waits for the DM right');
   t.is(fs.statSync(path.join(e.backing, 'target')).size, 0, 'nothing written under the DM right');
-  await e.dm.releaseRight(e.sid, hTarget, tok);
-  await e.dm.respondEvent(e.sid, tok, C.DM_RESP_CONTINUE, 0);
+  await release();
   const r = await w.finish();
   t.is(r.code, 0, r.stderr);
   t.is(fs.statSync(path.join(e.backing, 'target')).size, 128 * 1024);

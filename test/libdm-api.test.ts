@@ -56,6 +56,7 @@ const GROUPS: Array<[string, string]> = [
   ['config', 'config: get_config, get_config_events'],
   ['threads', '4 threads on one session answer events concurrently'],
   ['badargs', 'bad arguments: every pointer argument of every function unmapped, NULL or read-only → EFAULT; wild lengths → E2BIG/EBADF or EFAULT at the edge of the caller\'s memory; ENOSYS before dm_init_service'],
+  ['names', 'names that are not UTF-8: path_to_handle, handle_to_path, read_invis, event names, a recall'],
 ];
 
 for (const [name, title] of GROUPS) {

@@ -42,6 +42,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 /* ---- ABI constants that older headers may lack (values are the kernel's, stable) ---- */
@@ -1300,6 +1301,48 @@ static napi_value do_setfsid(napi_env env, napi_callback_info info, const char *
 JS_FN(js_setfsuid, do_setfsid, "uid", SYS_setfsuid)
 JS_FN(js_setfsgid, do_setfsid, "gid", SYS_setfsgid)
 
+/*
+ * clearAppend(fd) -> 0 | -errno: drops O_APPEND from an open file's status flags (F_SETFL). The
+ * kernel refuses it (-EPERM) for an append-only inode, whose writes must all append.
+ */
+static napi_value js_clear_append(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(arg_fd(env, argv[0], &fd));
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return ret_int(env, -errno);
+  if (!(fl & O_APPEND)) return ret_int(env, 0);
+  return ret_sys(env, fcntl(fd, F_SETFL, fl & ~O_APPEND));
+}
+
+/*
+ * capEffective(cap, on) -> 1 | 0 (whether `cap` was in the effective set before) | -errno. Raises
+ * or drops one capability in the calling THREAD's effective set (capget/capset act per thread),
+ * the permitted set unchanged, so it can be raised again. setfsuid drops only the file capabilities;
+ * a daemon writing for a caller also drops CAP_SYS_RESOURCE, so that the caller's limits (root's
+ * reserved blocks, quotas) apply to the write.
+ */
+static napi_value js_cap_effective(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int cap;
+  bool on;
+  TRY(arg_int(env, argv[0], "cap", &cap));
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "on must be a boolean");
+    return NULL;
+  }
+  if (cap < 0 || cap >= 64) return ret_int(env, -EINVAL);
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+  if (syscall(SYS_capget, &hdr, data) < 0) return ret_int(env, -errno);
+  uint32_t bit = 1u << (cap % 32);
+  int was = (data[cap / 32].effective & bit) != 0;
+  if (on) data[cap / 32].effective |= bit;
+  else data[cap / 32].effective &= ~bit;
+  if (syscall(SYS_capset, &hdr, data) < 0) return ret_int(env, -errno);
+  return ret_int(env, was);
+}
+
 /* ---- locks ---- */
 
 /* flock(fd, op) -> 0 | -errno. A blocking wait interrupted by a signal returns -EINTR. */
@@ -1856,6 +1899,8 @@ NAPI_MODULE_INIT() {
       {"faccessat", js_faccessat},
       {"setfsuid", js_setfsuid},
       {"setfsgid", js_setfsgid},
+      {"capEffective", js_cap_effective},
+      {"clearAppend", js_clear_append},
       {"flock", js_flock},
       {"fcntlLock", js_fcntl_lock},
       {"mount", js_mount},

@@ -106,15 +106,14 @@ export function attributeHandlers(dm: Dmapi): Handlers {
       const enable = Number(a.enable) !== 0;
       const destroy = eventBit(DM_EVENT_DESTROY);
       const key = fsKey(p.fsid);
+      let name: Buffer | null = null;
       if (enable) {
-        const name = attrName(a.name);
+        name = attrName(a.name);
         assignDispositions(dm, s, key, destroy, destroy, fsE);
-        fsE.state.returnOnDestroy = name;
       } else {
         if (((s.disp.get(key) ?? 0n) & destroy) === 0n) fail(E.EINVAL, 'the session does not hold the DESTROY disposition');
-        fsE.state.returnOnDestroy = null;
       }
-      fsE.saveState();
+      fsE.updateState((st) => { st.returnOnDestroy = name; });
       return {};
     },
   };

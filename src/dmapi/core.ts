@@ -1,6 +1,7 @@
 // The state of a node's DMAPI: sessions, events and tokens, dispositions, the filesystem table and
 // rights; shared by the function groups (sessions.ts, events.ts, ...), each of which registers the
 // handlers of its opcodes. Handlers throw DmError (constants.ts) to fail with an errno.
+import { AsyncLocalStorage } from 'async_hooks';
 import {
   DM_EVENT_MAX, DM_EVENT_MOUNT, DM_MAX_SESSIONS, DM_NO_TOKEN, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, eventBit, fail,
 } from './constants';
@@ -21,6 +22,12 @@ export interface CallCtx {
   onClose(fn: () => void): () => void;
   isClosed(): boolean;
 }
+
+/**
+ * The caller of the DMAPI call being served (the server runs each handler in it): what a call that
+ * waits (for a right) needs to give up when its caller dies or its connection drops.
+ */
+export const callContext = new AsyncLocalStorage<CallCtx>();
 
 export type Args = Record<string, FieldValue>;
 export type Handler = (args: Args, ctx: CallCtx) => Record<string, unknown> | Promise<Record<string, unknown>>;
@@ -305,7 +312,9 @@ export class Dmapi {
     const o = this.fsTable.resolve(handle as Buffer);
     let r: T;
     if (Number(token) === DM_NO_TOKEN) {
-      const release = await this.rights.acquireTemporary(o, need);
+      // A caller that dies (or whose connection drops) while the call waits for its right cancels
+      // the call and its queued lock request: nothing runs for a caller that is gone.
+      const release = await this.rights.acquireTemporary(o, need, callContext.getStore());
       try {
         r = await fn(o);
       } finally {

@@ -1,7 +1,7 @@
 // Data: dm_read_invis, dm_write_invis, dm_probe_hole, dm_punch_hole, dm_get_allocinfo,
 // dm_sync_by_handle. Invisible I/O goes straight to the backing file (no events) with O_NOATIME,
-// and write_invis puts atime and mtime back afterwards and keeps the ctime users see (ctime.ts),
-// so the visible timestamps do not change (SGI's XFS DMAPI avoids them on purpose).
+// and write_invis and punch_hole put atime and mtime back afterwards and keep the ctime users see
+// (ctime.ts), so the visible timestamps do not change (SGI's XFS DMAPI avoids them on purpose).
 //
 // Hole rules (decisions, from LTP hole.c and GPFS): the block size is the backing file's st_blksize.
 // dm_punch_hole: off must be block-aligned and off+len too unless it reaches EOF (len 0 = to EOF),
@@ -151,13 +151,20 @@ export function dataHandlers(dm: Dmapi): Handlers {
         const pids = mappers(o);
         if (pids.length) fail(E.EBUSY, `the file is memory-mapped (pid ${pids.join(', ')})`);
         if (end <= off) return {};
-        const fd = openObj(o, sys.O_WRONLY);
-        try {
-          const r = sys.punchHole(fd, off, end - off);
-          if (r < 0) fail(-r, 'punch hole');
-        } finally {
-          sys.close(fd);
-        }
+        // Like write_invis, the visible times stay (an HSM's migration must not make files look new
+        // to users, backups and age policies): atime and mtime are put back, the ctime kept (ctime.ts).
+        keepingCtime(o, () => {
+          const fd = openObj(o, sys.O_WRONLY | sys.O_NOATIME);
+          try {
+            const before = new BigUint64Array(sys.STAT_FIELDS);
+            if (sys.fstat(fd, before) < 0) fail(E.EIO, 'fstat');
+            const r = sys.punchHole(fd, off, end - off);
+            if (r < 0) fail(-r, 'punch hole');
+            sys.futimens(fd, before[sys.STAT_ATIME_SEC], Number(before[sys.STAT_ATIME_NSEC]), before[sys.STAT_MTIME_SEC], Number(before[sys.STAT_MTIME_NSEC]));
+          } finally {
+            sys.close(fd);
+          }
+        });
         dm.objectChanged(o);
         return {};
       });

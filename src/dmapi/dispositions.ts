@@ -14,14 +14,15 @@
 //   dependent on the specific file or file system").
 import * as sys from '../native/sys';
 import {
-  CONFIG_VALUES, DIR_EVENTLIST_ALLOWED, DM_EVENT_DESTROY, DM_EVENT_MAX, DM_EVENT_MOUNT, DM_EVENT_READ, DM_EVENT_TRUNCATE, DM_EVENT_WRITE,
-  DM_NO_TOKEN, DM_REGION_READ, DM_REGION_TRUNCATE, DM_REGION_WRITE, DM_RIGHT_EXCL, DM_RIGHT_SHARED, E, eventBit,
-  eventSetNelem, fail, FILE_EVENTLIST_ALLOWED, FS_DISP_ALLOWED, FS_EVENTLIST_ALLOWED, SUPPORTED_EVENT_SET,
+  CONFIG_VALUES, DIR_EVENTLIST_ALLOWED, DM_EVENT_DESTROY, DM_EVENT_MAX, DM_EVENT_MOUNT, DM_NO_TOKEN, DM_RIGHT_EXCL,
+  DM_RIGHT_SHARED, E, eventBit, eventSetNelem, fail, FILE_EVENTLIST_ALLOWED, FS_DISP_ALLOWED, FS_EVENTLIST_ALLOWED,
+  SUPPORTED_EVENT_SET,
 } from './constants';
+import { eventListOf } from './dmstate';
 import { Args, Dmapi, fsKey, GLOBAL_KEY, Handlers, Session } from './core';
-import { FsEntry, getXattr, Obj, removeXattr, setXattr, XA_EVENTS, XA_REGIONS } from './fstable';
+import { dmStateOf, FsEntry, Obj, removeXattr, setXattr, XA_EVENTS } from './fstable';
 import { parseHandle } from './handles';
-import { chain, chainSize, dispInfo, DISPINFO_SIZE, mountEvent, unpackRegions } from './layouts';
+import { chain, chainSize, dispInfo, DISPINFO_SIZE, mountEvent } from './layouts';
 
 function maskBelow(maxevent: number): bigint {
   return (1n << BigInt(maxevent)) - 1n;
@@ -38,17 +39,7 @@ function noToken(token: unknown): void {
 
 /** The persistent event list of an object (files: plus the data events its regions imply). */
 export function objectEventList(o: Obj, withRegions: boolean): bigint {
-  const b = getXattr(o, XA_EVENTS);
-  let set = b && b.length === 8 ? b.readBigUInt64LE(0) : 0n;
-  if (withRegions && o.type === 'reg') {
-    const r = getXattr(o, XA_REGIONS);
-    for (const reg of (r && unpackRegions(r)) || []) {
-      if (reg.flags & DM_REGION_READ) set |= eventBit(DM_EVENT_READ);
-      if (reg.flags & DM_REGION_WRITE) set |= eventBit(DM_EVENT_WRITE);
-      if (reg.flags & DM_REGION_TRUNCATE) set |= eventBit(DM_EVENT_TRUNCATE);
-    }
-  }
-  return set;
+  return eventListOf(dmStateOf(o.fs, { rel: o.rel }, o.st), withRegions && o.type === 'reg');
 }
 
 /** The session holding the disposition of `event` for the filesystem `key`, if any. */
@@ -81,7 +72,7 @@ export function assignDispositions(dm: Dmapi, s: Session, key: string, mask: big
   if (key === GLOBAL_KEY && next & eventBit(DM_EVENT_MOUNT)) dm.mountDispositionSeen = true;
   dm.log({ t: 'd', sid: s.sid, fs: key, set: next.toString(16) });
   if (key !== GLOBAL_KEY && destroyBefore !== holder(dm, key, DM_EVENT_DESTROY)) {
-    if (fsE && fsE.state.returnOnDestroy) { fsE.state.returnOnDestroy = null; fsE.saveState(); }
+    if (fsE && fsE.state.returnOnDestroy) fsE.updateState((st) => { st.returnOnDestroy = null; });
   }
 }
 
@@ -140,8 +131,7 @@ export function dispositionHandlers(dm: Dmapi): Handlers {
         const fsE = dm.fsTable.fsOf(p.fsid);
         noToken(a.token);
         if (want & ~FS_EVENTLIST_ALLOWED) fail(E.EINVAL, 'event not valid in a filesystem event list');
-        fsE.state.eventlist = (fsE.state.eventlist & ~mask) | want;
-        fsE.saveState();
+        fsE.updateState((st) => { st.eventlist = (st.eventlist & ~mask) | want; });
         return {};
       }
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_EXCL, (o) => {
@@ -172,7 +162,7 @@ export function dispositionHandlers(dm: Dmapi): Handlers {
       if (p.kind === 'fs') {
         const fsE = dm.fsTable.fsOf(p.fsid);
         noToken(a.token);
-        return answer(fsE.state.eventlist);
+        return answer(fsE.refreshState().eventlist);
       }
       return dm.withObject(a.sid, a.handle, a.token, DM_RIGHT_SHARED, (o) => answer(objectEventList(o, true)));
     },

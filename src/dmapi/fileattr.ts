@@ -31,7 +31,7 @@ import { Args, Dmapi, Handlers } from './core';
 import { dmAttrs } from './attributes';
 import { objectEventList } from './dispositions';
 import { setShownCtime, shownCtimeNs } from './ctime';
-import { atObj, getXattr, Obj, openObj, XA_ATTR } from './fstable';
+import { atObj, getXattr, hasDmAttrs, Obj, openObj, XA_ATTR } from './fstable';
 import { parseHandle } from './handles';
 import { align8, statEntry, StatInfo } from './layouts';
 import { regionsOf } from './regions';
@@ -84,13 +84,14 @@ export function dataExtents(o: Obj): number {
 export function statInfo(o: Obj, withHandle: boolean, compname: string | null): StatInfo {
   const st = o.st;
   const ctime = shownCtimeNs(o.fs, st) / 1000000000n;
-  const pers = dmAttrs(o).length ? 1 : 0;
+  const pers = hasDmAttrs(o) ? 1 : 0;
   const ctimeNs = st[sys.STAT_CTIME_SEC] * 1000000000n + st[sys.STAT_CTIME_NSEC];
   return {
     handle: withHandle ? o.handle : null,
     compname,
     nevents: DM_EVENT_MAX,
-    emask: objectEventList(o, false),
+    // XDSM: dt_emask is the object's event list as dm_get_eventlist reports it (regions included).
+    emask: objectEventList(o, true),
     pers,
     pmanreg: regionsOf(o).length ? 1 : 0,
     dtime: ctime,      // DM_CONFIG_DTIME_OVERLOAD: the dtime is the ctime (GPFS)

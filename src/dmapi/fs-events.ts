@@ -25,8 +25,8 @@
 // * Messages: retcodes of post events and UNMOUNT are 0 or the positive errno of the operation.
 //   NOSPACE is a dm_namesp_event_t with ne_handle1 = the filesystem handle and ne_handle2 = the file
 //   being written (dmapifs: the file is extra information, XDSM leaves it unspecified).
+import { bytes, child, DmState, XA_ATTR } from '../backing';
 import * as sys from '../native/sys';
-import { showCtime } from './ctime';
 import type { DataKind, FileRef, FsEventHooks, Gate, MountDescription, NsOp } from '../fs/events';
 import {
   DM_EVENT_ATTRIBUTE, DM_EVENT_CLOSE, DM_EVENT_CREATE, DM_EVENT_DESTROY, DM_EVENT_LINK, DM_EVENT_MOUNT,
@@ -36,19 +36,18 @@ import {
   DM_RESP_ABORT, DM_RESP_DONTCARE, E, eventBit,
 } from './constants';
 import type { Dmapi, EventAnswer, Session } from './core';
+import { eventListOf, regionsIn } from './dmstate';
 import { dispositionOf, raise } from './events';
-import { FsEntry, XA_ATTR, XA_EVENTS, XA_IGEN, XA_REGIONS } from './fstable';
+import { dmStateOf, FsEntry } from './fstable';
 import { makeHandle } from './handles';
-import { dataEvent, destroyEvent, mountEvent, namespEvent, unpackRegions } from './layouts';
+import { dataEvent, destroyEvent, mountEvent, namespEvent } from './layouts';
 import { NodeSettings, EVENT_TIMEOUT_INFINITE } from './settings';
 
 /** XDSM: ne_mode of UNMOUNT for a forced unmount. */
 export const DM_UNMOUNT_FORCE = 0x1;
 
-const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_XDEV | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
 const ENODATA = 61;
 
-const lat = (s: string) => Buffer.from(s, 'latin1');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const PRE: Record<NsOp['op'], number> = {
@@ -65,40 +64,9 @@ const DATA: Record<DataKind, { type: number; flag: number }> = {
 };
 const DATA_BITS = eventBit(DM_EVENT_READ) | eventBit(DM_EVENT_WRITE) | eventBit(DM_EVENT_TRUNCATE);
 
-function regionBitsOf(flags: number): bigint {
-  let set = 0n;
-  if (flags & DM_REGION_READ) set |= eventBit(DM_EVENT_READ);
-  if (flags & DM_REGION_WRITE) set |= eventBit(DM_EVENT_WRITE);
-  if (flags & DM_REGION_TRUNCATE) set |= eventBit(DM_EVENT_TRUNCATE);
-  return set;
-}
-function regionBits(raw: Buffer | null): bigint {
-  let set = 0n;
-  for (const r of (raw && unpackRegions(raw)) || []) set |= regionBitsOf(r.flags);
-  return set;
-}
-/** An object's raw managed regions and event list (private xattrs), as a data event saw them. */
-interface ListState {
-  regions: Buffer | null;
-  events: Buffer | null;
-}
 const sameBuf = (a: Buffer | null, b: Buffer | null) => (a === null || b === null ? a === b : a.equals(b));
-const sameState = (a: ListState, b: ListState) => sameBuf(a.regions, b.regions) && sameBuf(a.events, b.events);
-function listBits(raw: Buffer | null): bigint {
-  return raw && raw.length === 8 ? raw.readBigUInt64LE(0) : 0n;
-}
+const sameState = (a: DmState, b: DmState) => sameBuf(a.regions, b.regions) && sameBuf(a.events, b.events);
 const value = (r: Buffer | number): Buffer | null => (typeof r === 'number' ? null : r);
-
-const scratch = Buffer.allocUnsafe(4096);
-/**
- * A private xattr of an open file, null when it has none. Read through a scratch buffer: these are
- * read on every access to a managed file, and a Buffer made by the addon costs twice the syscall.
- */
-function fxattr(fd: number, name: string): Buffer | null {
-  const n = sys.fgetxattrInto(fd, name, scratch);
-  if (n >= 0) return Buffer.from(scratch.subarray(0, n));
-  return n === -sys.ERANGE ? value(sys.fgetxattr(fd, name)) : null;
-}
 
 /** A data event under way for one file and kind, and the operations waiting for it. */
 interface SharedDataEvent {
@@ -136,58 +104,7 @@ export class MountHooks implements FsEventHooks {
     return this.cx.isStopped() ? undefined : this.dm.fsTable.peek(this.fsid);
   }
 
-  // ---- backing objects by latin1 path
-
-  private at<T>(fsE: FsEntry, rel: string, fn: (dirfd: number, name: Buffer) => T): T | number {
-    if (rel === '') return fn(fsE.rootFd, lat('.'));
-    const i = rel.lastIndexOf('/');
-    if (i < 0) return fn(fsE.rootFd, lat(rel));
-    const dfd = sys.openat2(fsE.rootFd, lat(rel.slice(0, i)), sys.O_PATH | sys.O_DIRECTORY | sys.O_CLOEXEC, 0, RESOLVE);
-    if (dfd < 0) return dfd;
-    try {
-      return fn(dfd, lat(rel.slice(i + 1)));
-    } finally {
-      sys.close(dfd);
-    }
-  }
-
-  private xattrAt(fsE: FsEntry, rel: string, name: string): Buffer | null {
-    const r = this.at(fsE, rel, (d, n) => sys.lgetxattr(Buffer.concat([Buffer.from(`/proc/self/fd/${d}/`), n]), name));
-    return typeof r === 'number' ? null : r;
-  }
-
-  private statAt(fsE: FsEntry, rel: string): BigUint64Array | null {
-    const st = new BigUint64Array(sys.STAT_FIELDS);
-    return this.at(fsE, rel, (d, n) => sys.fstatat(d, n, sys.AT_SYMLINK_NOFOLLOW, st)) === 0 ? st : null;
-  }
-
-  /** The generation of an object (the same scheme as FsTable.generation), assigned if it has none. */
-  private generation(fsE: FsEntry, rel: string | null, st: BigUint64Array, fd?: number): number {
-    const t = Number(st[sys.STAT_MODE]) & sys.S_IFMT;
-    const regOrDir = t === sys.S_IFREG || t === sys.S_IFDIR;
-    if (fsE.kernelGen && regOrDir) {
-      if (fd !== undefined) {
-        const g = sys.getVersion(fd);
-        if (g >= 0) return g;
-      } else if (rel !== null) {
-        const f = sys.openat2(fsE.rootFd, lat(rel === '' ? '.' : rel), sys.O_RDONLY | sys.O_NOFOLLOW | sys.O_NONBLOCK | sys.O_CLOEXEC, 0, RESOLVE);
-        if (f >= 0) {
-          const g = sys.getVersion(f);
-          sys.close(f);
-          if (g >= 0) return g;
-        }
-      }
-    }
-    const x = fd !== undefined ? value(sys.fgetxattr(fd, XA_IGEN)) : rel !== null ? this.xattrAt(fsE, rel, XA_IGEN) : null;
-    if (x && x.length === 4) return x.readUInt32LE(0);
-    if (rel === null) return 0;
-    const typeName = t === sys.S_IFREG ? 'reg' : t === sys.S_IFDIR ? 'dir' : t === sys.S_IFLNK ? 'lnk' : 'other';
-    try {
-      return this.dm.fsTable.generation(fsE, lat(rel).toString(), typeName, true) ?? 0;
-    } catch {
-      return 0;
-    }
-  }
+  // ---- backing objects (the backing view: names are bytes)
 
   /** Handle of an object by path (or by descriptor when open); null when it is gone. */
   private handleAt(fsE: FsEntry, rel: string | null, fd?: number): { handle: Buffer; st: BigUint64Array } | null {
@@ -196,41 +113,38 @@ export class MountHooks implements FsEventHooks {
       st = new BigUint64Array(sys.STAT_FIELDS);
       if (sys.fstat(fd, st) !== 0) st = null;
     } else if (rel !== null) {
-      st = this.statAt(fsE, rel);
+      st = fsE.dir.stat(rel);
     }
     if (!st) return null;
     const ino = st[sys.STAT_INO];
-    if (fsE.reserved.isReserved(ino)) return null;
-    if (rel !== null) fsE.paths.set(ino, lat(rel).toString());
+    if (fsE.dir.reserved.isReserved(ino)) return null;
+    if (rel !== null) fsE.dir.inodes.setPath(ino, rel);
     return { handle: makeHandle(fsE.fsid, ino, this.generation(fsE, rel, st, fd)), st };
   }
 
-  private fileHandle(fsE: FsEntry, f: FileRef): Buffer {
-    // An open's inode keeps its number and generation while it is open: the handle is computed once
-    // per open when the generation is the kernel's (an xattr generation may still be assigned).
-    const m = f.memo;
-    if (m?.handle instanceof Buffer) {
-      if (f.rel && m.rel !== f.rel) { m.rel = f.rel; fsE.paths.set(f.ino, lat(f.rel).toString()); }
-      return m.handle;
+  private generation(fsE: FsEntry, rel: string | null, st: BigUint64Array, fd?: number): number {
+    try {
+      return fsE.dir.generations.of({ rel, fd }, st, rel !== null) ?? 0;
+    } catch {
+      return 0;
     }
+  }
+
+  /** The handle of an open file: kept in its inode record while it is open (src/backing/inodes.ts). */
+  private fileHandle(fsE: FsEntry, f: FileRef): Buffer {
+    const rec = fsE.dir.inodes.get(f.ino);
+    if (rec && rec.opens > 0 && rec.handle) return rec.handle;
     const st = new BigUint64Array(sys.STAT_FIELDS);
     sys.fstat(f.fd, st);
-    if (f.rel) fsE.paths.set(f.ino, lat(f.rel).toString());
-    const handle = makeHandle(fsE.fsid, f.ino, this.generation(fsE, null, st, f.fd));
-    if (m && fsE.kernelGen && (Number(st[sys.STAT_MODE]) & sys.S_IFMT) === sys.S_IFREG) {
-      m.handle = handle;
-      m.rel = f.rel;
-    }
+    const handle = makeHandle(fsE.fsid, f.ino, this.generation(fsE, f.rel || null, st, f.fd));
+    if (rec && rec.opens > 0 && rec.gen !== null) rec.handle = handle;
     return handle;
   }
 
   /** An object's own event list (with its regions' data events) by descriptor or path. */
   private ownList(fsE: FsEntry, rel: string | null, fd?: number, withRegions = true): bigint {
-    if (fd !== undefined) {
-      return listBits(fxattr(fd, XA_EVENTS)) | (withRegions ? regionBits(fxattr(fd, XA_REGIONS)) : 0n);
-    }
-    if (rel === null) return 0n;
-    return listBits(this.xattrAt(fsE, rel, XA_EVENTS)) | (withRegions ? regionBits(this.xattrAt(fsE, rel, XA_REGIONS)) : 0n);
+    if (fd === undefined && rel === null) return 0n;
+    return eventListOf(dmStateOf(fsE, { rel, fd }), withRegions);
   }
 
   private static inForce(own: bigint, fsList: bigint, type: number): boolean {
@@ -284,8 +198,7 @@ export class MountHooks implements FsEventHooks {
 
   private nsMessage(fsE: FsEntry, op: NsOp, post: boolean, retcode: number): Buffer | null {
     const h = (rel: string) => this.handleAt(fsE, rel)?.handle ?? null;
-    const child = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
-    const name1 = lat(op.name);
+    const name1 = bytes(op.name);
     switch (op.op) {
       case 'create':
         return namespEvent({
@@ -296,14 +209,14 @@ export class MountHooks implements FsEventHooks {
         return namespEvent({ mode: op.mode, handle1: h(op.parent), name1, retcode });
       case 'rename':
         return namespEvent({
-          mode: op.mode, handle1: h(op.parent), handle2: h(op.newParent ?? op.parent), name1, name2: lat(op.newName ?? ''), retcode,
+          mode: op.mode, handle1: h(op.parent), handle2: h(op.newParent ?? op.parent), name1, name2: bytes(op.newName ?? ''), retcode,
         });
       case 'link':
         // LTP's printers: ne_handle1 = the directory receiving the link, ne_handle2 = the object.
         return namespEvent({ mode: op.mode, handle1: h(op.parent), handle2: h(op.target ?? ''), name1, retcode });
       case 'symlink':
         return namespEvent({
-          mode: op.mode, handle1: h(op.parent), name1, name2: lat(op.target ?? ''),
+          mode: op.mode, handle1: h(op.parent), name1, name2: bytes(op.target ?? ''),
           handle2: post && retcode === 0 ? h(child(op.parent, op.name)) : null, retcode,
         });
     }
@@ -334,13 +247,6 @@ export class MountHooks implements FsEventHooks {
     if (!this.enabled) return;
     const fsE = this.fs();
     if (!fsE) return;
-    const child = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
-    if (op.op === 'rename' && retcode === 0) {
-      // Keep the handle index current: the object now lives under its new name.
-      const nrel = child(op.newParent ?? op.parent, op.newName ?? '');
-      const st = this.statAt(fsE, nrel);
-      if (st) fsE.paths.set(st[sys.STAT_INO], lat(nrel).toString());
-    }
     const type = POST[op.op];
     if (!this.nsInForce(fsE, op, type)) return;
     if (!dispositionOf(this.dm, this.fsid, type)) return;
@@ -368,12 +274,11 @@ export class MountHooks implements FsEventHooks {
    * regions and event list, to tell after the answer whether the DM application changed them), or
    * null.
    */
-  private dataDue(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number): ListState | null {
+  private dataDue(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number): DmState | null {
     const { type, flag } = DATA[kind];
-    const state: ListState = { regions: fxattr(f.fd, XA_REGIONS), events: fxattr(f.fd, XA_EVENTS) };
-    const regions = (state.regions && unpackRegions(state.regions)) || [];
-    let own = listBits(state.events);
-    for (const r of regions) own |= regionBitsOf(r.flags);
+    const state = dmStateOf(fsE, { rel: null, fd: f.fd });
+    const regions = regionsIn(state);
+    const own = eventListOf(state, true);
     if (own === 0n) return fsE.state.eventlist & eventBit(type) ? state : null;
     if (!(own & eventBit(type))) return null;
     const start = BigInt(off);
@@ -406,7 +311,7 @@ export class MountHooks implements FsEventHooks {
    * covering the range (re-enabled during the event) → raised again, at most `retries` times
    * (dmapiDataEventRetry; -1: no limit).
    */
-  private dataEvent(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number, state: ListState, retries: number,
+  private dataEvent(fsE: FsEntry, kind: DataKind, f: FileRef, off: number, len: number, state: DmState, retries: number,
     done: (errno: number) => void): void {
     const key = `${f.ino}:${kind}`;
     // The event under way stays shared until it is answered, even when a waiter gave up
@@ -479,12 +384,6 @@ export class MountHooks implements FsEventHooks {
     this.async(DM_EVENT_ATTRIBUTE, namespEvent({ mode: Number(o.st[sys.STAT_MODE]), handle1: o.handle }));
   }
 
-  shownStat(st: BigUint64Array): void {
-    if (!this.enabled) return;
-    const fsE = this.fs();
-    if (fsE) showCtime(fsE, st);
-  }
-
   closed(f: FileRef): void {
     if (!this.enabled) return;
     const fsE = this.fs();
@@ -506,11 +405,11 @@ export class MountHooks implements FsEventHooks {
     let copy: Buffer | null = null;
     if (name) {
       const x = XA_ATTR + name.toString('hex');
-      copy = fd !== undefined ? value(sys.fgetxattr(fd, x)) : this.xattrAt(fsE, rel, x);
+      copy = value(fd !== undefined ? sys.fgetxattr(fd, x) : fsE.dir.getXattr(rel, x));
     }
     const handle = o.handle;
     return () => {
-      fsE.paths.delete(ino);
+      fsE.dir.inodes.forget(ino);
       this.async(DM_EVENT_DESTROY, destroyEvent(handle, name, copy));
     };
   }

@@ -6,8 +6,10 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { RESERVED_DIR } from '../backing/private';
 
-export const RESERVED = '.dmapifs';
+/** The reserved area (src/backing/private.ts), re-exported for the CLI. */
+export const RESERVED = RESERVED_DIR;
 export const CONFIG_FILE = 'config.json';
 
 export interface FsConfig {

@@ -1,32 +1,26 @@
 // The filesystems the DMAPI service can reach (the node's mounts) and the resolution of handles to
 // backing objects.
 //
-// Every lookup goes to the backing directory (never through our own mounts: this thread serves
-// them), with openat2(RESOLVE_BENEATH | NO_XDEV | NO_SYMLINKS | NO_MAGICLINKS) below a descriptor of
-// the backing root, so nested mounts and symlinks are never crossed.
+// Every lookup goes to the backing directory through the backing view the mounts of this process
+// share (src/backing: one descriptor, one resolve policy, never through our own mounts: this thread
+// serves them), so nested mounts and symlinks are never crossed. Names are bytes (RelPath).
 //
-// Decision (handle → object): handles carry (fsid, ino, igen). The daemon keeps an ino → path index,
-// filled by every path it resolves; a handle whose cached path no longer leads to its inode (renamed,
-// or never seen since the daemon started) is found again by one walk of the backing tree (d_ino from
-// getdents, the reserved area skipped), which refreshes the index. Then its generation must match:
-// a deleted file is not found (EBADF) and a reused inode number has another generation (EBADF).
+// Decision (handle → object): handles carry (fsid, ino, igen). The backing view keeps an ino → path
+// index in its inode records, filled by every path resolved; a handle whose cached path no longer
+// leads to its inode (renamed behind our back, or never seen since the daemon started) is found
+// again by one walk of the backing tree (d_ino from getdents, the reserved area skipped), which
+// refreshes the index. Then its generation must match: a deleted file is not found (EBADF) and a
+// reused inode number has another generation (EBADF).
 import * as fs from 'fs';
 import * as path from 'path';
+import { BackingDir, bytes, DmState, fromBytes, RelPath, RESERVED_DIR, XA_ATTR, XA_DTIME, XA_EVENTS, XA_IGEN, XA_REGIONS } from '../backing';
 import * as sys from '../native/sys';
-import { ReservedArea } from '../fs/reserved';
 import { E, fail } from './constants';
-import { loadFsConfig, RESERVED, writeAtomic } from './fsconfig';
+import { loadFsConfig, writeAtomic } from './fsconfig';
 import { FILE_HANDLE_LEN, makeFsHandle, makeHandle, parseHandle } from './handles';
 
-export const XATTR_PREFIX = 'trusted.dmapifs.';
-export const XA_IGEN = XATTR_PREFIX + 'igen';
-export const XA_EVENTS = XATTR_PREFIX + 'dm.events';
-export const XA_REGIONS = XATTR_PREFIX + 'dm.regions';
-export const XA_DTIME = XATTR_PREFIX + 'dm.dtime';
-export const XA_ATTR = XATTR_PREFIX + 'dm.a.';
+export { XA_ATTR, XA_DTIME, XA_EVENTS, XA_IGEN, XA_REGIONS };
 
-const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_XDEV | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_MAGICLINKS;
-const DT_DIR = 4;
 const ENODATA = 61;
 
 export interface MountView {
@@ -41,66 +35,100 @@ export interface MountView {
 interface FsState {
   eventlist: bigint;
   returnOnDestroy: Buffer | null;
-  nextGen: number;
 }
 
 export class FsEntry {
-  readonly rootFd: number;
-  readonly reserved: ReservedArea;
-  readonly rootIno: bigint;
-  readonly backingDev: bigint;
-  /** ino → path relative to the backing root ('' = the root). */
-  readonly paths = new Map<bigint, string>();
-  /** Generation scheme: FS_IOC_GETVERSION when the backing filesystem answers it. */
-  readonly kernelGen: boolean;
-  state: FsState;
+  /** The backing view, shared with the mounts of this process. */
+  readonly dir: BackingDir;
   readonly fsHandle: Buffer;
   private readonly stateFile: string;
+  private cached: FsState;
 
   mountedAt: number | undefined;
 
   constructor(readonly fsid: bigint, readonly backing: string, public mountpoint: string, public dev: number | null, public enabled: boolean) {
     this.fsHandle = makeFsHandle(fsid);
-    this.reserved = new ReservedArea(backing);
-    this.stateFile = path.join(backing, RESERVED, 'dmapi-state.json');
-    this.state = this.loadState();
-    this.reserved.prepare();
-    const fd = sys.open(backing, sys.O_PATH | sys.O_DIRECTORY | sys.O_CLOEXEC, 0);
-    if (fd < 0) throw new Error(`cannot open ${backing}: ${sys.strerror(-fd)}`);
-    this.rootFd = fd;
-    const st = new BigUint64Array(sys.STAT_FIELDS);
-    sys.fstat(fd, st);
-    this.rootIno = st[sys.STAT_INO];
-    this.backingDev = st[sys.STAT_DEV];
-    this.paths.set(this.rootIno, '');
-    const rfd = sys.open(backing, sys.O_RDONLY | sys.O_DIRECTORY | sys.O_CLOEXEC, 0);
-    this.kernelGen = rfd >= 0 && sys.getVersion(rfd) >= 0;
-    if (rfd >= 0) sys.close(rfd);
-  }
-
-  close(): void {
-    sys.close(this.rootFd);
-  }
-
-  private loadState(): FsState {
+    this.stateFile = path.join(backing, RESERVED_DIR, 'dmapi-state.json');
+    this.dir = BackingDir.acquire(backing);
     try {
-      const j = JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as { eventlist?: string; returnOnDestroy?: string | null; nextGen?: number };
-      return {
-        eventlist: BigInt(j.eventlist ?? '0'),
-        returnOnDestroy: j.returnOnDestroy ? Buffer.from(j.returnOnDestroy, 'hex') : null,
-        nextGen: typeof j.nextGen === 'number' ? j.nextGen : 1,
-      };
-    } catch {
-      return { eventlist: 0n, returnOnDestroy: null, nextGen: 1 };
+      this.dir.reserved.prepare();
+      const { state, nextGen } = this.loadState();
+      this.cached = state;
+      // The generation counter moved to the backing layer: never below what an older version gave.
+      if (nextGen > 1) this.dir.generations.floor(nextGen);
+    } catch (e) {
+      this.dir.release();
+      throw e;
     }
   }
 
-  saveState(): void {
-    writeAtomic(this.stateFile, JSON.stringify({
-      eventlist: '0x' + this.state.eventlist.toString(16),
-      returnOnDestroy: this.state.returnOnDestroy ? this.state.returnOnDestroy.toString('hex') : null,
-      nextGen: this.state.nextGen,
-    }) + '\n');
+  get rootIno(): bigint {
+    return this.dir.rootIno;
+  }
+  /** st_dev of the backing filesystem. */
+  get backingDev(): bigint {
+    return this.dir.dev;
+  }
+
+  close(): void {
+    this.dir.release();
+  }
+
+  /**
+   * The filesystem-wide DMAPI state as this daemon last read it (hot paths: every event check).
+   * Another daemon serving the same backing directory may have changed it since; DMAPI calls that
+   * report it read it again first (refreshState), and every change is a locked read-modify-write.
+   */
+  get state(): Readonly<FsState> {
+    return this.cached;
+  }
+
+  refreshState(): Readonly<FsState> {
+    this.cached = this.loadState().state;
+    return this.cached;
+  }
+
+  private loadState(): { state: FsState; nextGen: number } {
+    try {
+      const j = JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as { eventlist?: string; returnOnDestroy?: string | null; nextGen?: number };
+      return {
+        state: { eventlist: BigInt(j.eventlist ?? '0'), returnOnDestroy: j.returnOnDestroy ? Buffer.from(j.returnOnDestroy, 'hex') : null },
+        nextGen: typeof j.nextGen === 'number' ? j.nextGen : 1,
+      };
+    } catch {
+      return { state: { eventlist: 0n, returnOnDestroy: null }, nextGen: 1 };
+    }
+  }
+
+  /**
+   * Changes the filesystem-wide state: read again, changed and written under flock(2) of the state
+   * file's lock, so that no change made by another daemon serving the same backing directory is
+   * lost (no last-writer-wins).
+   */
+  updateState(change: (s: FsState) => void): void {
+    const lock = fs.openSync(`${this.stateFile}.lock`, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      let r = sys.flock(lock, sys.LOCK_EX);
+      while (r === -E.EINTR) r = sys.flock(lock, sys.LOCK_EX);
+      if (r < 0) fail(E.EIO, `cannot lock the DMAPI state: ${sys.strerror(-r)}`);
+      const st = new BigUint64Array(sys.STAT_FIELDS);
+      if (sys.fstat(lock, st) === 0) this.dir.reserved.track(st[sys.STAT_INO]);
+      const { state } = this.loadState();
+      change(state);
+      writeAtomic(this.stateFile, JSON.stringify({
+        eventlist: '0x' + state.eventlist.toString(16),
+        returnOnDestroy: state.returnOnDestroy ? state.returnOnDestroy.toString('hex') : null,
+      }) + '\n');
+      this.cached = state;
+      this.dir.reserved.rescan();
+    } finally {
+      fs.closeSync(lock);
+    }
+  }
+
+  /** The mount point as bytes (RelPath convention), to compare with and join to byte paths. */
+  get mountpointBytes(): string {
+    return fromBytes(Buffer.from(this.mountpoint));
   }
 }
 
@@ -111,7 +139,8 @@ export interface Obj {
   fs: FsEntry;
   ino: bigint;
   igen: number;
-  rel: string;
+  /** The backing path (bytes). */
+  rel: RelPath;
   st: BigUint64Array;
   type: ObjType;
   handle: Buffer;
@@ -126,53 +155,87 @@ export function typeOf(mode: number): ObjType {
   return t === sys.S_IFREG ? 'reg' : t === sys.S_IFDIR ? 'dir' : t === sys.S_IFLNK ? 'lnk' : 'other';
 }
 
-/** Runs fn(dirfd, name) on the parent of a backing-relative path ('.' for the root). */
-export function atObj<T>(fsE: FsEntry, rel: string, fn: (dirfd: number, name: string) => T): T | number {
-  if (rel === '') return fn(fsE.rootFd, '.');
-  const i = rel.lastIndexOf('/');
-  if (i < 0) return fn(fsE.rootFd, rel);
-  const dfd = sys.openat2(fsE.rootFd, rel.slice(0, i), sys.O_PATH | sys.O_DIRECTORY | sys.O_CLOEXEC, 0, RESOLVE);
-  if (dfd < 0) return dfd;
-  try {
-    return fn(dfd, rel.slice(i + 1));
-  } finally {
-    sys.close(dfd);
-  }
+/** Runs fn(dirfd, name) on the parent of a backing-relative path ('.' for the root): BackingDir.at. */
+export function atObj<T>(fsE: FsEntry, rel: RelPath, fn: (dirfd: number, name: Buffer) => T): T | number {
+  return fsE.dir.at(rel, fn);
 }
 
-/** The /proc path l*xattr calls use for (dirfd, name): the dirfd link is followed, the name is not. */
-function procPath(dirfd: number, name: string): string {
-  return `/proc/self/fd/${dirfd}/${name}`;
-}
+const gone = (r: number) => (-r === E.ENOENT ? E.EBADF : -r);
 
 export function getXattr(o: Obj, name: string): Buffer | null {
-  const r = atObj(o.fs, o.rel, (d, n) => sys.lgetxattr(procPath(d, n), name));
+  const r = o.fs.dir.getXattr(o.rel, name);
   if (typeof r === 'number') {
     if (r === -ENODATA) return null;
-    fail(-r === E.ENOENT ? E.EBADF : -r, `getxattr ${name}`);
+    fail(gone(r), `getxattr ${name}`);
   }
   return r;
 }
+/** Sets a private xattr of the object (its DM state: the inode record's cache is dropped). */
 export function setXattr(o: Obj, name: string, value: Buffer): void {
-  const r = atObj(o.fs, o.rel, (d, n) => sys.lsetxattr(procPath(d, n), name, value, 0));
-  if (r < 0) fail(-r === E.ENOENT ? E.EBADF : -r === ENODATA ? E.EIO : -r, `setxattr ${name}`);
+  const r = o.fs.dir.setXattr(o.rel, name, value);
+  o.fs.dir.inodes.get(o.ino)?.dmChanged();
+  if (r < 0) fail(-r === ENODATA ? E.EIO : gone(r), `setxattr ${name}`);
 }
 export function removeXattr(o: Obj, name: string): boolean {
-  const r = atObj(o.fs, o.rel, (d, n) => sys.lremovexattr(procPath(d, n), name));
+  const r = o.fs.dir.removeXattr(o.rel, name);
+  o.fs.dir.inodes.get(o.ino)?.dmChanged();
   if (r === -ENODATA) return false;
-  if (r < 0) fail(-r === E.ENOENT ? E.EBADF : -r, `removexattr ${name}`);
+  if (r < 0) fail(gone(r), 'removexattr ' + name);
   return true;
 }
 export function listXattr(o: Obj): string[] {
-  const r = atObj(o.fs, o.rel, (d, n) => sys.llistxattr(procPath(d, n)));
-  if (typeof r === 'number') fail(-r === E.ENOENT ? E.EBADF : -r, 'listxattr');
+  const r = o.fs.dir.listXattr(o.rel);
+  if (typeof r === 'number') fail(gone(r), 'listxattr');
   return r;
+}
+
+const scratch = Buffer.allocUnsafe(4096);
+/** A private xattr of an open file through a scratch buffer (read on every access to a managed file). */
+function fxattr(fd: number, name: string): Buffer | null {
+  const n = sys.fgetxattrInto(fd, name, scratch);
+  if (n >= 0) return Buffer.from(scratch.subarray(0, n));
+  if (n !== -sys.ERANGE) return null;
+  const r = sys.fgetxattr(fd, name);
+  return typeof r === 'number' ? null : r;
+}
+
+/**
+ * The DM state of an object (its own event list and regions), by descriptor or by path: from its
+ * inode record while the backing object has not changed since it was read (src/backing/inodes.ts).
+ */
+export function dmStateOf(fsE: FsEntry, t: { rel: RelPath | null; fd?: number }, st?: BigUint64Array | null): DmState {
+  let s = st ?? null;
+  if (!s) {
+    s = new BigUint64Array(sys.STAT_FIELDS);
+    if (t.fd !== undefined ? sys.fstat(t.fd, s) !== 0 : t.rel === null || !fsE.dir.stat(t.rel, s)) return { events: null, regions: null };
+  }
+  const rec = fsE.dir.inodes.record(s[sys.STAT_INO]);
+  const cached = rec.dmState(s);
+  if (cached) return cached;
+  const read = (name: string) => {
+    if (t.fd !== undefined) return fxattr(t.fd, name);
+    const r = t.rel === null ? -ENODATA : fsE.dir.getXattr(t.rel, name);
+    return typeof r === 'number' ? null : r;
+  };
+  const state = { events: read(XA_EVENTS), regions: read(XA_REGIONS) };
+  rec.cacheDmState(s, state);
+  return state;
+}
+
+/** Does the object hold DM attributes (cached in its inode record like its DM state)? */
+export function hasDmAttrs(o: Obj): boolean {
+  const rec = o.fs.dir.inodes.record(o.ino);
+  const c = rec.hasDmAttrs(o.st);
+  if (c !== null) return c;
+  const has = listXattr(o).some((x) => x.startsWith(XA_ATTR));
+  rec.cacheHasDmAttrs(o.st, has);
+  return has;
 }
 
 /** Opens the object itself (regular files and directories) for I/O or ioctls. */
 export function openObj(o: Obj, flags: number): number {
-  const fd = sys.openat2(o.fs.rootFd, o.rel === '' ? '.' : o.rel, flags | sys.O_NOFOLLOW | sys.O_CLOEXEC | sys.O_NONBLOCK, 0, RESOLVE);
-  if (fd < 0) fail(-fd === E.ENOENT ? E.EBADF : -fd, 'open');
+  const fd = o.fs.dir.open(o.rel, flags | sys.O_NOFOLLOW | sys.O_NONBLOCK);
+  if (fd < 0) fail(gone(fd), 'open');
   const st = new BigUint64Array(sys.STAT_FIELDS);
   if (sys.fstat(fd, st) < 0 || st[sys.STAT_INO] !== o.ino) {
     sys.close(fd);
@@ -280,72 +343,42 @@ export class FsTable {
 
   // ---- generations
 
-  /** The generation of an object; `assign`: give it one when it has none (fallback scheme). */
-  generation(fsE: FsEntry, rel: string, type: ObjType, assign: boolean): number | null {
-    if (fsE.kernelGen && (type === 'reg' || type === 'dir')) {
-      const fd = sys.openat2(fsE.rootFd, rel === '' ? '.' : rel, sys.O_RDONLY | sys.O_NOFOLLOW | sys.O_NONBLOCK | sys.O_CLOEXEC, 0, RESOLVE);
-      if (fd >= 0) {
-        const g = sys.getVersion(fd);
-        sys.close(fd);
-        if (g >= 0) return g;
-      }
+  /** The generation of an object (src/backing/generations.ts); `assign`: give it one when it has none. */
+  generation(fsE: FsEntry, t: { rel: RelPath | null; fd?: number }, st: BigUint64Array, assign: boolean): number | null {
+    try {
+      return fsE.dir.generations.of(t, st, assign);
+    } catch (e) {
+      fail(E.EIO, (e as Error).message);
     }
-    const r = atObj(fsE, rel, (d, n) => sys.lgetxattr(procPath(d, n), XA_IGEN));
-    if (r instanceof Buffer && r.length === 4) return r.readUInt32LE(0);
-    if (!assign) return null;
-    const g = fsE.state.nextGen++ >>> 0;
-    fsE.saveState();
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(g, 0);
-    const w = atObj(fsE, rel, (d, n) => sys.lsetxattr(procPath(d, n), XA_IGEN, b, 0));
-    if (w < 0) fail(E.EIO, `cannot store the generation: ${sys.strerror(-w)}`);
-    return g;
   }
 
   // ---- lookup
 
-  private statRel(fsE: FsEntry, rel: string): BigUint64Array | null {
-    const st = new BigUint64Array(sys.STAT_FIELDS);
-    const r = atObj(fsE, rel, (d, n) => sys.fstatat(d, n, sys.AT_SYMLINK_NOFOLLOW, st));
-    return r === 0 ? st : null;
-  }
-
-  /** Walks the backing tree for an inode; fills the index on the way. */
-  private scan(fsE: FsEntry, ino: bigint): string | null {
-    let found: string | null = null;
-    const walk = (rel: string) => {
-      const r = sys.readdirat(fsE.rootFd, rel === '' ? '.' : rel);
-      if (typeof r === 'number') return;
-      for (let i = 0; i < r.names.length; i++) {
-        const name = r.names[i];
-        if (rel === '' && name === RESERVED) continue;
-        const child = rel === '' ? name : `${rel}/${name}`;
-        const ci = BigInt(r.inos[i]);
-        fsE.paths.set(ci, child);
-        if (ci === ino && found === null) found = child;
-        if (r.types[i] === DT_DIR) walk(child);
-      }
-    };
-    walk('');
+  /** Walks the backing tree for an inode (the backing view's walk, which fills the index). */
+  private scan(fsE: FsEntry, ino: bigint): RelPath | null {
+    let found: RelPath | null = null;
+    fsE.dir.walk('', (rel, i) => {
+      if (i === ino && found === null) found = rel;
+    }, true);
     return found;
   }
 
-  private makeObj(fsE: FsEntry, ino: bigint, rel: string, st: BigUint64Array, igen: number): Obj {
+  private makeObj(fsE: FsEntry, ino: bigint, rel: RelPath, st: BigUint64Array, igen: number): Obj {
     return { fs: fsE, ino, igen, rel, st, type: typeOf(Number(st[sys.STAT_MODE])), handle: makeHandle(fsE.fsid, ino, igen), isFs: false };
   }
 
   /** Finds the backing path of an inode (index, then a walk); null when gone. */
-  locate(fsE: FsEntry, ino: bigint): { rel: string; st: BigUint64Array } | null {
-    if (fsE.reserved.isReserved(ino)) return null;
-    const cached = fsE.paths.get(ino);
-    if (cached !== undefined) {
-      const st = this.statRel(fsE, cached);
+  locate(fsE: FsEntry, ino: bigint): { rel: RelPath; st: BigUint64Array } | null {
+    if (fsE.dir.reserved.isReserved(ino)) return null;
+    const cached = fsE.dir.inodes.pathOf(ino);
+    if (cached !== null) {
+      const st = fsE.dir.stat(cached);
       if (st && st[sys.STAT_INO] === ino) return { rel: cached, st };
-      fsE.paths.delete(ino);
+      fsE.dir.inodes.lostPath(ino);
     }
     const rel = this.scan(fsE, ino);
     if (rel === null) return null;
-    const st = this.statRel(fsE, rel);
+    const st = fsE.dir.stat(rel);
     return st && st[sys.STAT_INO] === ino ? { rel, st } : null;
   }
 
@@ -360,32 +393,35 @@ export class FsTable {
     if (p.kind === 'global') fail(E.EBADF, 'the global handle names no object');
     const fsE = this.fsOf(p.fsid);
     if (p.kind === 'fs') {
-      const st = this.statRel(fsE, '');
+      const st = fsE.dir.stat('');
       if (!st) fail(E.EBADF, 'filesystem root is gone');
-      return { ...this.makeObj(fsE, fsE.rootIno, '', st, this.generation(fsE, '', 'dir', true) ?? 0), handle: fsE.fsHandle, isFs: true };
+      return { ...this.makeObj(fsE, fsE.rootIno, '', st, this.generation(fsE, { rel: '' }, st, true) ?? 0), handle: fsE.fsHandle, isFs: true };
     }
-    if (fsE.reserved.isReserved(p.ino)) fail(E.EBADF, 'a reserved file');
+    if (fsE.dir.reserved.isReserved(p.ino)) fail(E.EBADF, 'a reserved file');
     const loc = this.locate(fsE, p.ino);
     if (!loc) fail(E.EBADF, 'no such object (deleted)');
-    const g = this.generation(fsE, loc.rel, typeOf(Number(loc.st[sys.STAT_MODE])), false);
+    const g = this.generation(fsE, { rel: loc.rel }, loc.st, false);
     if (g === null || g !== p.igen) fail(E.EBADF, 'stale handle (the inode was reused)');
     return this.makeObj(fsE, p.ino, loc.rel, loc.st, g);
   }
 
-  /** The object a client named by (dev, ino, absolute path); its generation is assigned if needed. */
-  lookupPath(dev: bigint, ino: bigint, p: string): Obj {
+  /**
+   * The object a client named by (dev, ino, absolute path as bytes); its generation is assigned if
+   * needed.
+   */
+  lookupPath(dev: bigint, ino: bigint, p: RelPath): Obj {
     const fsE = this.fsOfDev(dev, p);
-    if (fsE.reserved.isReserved(ino)) fail(E.EBADF, 'a reserved file');
-    let rel: string | null = null;
+    if (fsE.dir.reserved.isReserved(ino)) fail(E.EBADF, 'a reserved file');
+    let rel: RelPath | null = null;
     let st: BigUint64Array | null = null;
-    const mp = fsE.mountpoint;
+    const mp = fsE.mountpointBytes;
     if (p === mp || p === mp + '/') {
       rel = '';
-      st = this.statRel(fsE, '');
+      st = fsE.dir.stat('');
     } else if (p.startsWith(mp + '/')) {
       const r = path.posix.normalize(p.slice(mp.length + 1));
-      if (!r.startsWith('..') && r.split('/')[0] !== RESERVED) {
-        st = this.statRel(fsE, r);
+      if (!r.startsWith('..') && r.split('/')[0] !== RESERVED_DIR) {
+        st = fsE.dir.stat(r);
         rel = r;
       }
     }
@@ -395,50 +431,44 @@ export class FsTable {
       rel = loc.rel;
       st = loc.st;
     }
-    fsE.paths.set(st[sys.STAT_INO], rel!);
-    const g = this.generation(fsE, rel!, typeOf(Number(st[sys.STAT_MODE])), true)!;
+    fsE.dir.inodes.setPath(st[sys.STAT_INO], rel!);
+    const g = this.generation(fsE, { rel }, st, true)!;
     return this.makeObj(fsE, st[sys.STAT_INO], rel!, st, g);
   }
 
   /** An object by its backing-relative path (used by scans); null when it vanished. */
-  objAt(fsE: FsEntry, rel: string, assignGen: boolean): Obj | null {
-    const st = this.statRel(fsE, rel);
+  objAt(fsE: FsEntry, rel: RelPath, assignGen: boolean): Obj | null {
+    const st = fsE.dir.stat(rel);
     if (!st) return null;
     const ino = st[sys.STAT_INO];
-    if (fsE.reserved.isReserved(ino)) return null;
-    fsE.paths.set(ino, rel);
-    const g = this.generation(fsE, rel, typeOf(Number(st[sys.STAT_MODE])), assignGen);
+    if (fsE.dir.reserved.isReserved(ino)) return null;
+    fsE.dir.inodes.setPath(ino, rel);
+    const g = this.generation(fsE, { rel }, st, assignGen);
     return this.makeObj(fsE, ino, rel, st, g ?? 0);
   }
 
   /** Every object of a filesystem (reserved area skipped), for bulk scans. */
-  walkAll(fsE: FsEntry): Array<{ ino: bigint; rel: string }> {
-    const out: Array<{ ino: bigint; rel: string }> = [{ ino: fsE.rootIno, rel: '' }];
-    const walk = (rel: string) => {
-      const r = sys.readdirat(fsE.rootFd, rel === '' ? '.' : rel);
-      if (typeof r === 'number') return;
-      for (let i = 0; i < r.names.length; i++) {
-        if (rel === '' && r.names[i] === RESERVED) continue;
-        const child = rel === '' ? r.names[i] : `${rel}/${r.names[i]}`;
-        const ino = BigInt(r.inos[i]);
-        fsE.paths.set(ino, child);
-        out.push({ ino, rel: child });
-        if (r.types[i] === DT_DIR) walk(child);
-      }
-    };
-    walk('');
+  walkAll(fsE: FsEntry): Array<{ ino: bigint; rel: RelPath }> {
+    const out: Array<{ ino: bigint; rel: RelPath }> = [{ ino: fsE.rootIno, rel: '' }];
+    fsE.dir.walk('', (rel, ino) => { out.push({ ino, rel }); }, true);
     return out;
   }
 
-  readdir(fsE: FsEntry, rel: string): Array<{ name: string; ino: bigint }> {
-    const r = sys.readdirat(fsE.rootFd, rel === '' ? '.' : rel);
-    if (typeof r === 'number') fail(-r === E.ENOENT ? E.EBADF : -r, 'readdir');
+  /** The entries of a directory (names as bytes), the reserved area left out. */
+  readdir(fsE: FsEntry, rel: RelPath): Array<{ name: string; ino: bigint }> {
+    const r = fsE.dir.readdir(rel);
+    if (typeof r === 'number') fail(gone(r), 'readdir');
     const out: Array<{ name: string; ino: bigint }> = [];
     for (let i = 0; i < r.names.length; i++) {
-      if (rel === '' && r.names[i] === RESERVED) continue;
-      out.push({ name: r.names[i], ino: BigInt(r.inos[i]) });
+      if (rel === '' && r.names[i] === RESERVED_DIR) continue;
+      out.push({ name: r.names[i], ino: r.inos[i] });
     }
     return out;
+  }
+
+  /** The absolute path (bytes) through the mount of a backing path. */
+  static mountPath(fsE: FsEntry, rel: RelPath): Buffer {
+    return Buffer.concat([Buffer.from(fsE.mountpoint), bytes(rel === '' ? '' : '/' + rel)]);
   }
 }
 

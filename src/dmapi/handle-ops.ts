@@ -8,13 +8,16 @@
 // ours → ENXIO), and the path, taken relative to the mount point, finds the backing file, checked
 // by inode number (and found by inode number when it moved).
 import * as path from 'path';
+import { child, fromBytes } from '../backing';
 import { E, fail } from './constants';
 import { Args, Dmapi, Handlers } from './core';
+import { FsTable } from './fstable';
 import { parseHandle } from './handles';
 
 export function handleOpsHandlers(dm: Dmapi): Handlers {
   const lookup = (a: Args) => {
-    const p = (a.path as Buffer).toString();
+    // The path as the bytes the caller named it by (a name need not be UTF-8).
+    const p = fromBytes(a.path as Buffer);
     if (!path.isAbsolute(p)) fail(E.EINVAL, 'the path must be absolute');
     return dm.fsTable.lookupPath(a.dev as bigint, a.ino as bigint, path.posix.normalize(p));
   };
@@ -36,8 +39,7 @@ export function handleOpsHandlers(dm: Dmapi): Handlers {
       if (targ.fs !== dir.fs) fail(E.EINVAL, 'target in another filesystem');
       const entry = dm.fsTable.readdir(dir.fs, dir.rel).find((e) => e.ino === targ.ino);
       if (!entry) fail(E.EINVAL, 'the target is not in the directory');
-      const full = path.posix.join(dir.fs.mountpoint, dir.rel, entry.name);
-      const b = Buffer.from(full + '\0');
+      const b = Buffer.concat([FsTable.mountPath(dir.fs, child(dir.rel, entry.name)), Buffer.from([0])]);
       if (BigInt(b.length) > (a.buflen as bigint)) fail(E.E2BIG, 'buffer too small', { rlen: b.length });
       return { rlen: b.length, path: b };
     },

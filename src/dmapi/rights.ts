@@ -160,22 +160,41 @@ export class Rights {
     this.engine.ownerDied(ow.proc);
   }
 
-  /** A right for the duration of one DM_NO_TOKEN call; resolves to its release. */
-  async acquireTemporary(o: Obj, need: number): Promise<() => void> {
+  /**
+   * A right for the duration of one DM_NO_TOKEN call; resolves to its release. When the caller's
+   * connection closes while the request waits, the request is dequeued (its temporary owner dies)
+   * and the call fails: it must not run later for nobody.
+   */
+  async acquireTemporary(o: Obj, need: number, caller?: CallCtx): Promise<() => void> {
     if (need === DM_RIGHT_NULL || o.isFs) return () => undefined;
+    if (caller?.isClosed()) fail(E.EINTR, 'the caller is gone');
     const pid = TEMP_PID_BASE + (this.tempSeq = (this.tempSeq + 1) % 0x1fffffff);
     const { proc, nsp } = this.owner(pid);
     const res = fileResource(o.fs.fsid, o.ino);
     this.hold(res, 1);
-    const done = () => { proc.nsleave(nsp); this.engine.ownerDied(proc); this.hold(res, -1); };
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      proc.nsleave(nsp);
+      this.engine.ownerDied(proc);
+      this.hold(res, -1);
+    };
     const r = proc.lock(nsp, res, need === DM_RIGHT_EXCL ? DLM_EXMODE : DLM_PRMODE);
-    const st = r.wait ? await r.wait : r.status;
+    let gone = false;
+    let stopWatching = () => undefined as void;
+    const closed = new Promise<number>((resolve) => {
+      if (r.wait && caller) stopWatching = caller.onClose(() => { gone = true; done(); resolve(-1); });
+    });
+    const st = r.wait ? await Promise.race([r.wait, closed]) : r.status;
+    stopWatching();
+    if (gone) fail(E.EINTR, 'the caller is gone');
     if (!okStatus(st) || !r.lkid) {
       done();
       fail(E.EAGAIN, `DLM lock failed (status ${st})`);
     }
     const lkid = r.lkid;
-    return () => { proc.unlock(lkid); done(); };
+    return () => { if (!finished) proc.unlock(lkid); done(); };
   }
 
   stop(): void {

@@ -10,6 +10,7 @@ import * as sys from '../native/sys';
 import type { Logger } from '../common/log';
 import { LogLimiter } from '../common/log-limit';
 import { DmError, E } from './constants';
+import { callContext } from './core';
 import type { CallCtx, Handlers } from './core';
 import {
   decodeFields, encodeFrame, FLAG_REPLY, Frame, FrameDecoder, HEADER_SIZE, OP_BY_CODE, OPS, ProtocolError, REASON_FIELD,
@@ -122,7 +123,7 @@ export class DmapiServer {
       reply(E.ESTALE, {}, `internal error in the node daemon (see its daemon.log): ${(e as Error)?.message ?? e}`);
     };
     try {
-      const r = h(args, ctx);
+      const r = callContext.run(ctx, () => h(args, ctx));
       if (r instanceof Promise) r.then((v) => reply(0, v), onError);
       else reply(0, r);
     } catch (e) {

@@ -11,6 +11,7 @@
 //  - the rare access decision the kernel did not make (a file that appeared between the kernel's
 //    lookup and the create it sent): the access check algorithm of POSIX.1e (as in Linux's
 //    posix_acl_permission), on the backing file's ACL, or its mode bits when it has none.
+import { procPath } from '../backing';
 import * as sys from '../native/sys';
 
 const ACL_XATTR_ACCESS = 'system.posix_acl_access';
@@ -37,7 +38,7 @@ function parse(v: Buffer): AclEntry[] | null {
 /** The creation mode to pass to the backing filesystem for a new object in the directory `dirfd`. */
 export function creationMode(dirfd: number, mode: number, umask: number): number {
   if ((mode & umask & 0o777) === 0) return mode;
-  const hasDefault = sys.lgetxattr(`/proc/self/fd/${dirfd}/.`, ACL_XATTR_DEFAULT);
+  const hasDefault = sys.lgetxattr(procPath(dirfd, Buffer.from('.')), ACL_XATTR_DEFAULT);
   return typeof hasDefault === 'number' ? mode & ~(umask & 0o777) : mode;
 }
 

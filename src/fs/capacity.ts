@@ -4,47 +4,47 @@
 // after a NOSPACE event when DMAPI is enabled (the DM application may free space and let it retry).
 //
 // Accounting: the usage is measured by a walk of the backing tree at mount time, then kept up to
-// date by the writes made through the mount (st_blocks before and after each write). Space freed
-// behind our back (unlink, truncate, dm_punch_hole, writes in the backing directory) is found by
-// walking again whenever a write would not fit: the limit is never enforced on a stale count.
+// date by the data operations made through the mount (st_blocks before and after each one: writes,
+// truncations, every fallocate mode; src/fs/data-gate.ts). Space freed otherwise (unlink, dm_punch_hole,
+// writes in the backing directory) is found by walking again whenever an allocation would not fit,
+// and before statfs reports the use after a removal: the limit is never enforced on a stale count.
+import type { BackingDir } from '../backing';
 import * as sys from '../native/sys';
-import { RESERVED_DIR } from './reserved';
 
-const DT_DIR = 4;
 const BLOCK = 4096;
 
 export class Capacity {
   used = 0;
+  /** Space may have been freed without the count knowing (a name removed): measure before use. */
+  private stale = false;
 
-  constructor(readonly limit: number, private readonly rootFd: number) {
+  constructor(readonly limit: number, private readonly dir: BackingDir) {
     this.used = this.measure();
   }
 
-  /** Bytes allocated by the files of the tree. */
+  /** Bytes allocated by the files of the tree (the backing view's walk: no reserved area). */
   measure(): number {
     const seen = new Set<bigint>();
     let total = 0;
     const st = new BigUint64Array(sys.STAT_FIELDS);
-    const walk = (rel: string, depth: number) => {
-      if (depth > 256) return;
-      const r = sys.readdirat(this.rootFd, Buffer.from(rel === '' ? '.' : rel, 'latin1'), 'latin1');
-      if (typeof r === 'number') return;
-      for (let i = 0; i < r.names.length; i++) {
-        const name = r.names[i];
-        if (rel === '' && name === RESERVED_DIR) continue;
-        const child = rel === '' ? name : `${rel}/${name}`;
-        if (sys.fstatat(this.rootFd, Buffer.from(child, 'latin1'), sys.AT_SYMLINK_NOFOLLOW, st) === 0) {
-          const ino = st[sys.STAT_INO];
-          if (!seen.has(ino)) {
-            seen.add(ino);
-            total += Number(st[sys.STAT_BLOCKS]) * 512;
-          }
-        }
-        if (r.types[i] === DT_DIR) walk(child, depth + 1);
-      }
-    };
-    walk('', 0);
+    this.dir.walk('', (rel, ino) => {
+      if (seen.has(ino) || !this.dir.stat(rel, st)) return;
+      seen.add(ino);
+      total += Number(st[sys.STAT_BLOCKS]) * 512;
+    });
+    this.stale = false;
     return total;
+  }
+
+  /** A name was removed: the space of its file may be free now. */
+  freed(): void {
+    this.stale = true;
+  }
+
+  /** The space used now (for statfs). */
+  current(): number {
+    if (this.stale) this.used = this.measure();
+    return this.used;
   }
 
   /** Upper bound of the space a write of len bytes at pos adds to a file of this stat. */

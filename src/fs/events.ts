@@ -63,12 +63,6 @@ export interface FsEventHooks {
   /** A read that raised an event was answered through a cached (non-direct) open. */
   readServed?(f: FileRef, off: number, len: number): void;
 
-  /**
-   * Rewrites a stat of the backing object into what users see: the ctime from before an invisible
-   * DM change (dm_write_invis, dm_set_dmattr without setdtime) while nothing visible changed since.
-   */
-  shownStat?(st: BigUint64Array): void;
-
   /** ATTRIBUTE: mode, owner, times, size or xattrs of an object changed (by path or by descriptor). */
   attribute(rel: string | null, fd?: number): void;
   /** CLOSE: the last open of the file through this mount was released (`fd` is still open). */

@@ -3,4 +3,4 @@ export { mountFs, checkMountArgs } from './mount';
 export { MountError } from './checks';
 export type { FsMountOptions } from './mount';
 export type { MountOptions, MountInfo, MountedFs } from './types';
-export { classifyPath, ReservedArea, RESERVED_DIR, QUOTA_FILES } from './reserved';
+export { classifyPath, ReservedArea, RESERVED_DIR, QUOTA_FILES } from '../backing';

@@ -3,12 +3,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { BackingDir } from '../backing';
 import { Fuse } from '../fuse/fuse';
-import * as sys from '../native/sys';
 import { checkBacking, checkFuseAvailable, checkMountpoint, checkRelation, markServed, MountError, servedMountContaining } from './checks';
 import type { FsEventHooks } from './events';
 import { Passthrough } from './passthrough';
-import { ReservedArea } from './reserved';
 import type { MountedFs, MountInfo, MountOptions } from './types';
 
 export interface FsMountOptions extends MountOptions {
@@ -39,28 +38,6 @@ export async function checkMountArgs(backing: string, mountpoint: string): Promi
   return { realBacking, realMountpoint };
 }
 
-/**
- * Opens the backing directory as the daemon will serve it: a non-recursive bind mount of it,
- * detached at once, so that mounts nested inside the backing tree are simply not there (and
- * the view vanishes with the last descriptor, even after kill -9). Falls back to the directory
- * itself (nested mounts are then refused by RESOLVE_NO_XDEV) where bind mounts are not allowed.
- */
-function openView(backing: string): number {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dmapifs-view-'));
-  try {
-    if (sys.mount(backing, tmp, null, sys.MS_BIND, null) === 0) {
-      const fd = sys.open(tmp, sys.O_PATH | sys.O_DIRECTORY, 0);
-      sys.umount2(tmp, sys.MNT_DETACH);
-      if (fd >= 0) return fd;
-    }
-  } finally {
-    fs.rmdirSync(tmp);
-  }
-  const fd = sys.open(backing, sys.O_PATH | sys.O_DIRECTORY, 0);
-  if (fd < 0) throw new MountError('EIO', `cannot open backing directory ${backing}: ${sys.strerror(-fd)}`);
-  return fd;
-}
-
 export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   const backing = path.resolve(opts.backing);
   const mountpoint = path.resolve(opts.mountpoint);
@@ -68,14 +45,21 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   // Files are created by the daemon and handed to the caller: the kernel already applied the
   // caller's umask, the daemon's own must not apply a second time.
   process.umask(0);
-  const reserved = new ReservedArea(backing);
+  // The backing view this process shares between its mounts and its DMAPI (src/backing).
+  let dir: BackingDir;
   try {
-    reserved.prepare();
+    dir = BackingDir.acquire(backing);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new MountError(err.code ?? 'EIO', `cannot prepare the reserved area ${reserved.dir}: ${err.code === 'EROFS' ? 'the backing filesystem is read-only' : err.message}`);
+    throw new MountError(err.code ?? 'EIO', err.message);
   }
-  const rootFd = openView(backing);
+  try {
+    dir.reserved.prepare();
+  } catch (e) {
+    dir.release();
+    const err = e as NodeJS.ErrnoException;
+    throw new MountError(err.code ?? 'EIO', `cannot prepare the reserved area ${dir.reserved.dir}: ${err.code === 'EROFS' ? 'the backing filesystem is read-only' : err.message}`);
+  }
   const mountedAt = Date.now();
   // MOUNT comes before the kernel mount; the DM application may refuse it.
   let fuseRef: Fuse | null = null;
@@ -87,17 +71,17 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
         passthrough: opts.passthrough,
       });
     } catch (e) {
-      sys.close(rootFd);
+      dir.release();
       const err = e as { code?: string; message?: string };
       throw new MountError(err.code ?? 'EIO', err.message ?? String(e));
     }
   }
   if (opts.passthrough && (hooks?.enabled || opts.capacity)) {
     if (hooks) opts.events?.detach(hooks);
-    sys.close(rootFd);
+    dir.release();
     throw new MountError('EINVAL', `kernel passthrough cannot be used ${hooks?.enabled ? 'on a DMAPI-enabled filesystem' : 'with a capacity limit'}: every read and write must reach the daemon there`);
   }
-  const ops = new Passthrough({ rootFd, backing, reserved, events: hooks, capacity: opts.capacity, passthrough: opts.passthrough, fenced: opts.fenced });
+  const ops = new Passthrough({ dir, events: hooks, capacity: opts.capacity, passthrough: opts.passthrough, fenced: opts.fenced });
   let closedResolve!: () => void;
   const closed = new Promise<void>((r) => { closedResolve = r; });
   const fuse = new Fuse(mountpoint, ops, {
@@ -116,7 +100,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
     passthrough: opts.passthrough === true,
     onClosed: () => {
       markServed(realMountpoint, false);
-      sys.close(rootFd);
+      dir.release();
       if (hooks) opts.events?.detach(hooks);
       closedResolve();
     },
@@ -125,7 +109,7 @@ export async function mountFs(opts: FsMountOptions): Promise<MountedFs> {
   await new Promise<void>((resolve, reject) => {
     fuse.mount((err) => (err ? reject(new MountError('EIO', `mount of ${mountpoint} failed: ${err.message}`)) : resolve()));
   }).catch((e) => {
-    sys.close(rootFd);
+    dir.release();
     if (hooks) opts.events?.detach(hooks);
     throw e;
   });

@@ -1,15 +1,13 @@
 // The passthrough: every FUSE operation applied to the backing directory.
 //
-// All system calls are made relative to one directory descriptor of the backing tree (`rootFd`)
-// with the *at() calls. Paths are never walked by those calls: the directory holding the name is
-// opened first with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV) (see at()),
-// and the *at() call gets that descriptor and the last name only, with AT_SYMLINK_NOFOLLOW where
-// the call would follow a symlink. Opens go through openat2 with the same flags. So nothing
-// escapes the backing directory, even when a directory the kernel still knows by its old path is
-// replaced by a symlink behind the mount's back; symlinks stored in the backing tree are never
-// followed by the daemon, and nested mounts are not crossed. The calls are synchronous on the
-// event loop (they are local and short) except fsync, which may wait on a disk and goes to the
-// libuv pool.
+// All system calls go through the backing view (src/backing/dir.ts): one descriptor of the backing
+// tree, one resolve policy (nothing escapes the backing directory, symlinks stored in the tree are
+// never followed by the daemon, nested mounts are not crossed), no limit on depth. The *at() calls
+// get the descriptor of the directory holding the name and the last name only, with
+// AT_SYMLINK_NOFOLLOW where the call would follow a symlink. Names are bytes (src/backing/names.ts).
+// Every operation on a file's data goes through the one data gate (data-gate.ts). The calls are
+// synchronous on the event loop (they are local and short) except fsync, which may wait on a disk
+// and goes to the libuv pool.
 //
 // Ownership: the daemon runs as root with umask 0; files are created by it and then given to the
 // calling uid/gid (keeping the group of a set-group-ID directory), so the kernel, which already
@@ -19,54 +17,39 @@ import * as os from 'os';
 import type { Cb, CbV, DirStats, FuseOps, OpenCb, OpenOptions, RequestContext, StatfsObject, StatLike, Timespec } from '../fuse/fuse';
 import { UTIME_NOW, UTIME_OMIT } from '../fuse/fuse';
 import * as sys from '../native/sys';
-import { classifyPath, QuotaKind, QUOTA_FILES, RESERVED_DIR, ReservedArea } from './reserved';
+import {
+  BackingDir, bytes, classifyPath, isPrivateXattr, procPath, QuotaKind, QUOTA_FILES, relOf, RESERVED_DIR, RESOLVE, split as splitRel,
+} from '../backing';
 import { QuotaReports } from './quota';
 import { listDir } from './listdir';
-import type { FileRef, FsEventHooks, Gate, NsOp } from './events';
+import type { FileRef, FsEventHooks, NsOp } from './events';
 import { Capacity } from './capacity';
 import { creationMode, mayAccess } from './acl';
 import { CAP, callerHasCap } from './caller';
 import { backingIoctl } from './ioctl';
+import { afterGate, DataGate, DataOp, fallocateGrowth } from './data-gate';
 
 const E = os.constants.errno;
-const RESOLVE = sys.RESOLVE_BENEATH | sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_NO_XDEV;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_ISGID = 0o2000;
 const S_ISUID = 0o4000;
-/** Private xattr namespace of dmapifs (DMAPI attributes, regions): hidden from the mount. */
-export const PRIVATE_XATTR_PREFIX = 'trusted.dmapifs.';
-/** Open flags passed on to the backing file (see Passthrough.openFlags). */
 /** The open options of a file whose reads and writes the kernel does itself (see opened()). */
 const PASSTHROUGH_OPEN: OpenOptions = Object.freeze({ passthrough: true });
+/** Open flags passed on to the backing file (see Passthrough.openFlags; O_APPEND: see opened()). */
 const OPEN_FLAGS_KEPT = sys.O_ACCMODE | sys.O_TRUNC | sys.O_APPEND | sys.O_NONBLOCK | sys.O_DSYNC | sys.O_SYNC |
   sys.O_NOATIME | sys.O_DIRECTORY;
 /** File handles above this are virtual (quota reports), not descriptors. */
 const VIRTUAL_FH_BASE = 2 ** 40;
-
-/**
- * Names travel as latin1 strings (one char per byte) from the binding on, so that names which
- * are not UTF-8 survive; they go back to bytes here, at the system call.
- */
-function bytes(s: string): Buffer {
-  return Buffer.from(s, 'latin1');
-}
-
-function rel(p: string): Buffer {
-  return bytes(p.length <= 1 ? '.' : p.slice(1));
-}
 
 function stat(): BigUint64Array {
   return new BigUint64Array(sys.STAT_FIELDS);
 }
 
 export interface PassthroughOptions {
-  /** Descriptor of the backing directory (the view the daemon serves). */
-  rootFd: number;
-  /** Absolute path of the backing directory (for reports). */
-  backing: string;
-  reserved: ReservedArea;
+  /** The backing view (src/backing): the one the DMAPI of this process shares. */
+  dir: BackingDir;
   /** Data management events (src/fs/events.ts); none when absent or when DMAPI is disabled. */
   events?: FsEventHooks | null;
   /** Capacity limit in bytes (src/fs/capacity.ts). */
@@ -86,27 +69,13 @@ interface OpenFile {
   memo: Record<string, unknown>;
 }
 
-/** The backing-relative path of a mount path ('' for the root). */
-function relOf(p: string): string {
-  return p.length <= 1 ? '' : p.slice(1);
-}
 /** Parent (backing-relative) and last name of a mount path. */
 function split(p: string): { parent: string; name: string } {
-  const i = p.lastIndexOf('/');
-  return { parent: i <= 0 ? '' : p.slice(1, i), name: p.slice(i + 1) };
-}
-
-/** Runs `go` at once when no event is due, else once the gate opens; a closed gate fails cb. */
-function afterGate(gate: Gate, fail: (errno: number) => void, go: () => void): void {
-  if (!gate) return go();
-  gate.then((e) => (e ? fail(-e) : go()), () => fail(-E.EIO));
+  return splitRel(relOf(p));
 }
 
 export class Passthrough implements FuseOps {
-  private readonly rootFd: number;
-  /** Path prefix that names the backing directory through the root descriptor. */
-  private readonly pfx: string;
-  private readonly reserved: ReservedArea;
+  private readonly dir: BackingDir;
   readonly quota: QuotaReports;
   private readonly virtual = new Map<number, Buffer>();
   private nextVirtual = VIRTUAL_FH_BASE;
@@ -116,19 +85,20 @@ export class Passthrough implements FuseOps {
   private readonly capacity: Capacity | null;
   private readonly passthrough: boolean;
   private readonly fenced: (() => boolean) | undefined;
-  /** Open files (by backing descriptor) and open counts per inode, kept while events are on. */
+  private readonly gate: DataGate;
+  /** Open files (by backing descriptor); open counts are in the inode records. */
   private readonly files = new Map<number, OpenFile>();
-  private readonly opens = new Map<bigint, number>();
+  /** Descriptors opened with O_APPEND (see appendPos). */
+  private readonly appending = new Set<number>();
 
   constructor(o: PassthroughOptions) {
-    this.rootFd = o.rootFd;
-    this.pfx = `/proc/self/fd/${o.rootFd}`;
-    this.reserved = o.reserved;
-    this.quota = new QuotaReports(o.backing);
+    this.dir = o.dir;
+    this.quota = new QuotaReports(o.dir);
     this.ev = o.events && o.events.enabled ? o.events : null;
-    this.capacity = o.capacity ? new Capacity(o.capacity, o.rootFd) : null;
+    this.capacity = o.capacity ? new Capacity(o.capacity, o.dir) : null;
     this.passthrough = o.passthrough === true;
     this.fenced = o.fenced;
+    this.gate = new DataGate(this.ev, this.capacity, (fd) => { this.changed(); this.ev?.attribute(null, fd); });
   }
 
   // ---------------------------------------------------------------- events (src/fs/events.ts)
@@ -147,15 +117,15 @@ export class Passthrough implements FuseOps {
   /** The DESTROY notice for `p` if removing it drops its last link and nobody has it open. */
   private doomed(p: string): (() => void) | null {
     if (!this.ev) return null;
-    const st = stat();
-    if (this.at(p, (dfd, name) => sys.fstatat(dfd, name, sys.AT_SYMLINK_NOFOLLOW, st)) !== 0) return null;
+    const st = this.dir.stat(relOf(p));
+    if (!st) return null;
     const isDir = (Number(st[sys.STAT_MODE]) & S_IFMT) === S_IFDIR;
-    if ((!isDir && st[sys.STAT_NLINK] > 1n) || this.opens.has(st[sys.STAT_INO])) return null;
+    if ((!isDir && st[sys.STAT_NLINK] > 1n) || this.dir.inodes.isOpen(st[sys.STAT_INO])) return null;
     return this.ev.prepareDestroy(relOf(p), st[sys.STAT_INO]);
   }
 
   private fileRef(p: string, fd: number): FileRef | null {
-    const f = this.files.get(fd);
+    const f = this.ev ? this.files.get(fd) : undefined;
     return f ? { rel: relOf(p), ino: f.ino, fd, nonblock: f.nonblock, memo: f.memo } : null;
   }
 
@@ -165,68 +135,36 @@ export class Passthrough implements FuseOps {
    */
   private opened(p: string, fd: number, flags: number): OpenOptions | undefined {
     const ev = this.ev;
+    // The backing file is opened with O_APPEND (an append-only inode allows no other write open),
+    // then loses it: the kernel gives every write its offset (the end of the file for an append,
+    // which it works out itself), and a backing descriptor with O_APPEND would move writes at an
+    // explicit offset (pwritev2 RWF_NOAPPEND, mmap write-back) to the end. An append-only inode
+    // keeps it (the kernel refuses to drop it), and all its writes append, as natively.
+    if (flags & sys.O_APPEND && sys.clearAppend(fd) === 0) this.appending.add(fd);
     // Kernel passthrough (when the kernel accepted it) only on a mount where no read or write can
     // concern us: no DMAPI (no data event, DM right or NOSPACE event may ever apply) and no
     // --capacity limit to enforce. Everything else about the file (attributes, locks, xattrs,
     // fallocate, the namespace) still comes to the daemon.
-    if (!ev) return this.passthrough && !this.capacity ? PASSTHROUGH_OPEN : undefined;
+    const kernelIo = !ev && this.passthrough && !this.capacity ? PASSTHROUGH_OPEN : undefined;
     const st = stat();
-    if (sys.fstat(fd, st) < 0) return undefined;
+    if (sys.fstat(fd, st) < 0) return kernelIo;
     const ino = st[sys.STAT_INO];
+    this.dir.inodes.opened(ino).path = relOf(p);
+    if (!ev) {
+      this.files.set(fd, { ino, nonblock: false, direct: false, memo: {} });
+      return kernelIo;
+    }
     // Files with data events in force bypass the page cache: every read and write reaches us and
     // raises its event (shared mmap still works: FUSE_DIRECT_IO_ALLOW_MMAP, see the binding).
     const memo = {};
     const direct = ev.managed({ rel: relOf(p), ino, fd, memo });
     this.files.set(fd, { ino, nonblock: (flags & sys.O_NONBLOCK) !== 0, direct, memo });
-    this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
     return direct ? { directIo: true } : undefined;
   }
 
-  /** Runs an I/O under the DLM lock that DM rights exclude (when any DM right concerns the file). */
-  private withAccess(ino: bigint, exclusive: boolean, fail: (errno: number) => void, go: () => void): void {
-    const lk = this.ev?.access(ino, exclusive);
-    if (!lk) return go();
-    lk.then((release) => {
-      try { go(); } finally { release(); }
-    }, () => fail(-E.EIO));
-  }
-
-  /** The space check of a write (capacity limit): does it fit? (No limit: yes.) */
-  private spaceFits(fd: number, pos: number, len: number): boolean {
-    const cap = this.capacity;
-    if (!cap) return true;
-    const st = stat();
-    return sys.fstat(fd, st) === 0 && cap.fits(Capacity.growth(st, pos, len));
-  }
-
-  /** NOSPACE: CONTINUE → retry() once; ABORT, no event or a second failure → ENOSPC. */
-  private noSpace(f: FileRef | null, fail: (errno: number) => void, retry: () => void, retried: boolean): void {
-    const gate = retried ? null : this.ev?.noSpace(f) ?? null;
-    if (!gate) return fail(-E.ENOSPC);
-    gate.then((e) => (e ? fail(-E.ENOSPC) : retry()), () => fail(-E.ENOSPC));
-  }
-
-  /**
-   * Runs fn(dirfd, name) on the directory holding `p` and its last name ('.' for the root). The
-   * directory is opened without following any symlink, so a call on (dirfd, name) reaches the
-   * backing file that `p` names or fails (ELOOP when a component has become a symlink). Returns
-   * what fn returns, or -errno when the directory cannot be opened.
-   */
+  /** Runs fn(dirfd, name) on the directory holding `p` and its last name (BackingDir.at). */
   private at<T>(p: string, fn: (dirfd: number, name: Buffer) => T): T | number {
-    const i = p.lastIndexOf('/');
-    if (i <= 0) return fn(this.rootFd, rel(p));
-    const dfd = sys.openat2(this.rootFd, bytes(p.slice(1, i)), sys.O_PATH | sys.O_DIRECTORY, 0, RESOLVE);
-    if (dfd < 0) return dfd;
-    try {
-      return fn(dfd, bytes(p.slice(i + 1)));
-    } finally {
-      sys.close(dfd);
-    }
-  }
-
-  /** A path naming (dirfd, name) for the l*xattr calls (which take no directory descriptor). */
-  private static procPath(dirfd: number, name: Buffer): Buffer {
-    return Buffer.concat([Buffer.from(`/proc/self/fd/${dirfd}/`), name]);
+    return this.dir.at(relOf(p), fn);
   }
 
   /** The backing file of a path that must not be reserved: 0, or the errno to fail with. */
@@ -261,8 +199,7 @@ export class Passthrough implements FuseOps {
 
   private async quotaStat(which: QuotaKind, cb: CbV<StatLike>): Promise<void> {
     const st = stat();
-    const r = sys.fstatat(this.rootFd, `${RESERVED_DIR}/quota/${which}.quota`, sys.AT_SYMLINK_NOFOLLOW, st);
-    if (r < 0) return cb(r);
+    if (!this.dir.stat(`${RESERVED_DIR}/quota/${which}.quota`, st)) return cb(-E.ENOENT);
     const { text, mtime } = await this.quota.report(which);
     const sec = BigInt(Math.floor(mtime / 1000));
     const ns = BigInt((mtime % 1000) * 1e6);
@@ -290,9 +227,8 @@ export class Passthrough implements FuseOps {
     const res = this.at(p, (dfd, name) => sys.fstatat(dfd, name, sys.AT_SYMLINK_NOFOLLOW, st));
     // A reserved file reached under another name (a hard link made in the backing directory)
     // stays invisible.
-    if (res === 0 && this.reserved.isReserved(st[sys.STAT_INO])) return cb(-E.ENOENT);
-    if (res === 0) this.ev?.shownStat?.(st);
-    cb(res, st);
+    if (res === 0 && this.dir.reserved.isReserved(st[sys.STAT_INO])) return cb(-E.ENOENT);
+    cb(res, res === 0 ? this.shown(st) : st);
   }
 
   /** Quota reports are not backing files: their xattr and access questions are answered here. */
@@ -304,8 +240,29 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) return this.getattr(p, cb);
     const st = stat();
     const res = sys.fstat(fd, st);
-    if (res === 0) this.ev?.shownStat?.(st);
-    cb(res, st);
+    cb(res, res === 0 ? this.shown(st) : st);
+  }
+
+  /** A stat with the times a DM application's invisible change must not alter (src/backing/inodes.ts). */
+  private shown(st: BigUint64Array): BigUint64Array {
+    const rec = this.dir.inodes.get(st[sys.STAT_INO]);
+    if (!rec) return st;
+    rec.kernelSize = Number(st[sys.STAT_SIZE]);
+    return rec.shownTimes(st);
+  }
+
+  /**
+   * Where a write through an O_APPEND open goes. The kernel gives every write its offset (for an
+   * append, the end of the file as it last heard of it), so an explicit offset (pwritev2
+   * RWF_NOAPPEND, mmap write-back) is kept; an append at the end the kernel was told, in a file
+   * that has grown behind the mount's back since, goes to the real end, as a native append would.
+   */
+  private appendPos(fd: number, pos: number): number {
+    const st = stat();
+    if (sys.fstat(fd, st) < 0) return pos;
+    const rec = this.dir.inodes.get(st[sys.STAT_INO]);
+    const size = Number(st[sys.STAT_SIZE]);
+    return rec && rec.kernelSize === pos && size > pos ? size : pos;
   }
 
   access(p: string, mode: number, cb: Cb): void {
@@ -317,7 +274,19 @@ export class Passthrough implements FuseOps {
 
   statfs(p: string, cb: CbV<StatfsObject | BigUint64Array>): void {
     const st = new BigUint64Array(sys.STATVFS_FIELDS);
-    const r = sys.statvfs(this.pfx, st);
+    const r = this.dir.statvfs(st);
+    const cap = this.capacity;
+    if (r === 0 && cap) {
+      // A mount with --capacity is a filesystem of that size: its files' space is what is used of
+      // it, and no more is free than the backing filesystem has.
+      const frsize = st[sys.STATVFS_FRSIZE] || 4096n;
+      const total = BigInt(cap.limit) / frsize;
+      const used = (BigInt(cap.current()) + frsize - 1n) / frsize;
+      const left = used >= total ? 0n : total - used;
+      st[sys.STATVFS_BLOCKS] = total;
+      st[sys.STATVFS_BFREE] = left < st[sys.STATVFS_BFREE] ? left : st[sys.STATVFS_BFREE];
+      st[sys.STATVFS_BAVAIL] = left < st[sys.STATVFS_BAVAIL] ? left : st[sys.STATVFS_BAVAIL];
+    }
     cb(r, st);
   }
 
@@ -373,41 +342,30 @@ export class Passthrough implements FuseOps {
   truncate(p: string, size: number, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    const fd = sys.openat2(this.rootFd, rel(p), sys.O_WRONLY | sys.O_NONBLOCK, 0, RESOLVE);
+    const fd = this.dir.open(relOf(p), sys.O_WRONLY | sys.O_NONBLOCK | sys.O_NOFOLLOW);
     if (fd < 0) return cb(fd);
-    if (!this.ev) {
-      const r = sys.ftruncate(fd, size);
-      sys.close(fd);
-      if (r === 0) this.changed();
-      return cb(r);
+    let f: FileRef | null = null;
+    if (this.ev) {
+      const st = stat();
+      sys.fstat(fd, st);
+      f = { rel: relOf(p), ino: st[sys.STAT_INO], fd };
     }
-    const st = stat();
-    sys.fstat(fd, st);
-    this.truncateEv({ rel: relOf(p), ino: st[sys.STAT_INO], fd }, size, (r) => { sys.close(fd); cb(r); });
+    this.truncateFd(f, fd, size, (r) => { sys.close(fd); cb(r); });
   }
 
   ftruncate(p: string, fd: number, size: number, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
-    const f = this.ev ? this.fileRef(p, fd) : null;
-    if (!f) {
-      const r = sys.ftruncate(fd, size);
-      if (r === 0) this.changed();
-      return cb(r);
-    }
-    this.truncateEv(f, size, cb);
+    this.truncateFd(this.ev ? this.fileRef(p, fd) : null, fd, size, cb);
   }
 
-  /** A truncation with its TRUNCATE event (the range between the old and the new size). */
-  private truncateEv(f: FileRef, size: number, cb: (r: number) => void): void {
-    const ev = this.ev!;
+  /** A truncation through the data gate; its TRUNCATE event covers the range between the old and the new size. */
+  private truncateFd(f: FileRef | null, fd: number, size: number, cb: (r: number) => void): void {
     const st = stat();
-    const old = sys.fstat(f.fd, st) === 0 ? Number(st[sys.STAT_SIZE]) : 0;
-    const gate = old === size ? null : ev.data('truncate', f, Math.min(old, size), Math.abs(old - size));
-    afterGate(gate, cb, () => this.withAccess(f.ino, true, cb, () => {
-      const r = sys.ftruncate(f.fd, size);
-      if (r === 0) { this.changed(); ev.attribute(null, f.fd); }
-      cb(r);
-    }));
+    const old = f && sys.fstat(fd, st) === 0 ? Number(st[sys.STAT_SIZE]) : size;
+    this.gate.pass(f, fd, {
+      kind: old === size ? null : 'truncate', off: Math.min(old, size), len: Math.abs(old - size), changes: true,
+      growth: () => 0, run: () => sys.ftruncate(fd, size),
+    }, cb);
   }
 
   readlink(p: string, cb: CbV<string>): void {
@@ -421,8 +379,8 @@ export class Passthrough implements FuseOps {
   setxattr(p: string, name: string, value: Buffer, position: number, flags: number, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
-    const r = this.at(p, (dfd, n) => sys.lsetxattr(Passthrough.procPath(dfd, n), bytes(name), value, flags));
+    if (isPrivateXattr(name)) return cb(-E.EPERM);
+    const r = this.at(p, (dfd, n) => sys.lsetxattr(procPath(dfd, n), bytes(name), value, flags));
     if (r === 0) { this.changed(); this.ev?.attribute(relOf(p)); }
     cb(r);
   }
@@ -430,8 +388,8 @@ export class Passthrough implements FuseOps {
   getxattr(p: string, name: string, position: number, cb: CbV<Buffer>): void {
     const g = this.guard(p, false);
     if (g) return cb(g);
-    if (name.startsWith(PRIVATE_XATTR_PREFIX) || this.isQuota(p)) return cb(-E.ENODATA);
-    const r = this.at(p, (dfd, n) => sys.lgetxattr(Passthrough.procPath(dfd, n), bytes(name)));
+    if (isPrivateXattr(name) || this.isQuota(p)) return cb(-E.ENODATA);
+    const r = this.at(p, (dfd, n) => sys.lgetxattr(procPath(dfd, n), bytes(name)));
     if (typeof r === 'number') return cb(r);
     cb(0, r);
   }
@@ -440,9 +398,9 @@ export class Passthrough implements FuseOps {
     const g = this.guard(p, false);
     if (g) return cb(g);
     if (this.isQuota(p)) return cb(0, []);
-    const r = this.at(p, (dfd, n) => sys.llistxattr(Passthrough.procPath(dfd, n)));
+    const r = this.at(p, (dfd, n) => sys.llistxattr(procPath(dfd, n)));
     if (typeof r === 'number') return cb(r);
-    let list = r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX));
+    let list = r.filter((n) => !isPrivateXattr(n));
     // The kernel lists trusted.* names only to callers with CAP_SYS_ADMIN (and refuses them
     // get/set); the daemon reads them as root, so it must hide them from other callers itself.
     if (list.some((n) => n.startsWith('trusted.')) && !callerHasCap(ctx, CAP.SYS_ADMIN)) {
@@ -454,15 +412,15 @@ export class Passthrough implements FuseOps {
   removexattr(p: string, name: string, cb: Cb): void {
     const g = this.guard(p, true);
     if (g) return cb(g);
-    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
-    const r = this.at(p, (dfd, n) => sys.lremovexattr(Passthrough.procPath(dfd, n), bytes(name)));
+    if (isPrivateXattr(name)) return cb(-E.ENODATA);
+    const r = this.at(p, (dfd, n) => sys.lremovexattr(procPath(dfd, n), bytes(name)));
     if (r === 0) { this.changed(); this.ev?.attribute(relOf(p)); }
     cb(r);
   }
 
   fsetxattr(p: string, fd: number, name: string, value: Buffer, position: number, flags: number, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
-    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.EPERM);
+    if (isPrivateXattr(name)) return cb(-E.EPERM);
     const r = sys.fsetxattr(fd, bytes(name), value, flags);
     if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
@@ -470,7 +428,7 @@ export class Passthrough implements FuseOps {
 
   fgetxattr(p: string, fd: number, name: string, position: number, cb: CbV<Buffer>): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.ENODATA);
-    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
+    if (isPrivateXattr(name)) return cb(-E.ENODATA);
     const r = sys.fgetxattr(fd, bytes(name));
     if (typeof r === 'number') return cb(r);
     cb(0, r);
@@ -480,12 +438,12 @@ export class Passthrough implements FuseOps {
     if (fd >= VIRTUAL_FH_BASE) return cb(0, []);
     const r = sys.flistxattr(fd);
     if (typeof r === 'number') return cb(r);
-    cb(0, r.filter((n) => !n.startsWith(PRIVATE_XATTR_PREFIX)));
+    cb(0, r.filter((n) => !isPrivateXattr(n)));
   }
 
   fremovexattr(p: string, fd: number, name: string, cb: Cb): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
-    if (name.startsWith(PRIVATE_XATTR_PREFIX)) return cb(-E.ENODATA);
+    if (isPrivateXattr(name)) return cb(-E.ENODATA);
     const r = sys.fremovexattr(fd, bytes(name));
     if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
     cb(r);
@@ -496,15 +454,15 @@ export class Passthrough implements FuseOps {
   readdir(p: string, cb: (err: number | Error | null, names?: string[], stats?: DirStats) => void): void {
     const g = this.guard(p, false);
     if (g) return cb(g);
-    const dfd = sys.openat2(this.rootFd, rel(p), sys.O_RDONLY | sys.O_DIRECTORY, 0, RESOLVE);
+    const dfd = this.dir.openDir(relOf(p), sys.O_RDONLY);
     if (dfd < 0) return cb(dfd);
     const r = listDir(dfd);
     sys.close(dfd);
     if (typeof r === 'number') return cb(r);
     let { names, inos, types, dotdotIno } = r;
     // Reserved files under other names (hard links made in the backing directory) are not listed.
-    if (names.some((_, i) => this.reserved.isReserved(inos[i]))) {
-      const keep = names.map((_, i) => i).filter((i) => !this.reserved.isReserved(inos[i]));
+    if (names.some((_, i) => this.dir.reserved.isReserved(inos[i]))) {
+      const keep = names.map((_, i) => i).filter((i) => !this.dir.reserved.isReserved(inos[i]));
       names = keep.map((i) => names[i]);
       inos = BigUint64Array.from(keep.map((i) => inos[i]));
       types = Uint8Array.from(keep.map((i) => types[i]));
@@ -515,7 +473,7 @@ export class Passthrough implements FuseOps {
       for (let i = 0; i < names.length; i++) {
         if (names[i] !== RESERVED_DIR && !(QUOTA_FILES as readonly string[]).includes(names[i])) keep.push(i);
       }
-      const extra = QUOTA_FILES.map((q) => this.reserved.quotaIno.get(q.replace('.quota', '') as QuotaKind) ?? 0n);
+      const extra = QUOTA_FILES.map((q) => this.dir.reserved.quotaIno.get(q.replace('.quota', '') as QuotaKind) ?? 0n);
       names = [...keep.map((i) => names[i]), ...QUOTA_FILES];
       inos = BigUint64Array.from([...keep.map((i) => inos[i]), ...extra]);
       types = Uint8Array.from([...keep.map((i) => types[i]), 8, 8, 8]);
@@ -595,7 +553,12 @@ export class Passthrough implements FuseOps {
       // A rename over an existing file removes that file's name (RENAME_EXCHANGE keeps both).
       const destroy = flags & 2 /* RENAME_EXCHANGE */ ? null : this.doomed(dest);
       const r = this.at(src, (sfd, sname) => this.at(dest, (dfd, dname) => sys.renameat2(sfd, sname, dfd, dname, flags)));
-      if (r === 0) { this.changed(); destroy?.(); }
+      if (r === 0) {
+        this.changed();
+        this.dir.renamed(relOf(dest));
+        if (flags & 2) this.dir.renamed(relOf(src));
+        destroy?.();
+      }
       return r;
     });
   }
@@ -636,13 +599,13 @@ export class Passthrough implements FuseOps {
     const ev = this.ev;
     const trunc = ev !== null && (flags & sys.O_TRUNC) !== 0 && (flags & sys.O_ACCMODE) !== sys.O_RDONLY;
     // With events, O_TRUNC is done after the open, once its TRUNCATE event (if any) is answered.
-    const fd = sys.openat2(this.rootFd, rel(p), this.openFlags(trunc ? flags & ~sys.O_TRUNC : flags), 0, RESOLVE);
+    const fd = this.dir.open(relOf(p), this.openFlags(trunc ? flags & ~sys.O_TRUNC : flags));
     if (fd < 0) return cb(fd);
     if (flags & sys.O_TRUNC && !trunc) this.changed();
     const o = this.opened(p, fd, flags);
     if (!trunc) return cb(0, fd, o);
     const f = this.fileRef(p, fd)!;
-    this.truncateEv(f, 0, (r) => {
+    this.truncateFd(f, fd, 0, (r) => {
       if (r < 0) {
         this.forget(fd);
         sys.close(fd);
@@ -657,10 +620,7 @@ export class Passthrough implements FuseOps {
     const f = this.files.get(fd);
     if (!f) return null;
     this.files.delete(fd);
-    const n = (this.opens.get(f.ino) ?? 1) - 1;
-    if (n > 0) { this.opens.set(f.ino, n); return null; }
-    this.opens.delete(f.ino);
-    return f;
+    return this.dir.inodes.closed(f.ino) ? f : null;
   }
 
   create(p: string, mode: number, cb: OpenCb, ctx: RequestContext): void {
@@ -720,7 +680,7 @@ export class Passthrough implements FuseOps {
     const acc = flags & sys.O_ACCMODE;
     const want = (acc !== sys.O_WRONLY ? 4 : 0) | (acc !== sys.O_RDONLY || flags & sys.O_TRUNC ? 2 : 0);
     const who = Number(st[sys.STAT_UID]);
-    if (!mayAccess(ctx, Passthrough.procPath(dfd, name), Number(st[sys.STAT_MODE]), who, Number(st[sys.STAT_GID]), want)) return -E.EACCES;
+    if (!mayAccess(ctx, procPath(dfd, name), Number(st[sys.STAT_MODE]), who, Number(st[sys.STAT_GID]), want)) return -E.EACCES;
     const fd = sys.openat2(dfd, name, this.openFlags(flags), 0, RESOLVE);
     if (fd >= 0 && flags & sys.O_TRUNC) this.changed();
     return fd;
@@ -737,71 +697,31 @@ export class Passthrough implements FuseOps {
     }
     const f = this.ev ? this.fileRef(p, fd) : null;
     if (!f) return cb(sys.pread(fd, buf, 0, len, pos));
-    const ev = this.ev!;
-    const gate = ev.data('read', f, pos, len);
-    afterGate(gate, cb, () => this.withAccess(f.ino, false, cb, () => {
-      cb(sys.pread(fd, buf, 0, len, pos));
-      if (gate && !this.files.get(fd)?.direct) ev.readServed?.(f, pos, len);
-    }));
+    this.gate.pass(f, fd, {
+      kind: 'read', off: pos, len, changes: false, growth: () => 0, run: () => sys.pread(fd, buf, 0, len, pos),
+      // A cached open: the pages this read brought in must not serve the next read without its event.
+      served: () => { if (!this.files.get(fd)?.direct) this.ev!.readServed?.(f, pos, len); },
+    }, cb);
   }
 
-  write(p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void {
+  write(p: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void, ctx?: RequestContext): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
     if (this.fenced?.()) return cb(-E.EIO);
-    const f = this.ev ? this.fileRef(p, fd) : null;
-    if (!f && !this.capacity) {
-      const n = sys.pwrite(fd, buf, 0, len, pos);
-      if (n > 0) this.changed();
-      return cb(n);
-    }
-    const ev = this.ev;
-    const gate = f ? ev!.data('write', f, pos, len) : null;
-    const lk = gate === null && f ? ev!.access(f.ino, true) : null;
-    // buf is valid only now: copy it when the write has to wait (event, DM right, NOSPACE).
+    // buf is valid only now: copied when the write has to wait (event, DM right, NOSPACE).
     let data = buf;
-    const copy = () => { if (data === buf) data = Buffer.from(buf.subarray(0, len)); };
-    if (gate || lk) copy();
-    // One attempt: the space check and the write under the file-operation lock (DM rights exclude
-    // file I/O). NOSPACE is waited for outside the lock (the DM application may need a right on
-    // this very file to free space) and the retry takes the lock again.
-    const attempt = (retried: boolean, held: Promise<() => void> | null) => {
-      const body = (release: () => void) => {
-        let released = false;
-        const unlock = () => { if (!released) { released = true; release(); } };
-        try {
-          if (!this.spaceFits(fd, pos, len)) {
-            unlock();
-            copy();
-            return this.noSpace(f, cb, () => attempt(true, ev ? ev.access(f ? f.ino : 0n, true) : null), retried);
-          }
-          const st0 = this.capacity ? stat() : null;
-          if (st0) sys.fstat(fd, st0);
-          const n = sys.pwrite(fd, data, 0, len, pos);
-          if (n === -E.ENOSPC && !retried) {
-            // The backing filesystem is full: NOSPACE, and one retry if the DM application freed space.
-            // (buf is only valid now: keep a copy for the retry.)
-            unlock();
-            copy();
-            return this.noSpace(f, cb, () => attempt(true, ev ? ev.access(f ? f.ino : 0n, true) : null), false);
-          }
-          if (n > 0) {
-            this.changed();
-            if (st0) {
-              const st1 = stat();
-              if (sys.fstat(fd, st1) === 0) this.capacity!.add(Number(st1[sys.STAT_BLOCKS] - st0[sys.STAT_BLOCKS]) * 512);
-            }
-            ev?.attribute(null, fd);
-          }
-          cb(n);
-        } finally {
-          unlock();
-        }
-      };
-      if (!held) return body(() => undefined);
-      held.then(body, () => cb(-E.EIO));
-    };
-    if (!gate) return attempt(false, lk ?? (ev ? ev.access(f ? f.ino : 0n, true) : null));
-    afterGate(gate, cb, () => attempt(false, f ? ev!.access(f.ino, true) : null));
+    const append = this.appending.has(fd);
+    this.gate.pass(this.ev ? this.fileRef(p, fd) : null, fd, {
+      kind: 'write', off: pos, len, changes: true, ctx,
+      growth: (st) => Capacity.growth(st, pos, len),
+      run: () => {
+        const n = sys.pwrite(fd, data, 0, len, append ? this.appendPos(fd, pos) : pos);
+        // The kernel now takes the file to end at pos + n.
+        const rec = append && n > 0 ? this.dir.inodes.get(this.files.get(fd)?.ino ?? -1n) : undefined;
+        if (rec) rec.kernelSize = Math.max(rec.kernelSize ?? 0, pos + n);
+        return n;
+      },
+      willWait: () => { if (data === buf) data = Buffer.from(buf.subarray(0, len)); },
+    }, cb);
   }
 
   flush(p: string, fd: number, cb: Cb): void {
@@ -813,8 +733,9 @@ export class Passthrough implements FuseOps {
       this.virtual.delete(fd);
       return cb(0);
     }
-    const last = this.ev ? this.forget(fd) : null;
-    if (last) {
+    this.appending.delete(fd);
+    const last = this.forget(fd);
+    if (last && this.ev) {
       // The last close through this mount: CLOSE, and DESTROY when the file has no name left.
       const f: FileRef = { rel: relOf(p), ino: last.ino, fd, memo: last.memo };
       this.ev!.closed(f);
@@ -834,7 +755,7 @@ export class Passthrough implements FuseOps {
     if (g) return cb(g);
     // The handle holds the directory itself, so that it can still be described and changed
     // (fstat, fchmod, futimens, xattrs) after it is removed or renamed while open.
-    const dfd = sys.openat2(this.rootFd, rel(p), sys.O_RDONLY | sys.O_DIRECTORY, 0, RESOLVE);
+    const dfd = this.dir.openDir(relOf(p), sys.O_RDONLY);
     if (dfd < 0) return cb(dfd);
     if (this.ev) {
       // Counted like a file's opens: the last release raises CLOSE for directories too (GPFS, JFS).
@@ -842,7 +763,7 @@ export class Passthrough implements FuseOps {
       if (sys.fstat(dfd, st) === 0) {
         const ino = st[sys.STAT_INO];
         this.files.set(dfd, { ino, nonblock: false, direct: false, memo: {} });
-        this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
+        this.dir.inodes.opened(ino);
       }
     }
     cb(0, dfd);
@@ -857,16 +778,26 @@ export class Passthrough implements FuseOps {
 
   fsyncdir(p: string, datasync: boolean, fd: number, cb: Cb): void {
     if (fd > 0) return void (datasync ? fs.fdatasync : fs.fsync)(fd, (err) => cb(err));
-    const dfd = sys.openat2(this.rootFd, rel(p), sys.O_RDONLY | sys.O_DIRECTORY, 0, RESOLVE);
+    const dfd = this.dir.openDir(relOf(p), sys.O_RDONLY);
     if (dfd < 0) return cb(dfd);
     fs.fsync(dfd, (err) => { sys.close(dfd); cb(err); });
   }
 
-  fallocate(p: string, fd: number, mode: number, offset: number, length: number, cb: Cb): void {
+  fallocate(p: string, fd: number, mode: number, offset: number, length: number, cb: Cb, ctx?: RequestContext): void {
     if (fd >= VIRTUAL_FH_BASE) return cb(-E.EPERM);
-    const r = sys.fallocate(fd, mode, offset, length);
-    if (r === 0) { this.changed(); this.ev?.attribute(null, fd); }
-    cb(r);
+    // Every mode changes the file's data or allocation: WRITE for the range; collapsing or
+    // inserting a range moves everything after it, so the range reaches the end of the file.
+    const moves = (mode & (sys.FALLOC_FL_COLLAPSE_RANGE | sys.FALLOC_FL_INSERT_RANGE)) !== 0;
+    let len = length;
+    if (moves) {
+      const st = stat();
+      if (sys.fstat(fd, st) === 0) len = Math.max(length, Number(st[sys.STAT_SIZE]) - offset + (mode & sys.FALLOC_FL_INSERT_RANGE ? length : 0));
+    }
+    this.gate.pass(this.ev ? this.fileRef(p, fd) : null, fd, {
+      kind: 'write', off: offset, len, changes: true, ctx,
+      growth: (st) => fallocateGrowth(mode, st, offset, length),
+      run: () => sys.fallocate(fd, mode, offset, length),
+    }, cb);
   }
 
   /** lsattr/chattr and xfs_io's fsxattr on the backing file (src/fs/ioctl.ts). */

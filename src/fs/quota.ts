@@ -3,47 +3,36 @@
 // fileset "root". No limits are enforced, so quota and limit columns are 0 ("none"), as
 // mmrepquota prints for entries without limits.
 import * as fs from 'fs';
-import { QuotaKind, RESERVED_DIR } from './reserved';
+import { BackingDir, QuotaKind } from '../backing';
+import * as sys from '../native/sys';
 
 interface Usage { kb: bigint; files: number }
 export interface UsageTable { user: Map<number, Usage>; group: Map<number, Usage>; fileset: Map<string, Usage> }
-
-const SLASH = Buffer.from('/');
 
 function add(m: Map<number | string, Usage>, k: number | string, kb: bigint): void {
   const u = m.get(k);
   if (u) { u.kb += kb; u.files++; } else m.set(k, { kb, files: 1 });
 }
 
-/** Walks the backing tree (not the reserved area, not nested mounts), counting each inode once. */
-export async function scanUsage(root: string): Promise<UsageTable> {
+/** Walks the backing tree (the backing view's walk: not the reserved area, not nested mounts), counting each inode once. */
+export function scanUsage(dir: BackingDir): UsageTable {
   const t: UsageTable = { user: new Map(), group: new Map(), fileset: new Map() };
   const seen = new Set<bigint>();
-  const rootSt = await fs.promises.lstat(root, { bigint: true });
-  const count = (st: fs.BigIntStats) => {
-    if (seen.has(st.ino)) return;
-    seen.add(st.ino);
-    const kb = (st.blocks * 512n) / 1024n;
-    add(t.user as Map<number | string, Usage>, Number(st.uid), kb);
-    add(t.group as Map<number | string, Usage>, Number(st.gid), kb);
+  const st = new BigUint64Array(sys.STAT_FIELDS);
+  const count = () => {
+    const ino = st[sys.STAT_INO];
+    if (seen.has(ino)) return;
+    seen.add(ino);
+    const kb = (st[sys.STAT_BLOCKS] * 512n) / 1024n;
+    add(t.user as Map<number | string, Usage>, Number(st[sys.STAT_UID]), kb);
+    add(t.group as Map<number | string, Usage>, Number(st[sys.STAT_GID]), kb);
     add(t.fileset as Map<number | string, Usage>, 'root', kb);
   };
-  count(rootSt);
-  // Names as raw bytes: a name that is not UTF-8 must still be counted.
-  const walk = async (dir: Buffer, top: boolean): Promise<void> => {
-    let names: Buffer[];
-    try { names = await fs.promises.readdir(dir, { encoding: 'buffer' }); } catch { return; }
-    for (const name of names) {
-      if (top && name.toString('latin1') === RESERVED_DIR) continue;
-      const p = Buffer.concat([dir, SLASH, name]);
-      let st: fs.BigIntStats;
-      try { st = await fs.promises.lstat(p, { bigint: true }); } catch { continue; }
-      if (st.dev !== rootSt.dev) continue;
-      count(st);
-      if (st.isDirectory()) await walk(p, false);
-    }
-  };
-  await walk(Buffer.from(root), true);
+  if (dir.stat('', st)) count();
+  dir.walk('', (rel) => {
+    if (!dir.stat(rel, st) || st[sys.STAT_DEV] !== dir.dev) return false;
+    count();
+  });
   return t;
 }
 
@@ -85,7 +74,7 @@ export class QuotaReports {
   private cached: { gen: number; at: number; texts: Map<QuotaKind, Buffer>; mtime: number } | null = null;
   private pending: Promise<void> | null = null;
 
-  constructor(private readonly root: string, private readonly ttlMs = 1000) {}
+  constructor(private readonly dir: BackingDir, private readonly ttlMs = 1000) {}
 
   changed(): void {
     this.generation++;
@@ -104,7 +93,7 @@ export class QuotaReports {
 
   private async refresh(): Promise<void> {
     const gen = this.generation;
-    const t = await scanUsage(this.root);
+    const t = scanUsage(this.dir);
     const texts = new Map<QuotaKind, Buffer>();
     for (const k of ['user', 'group', 'fileset'] as QuotaKind[]) texts.set(k, Buffer.from(formatReport(k, t)));
     const prev = this.cached;

@@ -114,6 +114,8 @@ interface Binding {
   faccessat(dirfd: number, path: PathArg, mode: number, flags?: number): number;
   setfsuid(uid: number): number;
   setfsgid(gid: number): number;
+  capEffective(cap: number, on: boolean): number;
+  clearAppend(fd: number): number;
   flock(fd: number, op: number): number;
   fcntlLock(fd: number, cmd: number, type: number, whence: number, start: Int64, len: Int64): LockInfo | number;
   mount(source: PathArg | null, target: PathArg, fstype: string | null, flags: number, data: string | null): number;
@@ -261,6 +263,11 @@ export const faccessat: Binding['faccessat'] = b.faccessat;
  */
 export const setfsuid: Binding['setfsuid'] = b.setfsuid;
 export const setfsgid: Binding['setfsgid'] = b.setfsgid;
+/** Raises or drops one capability in this thread's effective set; the previous state (1/0) or -errno. */
+export const capEffective: Binding['capEffective'] = b.capEffective;
+export const CAP_SYS_RESOURCE = 24;
+/** Drops O_APPEND from an open file (F_SETFL) → 0 | -errno (-EPERM for an append-only inode). */
+export const clearAppend: Binding['clearAppend'] = b.clearAppend;
 /** flock(2) with LOCK_SH/LOCK_EX/LOCK_UN | LOCK_NB → 0 | -errno (-EWOULDBLOCK on conflict). */
 export const flock: Binding['flock'] = b.flock;
 /**

@@ -199,6 +199,19 @@ export async function recall(dm: DmapiClient, sid: number, token: number, h: Buf
   await dm.setDmattr(sid, h, token, 'hsmstate', Buffer.from('resident'));
 }
 
+/**
+ * Takes the exclusive DM right on a file with a token of its own (a user event), as a DM application
+ * holding the file does; the returned function releases it and answers the token.
+ */
+export async function holdRight(dm: DmapiClient, sid: number, h: Buffer): Promise<() => Promise<void>> {
+  const tok = await dm.createUserevent(sid, Buffer.from('hold'));
+  await dm.requestRight(sid, h, tok, C.DM_RR_WAIT, C.DM_RIGHT_EXCL);
+  return async () => {
+    await dm.releaseRight(sid, h, tok);
+    await dm.respondEvent(sid, tok, C.DM_RESP_CONTINUE, 0);
+  };
+}
+
 export { waitFor };
 
 /** A USER event's data (dm_send_msg, dm_create_userevent); any other event fails the test. */

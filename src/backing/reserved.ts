@@ -5,11 +5,13 @@
 //   .dmapifs/            the area itself (never listed, looked up or changed through the mount)
 //   .dmapifs/quota/      one real, empty file per quota report: it gives each report a stable
 //                        inode number of its own, so reserved files are recognised by inode
-//   .dmapifs/...         later: DMAPI session journal, filesystem configuration
+//   .dmapifs/igen-counter the generation counter (generations.ts)
+//   .dmapifs/...         the DMAPI's configuration and filesystem-wide state (src/dmapi/fsconfig.ts)
 import * as fs from 'fs';
 import * as path from 'path';
+import { RESERVED_DIR } from './private';
 
-export const RESERVED_DIR = '.dmapifs';
+export { RESERVED_DIR };
 export const QUOTA_FILES = ['user.quota', 'group.quota', 'fileset.quota'] as const;
 export type QuotaKind = 'user' | 'group' | 'fileset';
 
@@ -37,7 +39,8 @@ export class ReservedArea {
   private readonly inos = new Set<bigint>();
   readonly quotaIno = new Map<QuotaKind, bigint>();
 
-  constructor(readonly backing: string) {
+  /** `walk` visits the area's objects (the backing view's one walk, started in the area). */
+  constructor(readonly backing: string, private readonly walk: (visit: (rel: string, ino: bigint) => void) => void) {
     this.dir = path.join(backing, RESERVED_DIR);
   }
 
@@ -62,17 +65,7 @@ export class ReservedArea {
   /** Re-reads the inode numbers of the area (after the daemon adds or replaces files in it). */
   rescan(): void {
     const inos = new Set<bigint>();
-    const walk = (p: string) => {
-      let st: fs.BigIntStats;
-      try { st = fs.lstatSync(p, { bigint: true }); } catch { return; } // gone meanwhile
-      inos.add(st.ino);
-      if (st.isDirectory()) {
-        let names: string[] = [];
-        try { names = fs.readdirSync(p); } catch { /* gone meanwhile */ }
-        for (const e of names) walk(path.join(p, e));
-      }
-    };
-    walk(this.dir);
+    this.walk((_rel, ino) => { inos.add(ino); });
     this.inos.clear();
     for (const i of inos) this.inos.add(i);
     this.scannedAt = Date.now();
