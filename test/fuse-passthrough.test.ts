@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tmp from 'tmp';
-import { Fuse, FuseOps, OpenOptions } from '../src/fuse/fuse';
+import { Fuse, FuseOps } from '../src/fuse/fuse';
 
 const E = os.constants.errno;
 
@@ -36,34 +36,30 @@ async function serve(t: ExecutionContext, passthrough: boolean): Promise<Served>
   const count = (op: string) => { calls[op] = (calls[op] ?? 0) + 1; };
   const want = new Set<string>();
   const real = (p: string) => path.join(dir, p);
+  // The handlers call the backing directory synchronously, on this thread: the test's own accesses
+  // to the mount wait in libuv's thread pool, so handlers that needed it too could run out of
+  // threads while those accesses wait for them.
+  const sync = <T>(f: () => T, cb: (err: number, v?: T) => void, errno = -E.EIO) => {
+    let v: T;
+    try { v = f(); } catch (e) { return cb((e as NodeJS.ErrnoException).errno ?? errno); }
+    cb(0, v);
+  };
   const ops: FuseOps = {
-    getattr(p, cb) {
-      fs.lstat(real(p), (e, st) => (e ? cb(e.errno ?? -E.EIO) : cb(0, st)));
-    },
-    fgetattr(p, fd, cb) {
-      fs.fstat(fd, (e, st) => (e ? cb(-E.EIO) : cb(0, st)));
-    },
-    readdir(p, cb) {
-      fs.readdir(real(p), (e, names) => (e ? cb(-E.EIO) : cb(0, names)));
-    },
+    getattr(p, cb) { sync(() => fs.lstatSync(real(p)), cb); },
+    fgetattr(p, fd, cb) { sync(() => fs.fstatSync(fd), cb); },
+    readdir(p, cb) { sync(() => fs.readdirSync(real(p)), cb); },
     open(p, flags, cb) {
-      fs.open(real(p), flags & 3, (e, fd) => {
-        if (e) return cb(-E.ENOENT);
-        const o: OpenOptions | undefined = want.has(p) ? { passthrough: true } : undefined;
-        cb(0, fd, o);
-      });
+      sync(() => fs.openSync(real(p), flags & 3), (e, fd) => cb(e, fd, want.has(p) ? { passthrough: true } : undefined), -E.ENOENT);
     },
     read(p, fd, buf, len, pos, cb) {
       count('read');
-      fs.read(fd, buf, 0, len, pos, (e, n) => cb(e ? -E.EIO : n));
+      sync(() => fs.readSync(fd, buf, 0, len, pos), (e, n) => cb(e || (n as number)));
     },
     write(p, fd, buf, len, pos, cb) {
       count('write');
-      fs.write(fd, buf, 0, len, pos, (e, n) => cb(e ? -E.EIO : n));
+      sync(() => fs.writeSync(fd, buf, 0, len, pos), (e, n) => cb(e || (n as number)));
     },
-    release(p, fd, cb) {
-      fs.close(fd, () => cb(0));
-    },
+    release(p, fd, cb) { sync(() => fs.closeSync(fd), () => cb(0)); },
   };
   const fuse = new Fuse(mnt, ops, { passthrough, attrTimeout: 0, entryTimeout: 0, fsname: 'dmfs-pt-test' });
   await new Promise<void>((res, rej) => fuse.mount((e) => (e ? rej(e) : res())));
