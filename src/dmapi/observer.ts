@@ -12,6 +12,7 @@ import type { DmEvent, Dmapi, Observed } from './core';
 import { fsKey } from './core';
 import { parseHandle } from './handles';
 import { vardata, vstring } from './layouts';
+import { bytes, type RelPath } from '../backing/names';
 
 export interface EventView {
   token: number;
@@ -67,11 +68,12 @@ export function handlePath(dm: Dmapi, h: Buffer): string {
   if (p.kind === 'global') return '(global)';
   const fsE = dm.fsTable.peek(p.fsid);
   if (p.kind === 'fs') return fsE ? fsE.mountpoint : `fs ${fsKey(p.fsid)}`;
-  let rel = fsE?.paths.get(p.ino);
-  if (fsE && rel === undefined) {
+  let rel: RelPath | undefined;
+  if (fsE) {
     try { rel = dm.fsTable.locate(fsE, p.ino)?.rel; } catch { /* gone */ }
   }
-  if (fsE && rel !== undefined) return rel === '' ? fsE.mountpoint : `${fsE.mountpoint}/${rel}`;
+  // A RelPath holds the name's bytes one per char: shown as UTF-8, as a terminal would.
+  if (fsE && rel !== undefined) return rel === '' ? fsE.mountpoint : `${fsE.mountpoint}/${bytes(rel).toString('utf8')}`;
   return `${fsE ? fsE.mountpoint : fsKey(p.fsid)} ino ${p.ino}`;
 }
 
