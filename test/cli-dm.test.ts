@@ -59,6 +59,10 @@ test.serial('the stuck-HSM rescue with dmapifs dm alone', async (t) => {
   t.is(busy.code, 1);
   t.regex(busy.stderr, /pending event/);
 
+  // The daemon (DMAPIFS_SLOW_EVENT_SECONDS=1) logs the event that waits, and what it waits for.
+  const slow = new RegExp(`token ${ev.token} \\(CREATE ${e.m('x')}\\) has waited \\d+ s in session ${hsid} \\(hsm-that-dies, queued; no dm_get_events call waits`);
+  await waitFor(() => slow.test(fs.readFileSync(cluster.logFile(node), 'utf8')), 15000, 'the slow-event log line');
+
   // Answer on its behalf: the touch fails with EIO, and the daemon logs who answered.
   const ans = await cluster.cli(['dm', 'respond', String(ev.token), 'abort', 'EIO', '--node', node]);
   t.is(ans.code, 0, ans.stderr);
@@ -68,8 +72,6 @@ test.serial('the stuck-HSM rescue with dmapifs dm alone', async (t) => {
   t.false(fs.existsSync(e.m('x')));
   const log = fs.readFileSync(cluster.logFile(node), 'utf8');
   t.regex(log, new RegExp(`dmapifs dm \\(pid \\d+.*answered token ${ev.token} \\(CREATE ${e.m('x')}.*abort EIO`));
-  // The daemon (DMAPIFS_SLOW_EVENT_SECONDS=1) logged the event that waited, and what it waited for.
-  t.regex(log, new RegExp(`token ${ev.token} \\(CREATE ${e.m('x')}\\) has waited \\d+ s in session ${hsid} \\(hsm-that-dies, queued; no dm_get_events call waits`));
   t.regex(log, new RegExp(`session ${hsid} \\(hsm-that-dies\\) created`));
 
   t.is((await cluster.cli(['dm', 'session', 'destroy', String(hsid), '--node', node])).code, 0);

@@ -69,11 +69,14 @@ export class Journal {
    * a synchronous event costs two records (raised, answered) and encoding and writing them was a
    * measurable part of its round trip. A kill -9 can lose at most the records of the turn it
    * interrupts, the same as if it had come a few microseconds earlier (the FUSE request dies with
-   * the daemon).
+   * the daemon). A session's creation and destruction and its dispositions are written at once,
+   * before their answers: a session that the daemon said exists must outlive a kill -9 of the daemon
+   * that comes right after the answer (rare calls; the write costs them little).
    */
   append(r: JournalRecord): void {
-    if (this.pending.push(r) === 1) setImmediate(this.flushNow);
     this.records++;
+    if (this.pending.push(r) === 1 && r.t !== 's' && r.t !== 'S' && r.t !== 'd') setImmediate(this.flushNow);
+    if (r.t === 's' || r.t === 'S' || r.t === 'd') this.flush();
   }
 
   /** Writes the pending records now. */
