@@ -5,7 +5,7 @@ import test from 'ava';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { useCluster } from './helpers/cluster';
+import { useCluster, waitFor } from './helpers/cluster';
 import { C, evMount, expectEvent, migrate, migrated, mmapRead, noEvent, recall, recallAndCheck, run } from './helpers/events';
 
 const cluster = useCluster();
@@ -99,7 +99,14 @@ test.serial('dm_pending: readers that opened O_NONBLOCK fail with EAGAIN, blocki
   const ev = await expectEvent(e.dm, e.sid, C.DM_EVENT_READ);
   // Two non-blocking readers join the event under way (no second event).
   const nb = [run(t, 'python3', ['-c', nbRead, e.m('f')]), run(t, 'python3', ['-c', nbRead, e.m('f')])];
-  await new Promise((r) => setTimeout(r, 300));
+  // dm_pending concerns the operations waiting when it is called: wait until both readers are
+  // blocked on this event (as `dmapifs dm events` sees them), however slowly python3 starts.
+  await waitFor(async () => {
+    const r = await cluster.cli(['dm', 'events', '--json', '--node', node]);
+    const evs = (JSON.parse(r.stdout) as { events: Array<{ token: number; waiters: Array<{ pid: number }> }> }).events;
+    const pids = evs.find((x) => x.token === ev.token)?.waiters.map((w) => w.pid) ?? [];
+    return nb.every((c) => pids.includes(c.proc.pid!));
+  }, 15000, 'both non-blocking readers waiting for the READ event');
   t.true(await noEvent(e.dm, e.sid, 50), 'the non-blocking readers joined the pending READ');
   t.true(nb.every((c) => !c.exited()), 'before dm_pending the non-blocking readers wait too');
   await e.dm.pending(e.sid, ev.token);
