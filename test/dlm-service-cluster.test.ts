@@ -6,7 +6,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { Cluster, useCluster, pidAlive, sleep, waitFor } from './helpers/cluster';
+import { Cluster, freePort, useCluster, pidAlive, sleep, waitFor } from './helpers/cluster';
 import { joinedWorker } from './dlm-service-driver';
 import type { LocksAnswer } from '../src/dlm/service/dlm-service';
 import { configDigest, loadConfig } from '../src/dlm/service/cluster-config';
@@ -18,16 +18,6 @@ const HEARTBEAT_MS = 200;
 const MISS = 5;
 let seq = 0;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
 
 interface Node { node: string; pid: number; sock: string; c: Cluster }
 
