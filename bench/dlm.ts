@@ -24,12 +24,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { Dlm, DLM_EXMODE, DLM_NLMODE, DLM_SUCCESS, DLM_SYNCH, DLM_SYNCSTS, DLM_USER, ManualScheduler, type DlmProcess, type LockId } from '../src/dlm';
 import * as sys from '../src/native/sys';
-import { execFileSync, spawnSync } from 'child_process';
-import { reportMatrix, type MatrixRatio, type MatrixRow } from './report';
+import { execFileSync } from 'child_process';
+import { compileNative } from './peers';
+import { reportMatrix, roundsArg, type MatrixRatio, type MatrixRow } from './report';
 
 const json = process.argv.includes('--json');
-const ROUNDS = process.argv.includes('--rounds') ? Number(process.argv[process.argv.indexOf('--rounds') + 1]) : 5;
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds takes a whole number ≥ 1');
+const ROUNDS = roundsArg(5);
 
 function joined(dlm: Dlm, pid: number): { p: DlmProcess; nsp: number } {
   const p = dlm.process({ pid, uid: 1000, gid: 1000 });
@@ -145,15 +145,6 @@ function kernelConversions(fd: number): () => { ops: number; ns: bigint } {
 
 // ---- the headline peer: the same kernel locks in a C loop (bench/native/fcntl-pairs.c) ----------
 
-/** Compiles bench/native/fcntl-pairs.c into dir; null (with the reason in notes) when it cannot. */
-function compilePeer(dir: string, notes: string[]): string | null {
-  const prog = path.join(dir, 'fcntl-pairs');
-  const r = spawnSync('cc', ['-O2', '-o', prog, path.join(__dirname, '..', '..', 'bench', 'native', 'fcntl-pairs.c')], { encoding: 'utf8' });
-  if (r.status === 0) return prog;
-  notes.push(`fcntl-pairs.c did not compile: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`);
-  return null;
-}
-
 function cPeer(prog: string, file: string): { pairs: number; conversions: number } {
   const N = 1_000_000;
   const out = execFileSync(prog, [file, String(N)], { encoding: 'utf8' });
@@ -168,7 +159,8 @@ const samples: Record<string, Record<string, number[]>> = { dlm: {}, fcntl: {}, 
 const add = (sys_: string, m: string, v: number) => { (samples[sys_][m] ??= []).push(v); };
 const perRound: Array<Record<string, Record<string, number>>> = [];
 try {
-  const prog = compilePeer(dir, notes);
+  const { prog, why } = compileNative('fcntl-pairs.c', dir);
+  if (why) notes.push(why);
   const file = path.join(dir, 'lockfile');
   const fd = fs.openSync(file + '-addon', 'w+');
   try {

@@ -31,6 +31,7 @@ import * as path from 'path';
 import { connect } from '../src/dmapi';
 import * as C from '../src/dmapi/constants';
 import * as sys from '../src/native/sys';
+import { compileNative } from './peers';
 import { quantile, report, type Row } from './report';
 
 const json = process.argv.includes('--json');
@@ -77,10 +78,9 @@ function fanotifyPeer(events: number, window: number): { rate: number } | { why:
 function cMapsScan(keys: readonly sys.MapKey[], rounds: number): { ms: number; pids: number[] } | { why: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmbench-maps-'));
   try {
-    const bin = path.join(dir, 'maps-scan');
-    const cc = spawnSync('cc', ['-O2', '-o', bin, path.join(REPO, 'bench', 'native', 'maps-scan.c')], { encoding: 'utf8' });
-    if (cc.status !== 0) return { why: `maps-scan.c did not compile: ${(cc.stderr || cc.error?.message || '').trim().split('\n')[0]}` };
-    const out = execFileSync(bin, [String(rounds), ...keys.map(([maj, min, ino]) => `${maj}:${min}:${ino}`)], { encoding: 'utf8' });
+    const { prog, why } = compileNative('maps-scan.c', dir);
+    if (!prog) return { why: why! };
+    const out = execFileSync(prog, [String(rounds), ...keys.map(([maj, min, ino]) => `${maj}:${min}:${ino}`)], { encoding: 'utf8' });
     const ns = Number(/^ns (\d+)$/m.exec(out)?.[1]);
     const pids = (/^pids(.*)$/m.exec(out)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
     return { ms: ns / 1e6, pids };

@@ -25,12 +25,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { connect } from '../src/dmapi';
 import * as C from '../src/dmapi/constants';
-import { median, quantile, report, Row } from './report';
+import { compileNative } from './peers';
+import { median, quantile, report, roundsArg, Row } from './report';
 
 const json = process.argv.includes('--json');
 /** `-- --rounds N`: every latency and rate measurement (and the fanotify peer) N times (default 3). */
-const ROUNDS = process.argv.includes('--rounds') ? Number(process.argv[process.argv.indexOf('--rounds') + 1]) : 3;
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds takes a whole number ≥ 1');
+const ROUNDS = roundsArg(3);
 const fmtRange = (v: number[]) => `${Math.round(Math.min(...v)).toLocaleString('en-US')}–${Math.round(Math.max(...v)).toLocaleString('en-US')}`;
 const REPO = path.resolve(__dirname, '..', '..');
 const CLI = path.join(REPO, 'bin', 'dmapifs');
@@ -68,14 +68,6 @@ const line = (c: ChildProcess) => new Promise<void>((res, rej) => {
   c.once('exit', (code) => rej(new Error(`child exited (${code}) before it was ready`)));
 });
 
-/** Compiles one of bench/native/*.c into dir; returns the program, or null with the reason. */
-function compile(src: string, dir: string, args: string[]): { prog: string | null; why?: string } {
-  const prog = path.join(dir, path.basename(src, '.c'));
-  const r = spawnSync('cc', ['-O2', '-o', prog, path.join(REPO, 'bench', 'native', src), ...args], { encoding: 'utf8' });
-  if (r.status !== 0) return { prog: null, why: `${src} did not compile: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}` };
-  return { prog };
-}
-
 async function main(): Promise<void> {
   const runDir = fs.mkdtempSync('/tmp/dmbench-');
   const env = { ...process.env, DMAPIFS_RUN_DIR: runDir };
@@ -86,8 +78,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(backing);
   fs.mkdirSync(mnt);
   const notes: string[] = [];
-  const fan = compile('fanotify-rtt.c', base, []);
-  const libdm = compile('dm-responder.c', base, [`-I${path.join(REPO, 'include')}`, path.join(REPO, 'native', 'libdm', 'build', 'libdm.a'), '-pthread']);
+  const fan = compileNative('fanotify-rtt.c', base);
+  const libdm = compileNative('dm-responder.c', base, [`-I${path.join(REPO, 'include')}`, path.join(REPO, 'native', 'libdm', 'build', 'libdm.a'), '-pthread']);
   for (const c of [fan, libdm]) if (c.why) notes.push(c.why);
 
   execFileSync(process.execPath, [CLI, 'mount', '--node', node, '--dmapi', '--mount-event-optional', backing, mnt], { env, stdio: 'ignore' });

@@ -39,12 +39,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { passthroughHp } from './peers';
-import { reportMatrix, type MatrixRatio, type MatrixRow } from './report';
+import { reportMatrix, roundsArg, type MatrixRatio, type MatrixRow } from './report';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const argv = (name: string): string | undefined => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined);
-const ROUNDS = Number(argv('rounds') ?? 3);
+const ROUNDS = roundsArg(3);
 const FILE_BYTES = Number(argv('file-mib') ?? 1024) * (1 << 20);
 const profileDir = argv('profile') !== undefined || args.includes('--profile') ? path.resolve(argv('profile') ?? 'bench-profile') : null;
 const REPO = path.resolve(__dirname, '..', '..');
@@ -200,7 +200,6 @@ interface System {
 
 function main(): void {
   if (process.geteuid?.() !== 0) throw new Error('bench:fs must run as root (FUSE mounts, tmpfs, drop_caches)');
-  if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('--rounds takes a whole number ≥ 1');
   if (!Number.isInteger(FILE_BYTES / (1 << 20)) || FILE_BYTES < BLOCK) throw new Error('--file-mib takes a whole number ≥ 1');
   const notes: string[] = [];
   const hp = passthroughHp();

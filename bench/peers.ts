@@ -12,6 +12,14 @@ const SCRATCH = '/tmp/dmapifs-peers';
 
 export interface Built { prog: string | null; why?: string }
 
+/** Compiles one of bench/native/*.c into dir (cc -O2, extra args after the source). */
+export function compileNative(src: string, dir: string, args: string[] = []): Built {
+  const prog = path.join(dir, path.basename(src, '.c'));
+  const r = spawnSync('cc', ['-O2', '-o', prog, path.join(REPO, 'bench', 'native', src), ...args], { encoding: 'utf8' });
+  if (r.status !== 0) return { prog: null, why: `${src} did not compile: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}` };
+  return { prog };
+}
+
 const LIBFUSE = 'libfuse-3.18.2.tar.gz';
 const LIBFUSE_SHA256 = '626c03d6c70b44a097d15b25c4e994a0ab3566e5f7459b7f4628ef0eaa55fc62';
 

@@ -37,13 +37,29 @@ function fmt(v: number, digits?: number): string {
 
 const round = (v: number) => (Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 100) / 100);
 
+/** The --json metrics of a report, each name checked for its unit. */
+function metricSink(): { metrics: Record<string, { value: number; unit: string }>; put(name: string, value: number, unit: string): void } {
+  const metrics: Record<string, { value: number; unit: string }> = {};
+  return {
+    metrics,
+    put(name, value, unit) {
+      if (!UNIT_SUFFIX.test(name)) throw new Error(`benchmark metric ${name}: the name must end in its unit`);
+      metrics[name] = { value: round(value), unit };
+    },
+  };
+}
+
+/** `-- --rounds N` (a whole number ≥ 1), else `dflt`. */
+export function roundsArg(dflt: number): number {
+  const i = process.argv.indexOf('--rounds');
+  const n = i < 0 ? dflt : Number(process.argv[i + 1]);
+  if (!Number.isInteger(n) || n < 1) throw new Error('--rounds takes a whole number ≥ 1');
+  return n;
+}
+
 /** Prints the table (and the JSON line with --json). Throws on a metric name without its unit. */
 export function report(title: string, rows: Row[], opts: { json: boolean; notes?: string[] }): void {
-  const metrics: Record<string, { value: number; unit: string }> = {};
-  const put = (name: string, value: number, unit: string) => {
-    if (!UNIT_SUFFIX.test(name)) throw new Error(`benchmark metric ${name}: the name must end in its unit`);
-    metrics[name] = { value: round(value), unit };
-  };
+  const { metrics, put } = metricSink();
   const table: string[][] = [['metric', 'ours', 'peer', 'peer value', 'ours/peer', 'unit', 'target']];
   for (const r of rows) {
     put(r.name, r.value, r.unit);
@@ -123,11 +139,7 @@ const cell = (s: Samples, digits?: number): string => {
  */
 export function reportMatrix(title: string, systems: { key: string; label: string }[], rows: MatrixRow[], ratios: MatrixRatio[],
   opts: { json: boolean; notes?: string[] }): void {
-  const metrics: Record<string, { value: number; unit: string }> = {};
-  const put = (name: string, value: number, unit: string) => {
-    if (!UNIT_SUFFIX.test(name)) throw new Error(`benchmark metric ${name}: the name must end in its unit`);
-    metrics[name] = { value: round(value), unit };
-  };
+  const { metrics, put } = metricSink();
   const table: string[][] = [['metric', 'unit', ...systems.map((s) => s.label)]];
   for (const r of rows) {
     table.push([r.name, r.unit, ...systems.map((s) => cell(r.samples[s.key]))]);
